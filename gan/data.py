@@ -1,0 +1,231 @@
+"""Training data: every dataset becomes one uint8 tensor (N, C, size, size) held in memory.
+
+MNIST-sized sets are tiny as uint8 (60000x1x32x32 = 61 MB, CIFAR-10 150 MB), so batches are
+random index draws from a seeded generator: no DataLoader workers, no per-sample Python, and a
+resumed run draws exactly the batches the uninterrupted run would have drawn.
+
+Sources, in order: `--data-dir` (a torchvision root, or a flat folder holding the raw files),
+Debian's `dataset-fashion-mnist` folder for Fashion-MNIST, then `./data` with a torchvision
+download unless `--no-download`. 28x28 sets are padded with 2 background pixels to 32x32
+(no resampling, the strokes keep their pixels); other sizes are then resized bilinearly.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import os
+import pickle
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from .errors import DataError, ImageInputError
+from .images import decode_image, fit_image, image_to_uint8, list_image_files
+
+DATASETS = ("mnist", "fashion-mnist", "cifar10", "folder")
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+DEFAULT_DATA_ROOT = Path("data")
+IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CIFAR_TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
+
+CREDITS = {
+    "mnist": ("MNIST (LeCun, Cortes and Burges)", "CC BY-SA 3.0"),
+    "fashion-mnist": ("Fashion-MNIST (Xiao, Rasul and Vollgraf 2017, Zalando Research)", "MIT"),
+    "cifar10": ("CIFAR-10 (Krizhevsky 2009)", "see https://www.cs.toronto.edu/~kriz/cifar.html"),
+    "folder": ("a folder of the user's own images", "the images' own licence"),
+}
+
+
+@dataclass
+class ImageDataset:
+    """Images as uint8 (N, C, H, W) plus where they came from."""
+
+    images: torch.Tensor
+    name: str
+    source: str
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    @property
+    def channels(self) -> int:
+        return self.images.shape[1]
+
+
+def cache_dir() -> Path:
+    """Writable cache for unpacked dataset files (DCGAN_CACHE, else XDG cache)."""
+    base = os.environ.get("DCGAN_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dcgan-studio"
+    )
+    return Path(base)
+
+
+def _idx_class(name: str):
+    from torchvision import datasets
+
+    return datasets.FashionMNIST if name == "fashion-mnist" else datasets.MNIST
+
+
+def _find_idx_folder(candidates: list[Path]) -> Path | None:
+    """The first folder holding all four IDX files, raw or gzipped."""
+    for folder in candidates:
+        if folder.is_dir() and all((folder / f).exists() or (folder / f"{f}.gz").exists() for f in IDX_FILES):
+            return folder
+    return None
+
+
+def _load_idx(name: str, data_dir: Path | None, download: bool) -> tuple[torch.Tensor, str]:
+    cls = _idx_class(name)
+    folder_name = cls.__name__
+    if data_dir is not None:
+        candidates = [data_dir / folder_name / "raw", data_dir / "raw", data_dir]
+    else:
+        candidates = [DEFAULT_DATA_ROOT / folder_name / "raw"]
+        if name == "fashion-mnist":
+            candidates.append(DEBIAN_FASHION_MNIST)
+    found = _find_idx_folder(candidates)
+    if found is None:
+        if data_dir is not None and not download:
+            raise DataError(
+                f"no {name} files in {data_dir}: expected {', '.join(IDX_FILES)} (optionally .gz) there "
+                f"or under {data_dir}/{folder_name}/raw/"
+            )
+        if not download:
+            hint = " or `apt-get install dataset-fashion-mnist`" if name == "fashion-mnist" else ""
+            raise DataError(
+                f"{name} not found in {DEFAULT_DATA_ROOT}/{folder_name}/raw: pass --data-dir DIR{hint}, "
+                "or drop --no-download to download it"
+            )
+        root = data_dir or DEFAULT_DATA_ROOT
+        try:
+            dataset = cls(str(root), train=True, download=True)
+        except Exception as error:  # torchvision raises RuntimeError/URLError/OSError variants
+            raise DataError(f"could not download {name} into {root} ({error}); use --data-dir and --no-download offline") from None
+        return dataset.data, f"{root}/{folder_name}/raw (downloaded)"
+
+    if all((found / f).exists() for f in IDX_FILES) and found.name == "raw" and found.parent.name == folder_name:
+        root = found.parent.parent
+    else:  # gzipped or flat: unpack into the cache, where torchvision expects a root
+        root = cache_dir() / "idx" / hashlib.sha1(str(found.resolve()).encode()).hexdigest()[:16]
+        raw = root / folder_name / "raw"
+        raw.mkdir(parents=True, exist_ok=True)
+        for file in IDX_FILES:
+            if not (raw / file).exists():
+                partial = raw / f"{file}.partial"
+                opener = open if (found / file).exists() else gzip.open
+                with opener(found / (file if opener is open else f"{file}.gz"), "rb") as src, open(partial, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.replace(partial, raw / file)
+    try:
+        dataset = cls(str(root), train=True, download=False)
+    except Exception as error:
+        raise DataError(f"could not read the {name} IDX files in {found} ({error})") from None
+    return dataset.data, str(found)
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """CIFAR-10's python batches are pickles: allow numpy arrays and plain containers, nothing else."""
+
+    ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
+
+
+def _read_cifar_batch(path: Path) -> np.ndarray:
+    try:
+        batch = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
+        data = batch.get("data", batch.get(b"data"))
+        return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32)
+    except Exception as error:
+        raise DataError(f"{path} is not a CIFAR-10 python batch ({error})") from None
+
+
+def _load_cifar10(data_dir: Path | None, download: bool) -> tuple[torch.Tensor, str]:
+    root = data_dir or DEFAULT_DATA_ROOT
+    candidates = [root / "cifar-10-batches-py", root]
+    found = next((c for c in candidates if all((c / b).exists() for b in CIFAR_TRAIN_BATCHES)), None)
+    if found is None:
+        if not download:
+            raise DataError(
+                f"cifar10 not found in {root}: expected {', '.join(CIFAR_TRAIN_BATCHES)} in "
+                f"{root}/cifar-10-batches-py/; pass --data-dir DIR, or drop --no-download to download it"
+            )
+        from torchvision import datasets
+
+        try:
+            datasets.CIFAR10(str(root), train=True, download=True)  # downloads and verifies checksums
+        except Exception as error:
+            raise DataError(f"could not download cifar10 into {root} ({error}); use --data-dir and --no-download offline") from None
+        found = root / "cifar-10-batches-py"
+    images = np.concatenate([_read_cifar_batch(found / b) for b in CIFAR_TRAIN_BATCHES])
+    return torch.from_numpy(images), str(found)
+
+
+def _load_folder(data_dir: Path | None, image_size: int, channels: int) -> tuple[torch.Tensor, str]:
+    if data_dir is None:
+        raise DataError("--dataset folder needs --data-dir DIR, a folder of images (searched recursively)")
+    if not data_dir.is_dir():
+        raise DataError(f"--data-dir {data_dir} is not a folder")
+    files = list_image_files(data_dir)
+    if not files:
+        raise DataError(f"no images in {data_dir} (looked for {', '.join(sorted({'.png', '.jpg', '.jpeg', '.webp'}))} and more, recursively)")
+    images, skipped = [], []
+    for path in tqdm(files, desc="reading images", unit="img", leave=False, disable=len(files) < 500):
+        try:
+            images.append(image_to_uint8(fit_image(decode_image(path), image_size, channels)))
+        except ImageInputError as error:
+            skipped.append(str(error))
+    if skipped:
+        print(f"warning: skipped {len(skipped)} unreadable image(s), e.g. {skipped[0]}")
+    if not images:
+        raise DataError(f"none of the {len(files)} image files in {data_dir} could be read, e.g. {skipped[0]}")
+    return torch.stack(images), str(data_dir)
+
+
+def _resize(images: torch.Tensor, image_size: int) -> torch.Tensor:
+    """Pad 28x28 to 32x32 with background, then resize bilinearly to the target size if needed."""
+    if images.shape[-1] == 28:
+        images = F.pad(images, (2, 2, 2, 2), value=0)
+    if images.shape[-1] != image_size:
+        resized = F.interpolate(images.float(), size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+        images = resized.round().clamp(0, 255).to(torch.uint8)
+    return images.contiguous()
+
+
+def load_dataset(
+    name: str,
+    data_dir: str | os.PathLike | None = None,
+    image_size: int = 32,
+    download: bool = True,
+    channels: int = 3,
+) -> ImageDataset:
+    """Load a dataset as uint8 (N, C, image_size, image_size). `channels` applies to folders only."""
+    data_dir = Path(data_dir).expanduser() if data_dir else None
+    if name in ("mnist", "fashion-mnist"):
+        images, source = _load_idx(name, data_dir, download)
+        images = images.unsqueeze(1)
+    elif name == "cifar10":
+        images, source = _load_cifar10(data_dir, download)
+    elif name == "folder":
+        images, source = _load_folder(data_dir, image_size, channels)
+    else:
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if images.shape[0] == 0:
+        raise DataError(f"the {name} data in {source} holds no images")
+    return ImageDataset(_resize(images, image_size), name, source)

@@ -1,0 +1,17 @@
+"""Errors that reach users as one actionable line instead of a traceback."""
+
+
+class GanError(Exception):
+    """Base class: the message says what went wrong and what to do about it."""
+
+
+class DataError(GanError):
+    """The training data is missing, empty or unreadable."""
+
+
+class CheckpointError(GanError):
+    """An export folder or training checkpoint is missing, incomplete or inconsistent."""
+
+
+class ImageInputError(GanError):
+    """An uploaded or folder image cannot be used (names the file and the problem)."""

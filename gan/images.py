@@ -1,0 +1,130 @@
+"""Safe image decoding and the conversion of any image into what the networks see.
+
+Used by the folder dataset and by the app's uploads, so a file is read the same way in training
+and in scoring. Decoding refuses oversized images from the header, before any pixel is
+decoded (a 140 KB PNG can claim 12000x12000 pixels), and handles the modes Pillow can hand back:
+16-bit and 32-bit integer images are rescaled to 8 bits (not clipped), palette images are
+expanded, transparency is composited on black (the background of the bundled datasets),
+CMYK becomes RGB, and animated images contribute their first frame.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from .errors import ImageInputError
+
+MAX_PIXELS = 4096 * 4096
+MIN_SIDE = 8
+BACKGROUND = (0, 0, 0)
+IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+
+# Pillow's own guard fires at twice this value; we check the header ourselves first.
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+
+
+def _to_8bit(image: Image.Image) -> Image.Image:
+    """Rescale high-bit-depth grayscale to 8 bits by its nominal range (16-bit: /257)."""
+    array = np.asarray(image)
+    if image.mode.startswith("I;16") or (array.dtype.kind in "iu" and array.max(initial=0) <= 65535):
+        scaled = array.astype(np.float64) / 257.0
+    else:  # 32-bit integer or float data: stretch to its own range
+        array = array.astype(np.float64)
+        low, high = float(array.min(initial=0)), float(array.max(initial=0))
+        scaled = (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
+    return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
+
+
+def _normalise_mode(image: Image.Image) -> Image.Image:
+    """Any Pillow mode -> 'L' or 'RGB', compositing transparency on BACKGROUND."""
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        return _to_8bit(image)
+    if image.mode == "P" or image.mode == "PA":
+        image = image.convert("RGBA")
+    if image.mode in ("RGBA", "LA", "RGBa", "La") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
+        image = Image.alpha_composite(background, rgba).convert("RGB")
+    if image.mode in ("L", "RGB"):
+        return image
+    return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, 1
+
+
+def decode_image(path: str | os.PathLike, name: str | None = None) -> Image.Image:
+    """Open an image file safely and return it as an 8-bit 'L' or 'RGB' Pillow image.
+
+    Raises ImageInputError with a message that names the file and the problem.
+    """
+    name = name or Path(path).name
+    try:
+        size = os.path.getsize(path)
+    except OSError as error:
+        raise ImageInputError(f"{name}: cannot read the file ({error.strerror or error})") from None
+    if size == 0:
+        raise ImageInputError(f"{name}: the file is empty (0 bytes)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                width, height = image.size
+                if width * height > MAX_PIXELS:
+                    raise ImageInputError(
+                        f"{name}: {width}x{height} pixels is over the limit of {MAX_PIXELS:,} pixels "
+                        "(4096x4096); shrink it first"
+                    )
+                if min(width, height) < MIN_SIDE:
+                    raise ImageInputError(
+                        f"{name}: {width}x{height} pixels is too small; images need at least "
+                        f"{MIN_SIDE}x{MIN_SIDE} pixels"
+                    )
+                if getattr(image, "n_frames", 1) > 1:
+                    image.seek(0)
+                image.load()
+                return _normalise_mode(ImageOps.exif_transpose(image) or image)
+    except ImageInputError:
+        raise
+    except Image.UnidentifiedImageError:
+        raise ImageInputError(f"{name}: not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF...)") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageInputError(f"{name}: too many pixels (over {MAX_PIXELS:,}); shrink it first") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageInputError(f"{name}: the image data is truncated or corrupt ({error})") from None
+
+
+def fit_image(image: Image.Image, size: int, channels: int) -> Image.Image:
+    """Center-crop to a square, resize to size x size (bicubic), convert to 1 or 3 channels."""
+    image = ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC)
+    return image.convert("L" if channels == 1 else "RGB")
+
+
+def image_to_uint8(image: Image.Image) -> torch.Tensor:
+    """'L'/'RGB' image -> uint8 tensor (C, H, W)."""
+    array = np.asarray(image, dtype=np.uint8)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+def uint8_to_model_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, C, H, W) in [0, 255] -> float in [-1, 1], the range the generator's tanh produces."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def model_output_to_uint8(images: torch.Tensor) -> torch.Tensor:
+    """float (N, C, H, W) in [-1, 1] -> uint8 (N, C, H, W), rounding to nearest."""
+    return images.float().add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+
+
+def list_image_files(folder: Path) -> list[Path]:
+    """Image files under folder (recursively, sorted, hidden files skipped)."""
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.suffix.lower() in IMAGE_EXTENSIONS and path.is_file() and not path.name.startswith(".")
+    )

@@ -1,0 +1,110 @@
+"""The classic DCGAN generator and discriminator (Radford et al. 2015), sized by a `ModelConfig`.
+
+Both networks mirror each other: the generator starts from a 4x4 map and doubles it with
+stride-2 transposed convolutions up to the image size; the discriminator halves the image with
+stride-2 convolutions down to 4x4 and ends with a 4x4 convolution to one logit. Deriving the
+number of blocks from the image size keeps every supported size runnable (the often-copied
+32x32 discriminator that applies a 4x4 kernel to a 2x2 map is not).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+from torch import nn
+
+SUPPORTED_IMAGE_SIZES = (32, 64)
+SUPPORTED_CHANNELS = (1, 3)
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture hyper-parameters: everything needed to rebuild both networks."""
+
+    nz: int = 100
+    ngf: int = 64
+    ndf: int = 64
+    nc: int = 1
+    image_size: int = 32
+
+    def __post_init__(self):
+        if self.image_size not in SUPPORTED_IMAGE_SIZES:
+            raise ValueError(f"image_size must be one of {SUPPORTED_IMAGE_SIZES}, got {self.image_size}")
+        if self.nc not in SUPPORTED_CHANNELS:
+            raise ValueError(f"nc (image channels) must be one of {SUPPORTED_CHANNELS}, got {self.nc}")
+        for name in ("nz", "ngf", "ndf"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+
+    @property
+    def num_blocks(self) -> int:
+        """Stride-2 stages between the 4x4 map and the image (3 for 32 px, 4 for 64 px)."""
+        return int(math.log2(self.image_size)) - 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """DCGAN initialisation: conv weights ~ N(0, 0.02), BatchNorm scale ~ N(1, 0.02), bias 0."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class Generator(nn.Module):
+    """z (N, nz) or (N, nz, 1, 1) -> images (N, nc, size, size) in [-1, 1]."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        width = config.ngf * 2 ** (config.num_blocks - 1)
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(config.nz, width, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
+        ]
+        for _ in range(config.num_blocks - 1):
+            layers += [
+                nn.ConvTranspose2d(width, width // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width // 2),
+                nn.ReLU(True),
+            ]
+            width //= 2
+        layers += [nn.ConvTranspose2d(width, config.nc, 4, 2, 1, bias=False), nn.Tanh()]
+        self.main = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.main(z.reshape(z.shape[0], self.config.nz, 1, 1))
+
+
+class Discriminator(nn.Module):
+    """images (N, nc, size, size) -> logits (N,). No sigmoid: losses use BCE-with-logits."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__()
+        self.config = config
+        width = config.ndf
+        layers: list[nn.Module] = [nn.Conv2d(config.nc, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        for _ in range(config.num_blocks - 1):
+            layers += [
+                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(width * 2),
+                nn.LeakyReLU(0.2, True),
+            ]
+            width *= 2
+        layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))
+        self.main = nn.Sequential(*layers)
+        self.apply(dcgan_init)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.main(images).flatten()

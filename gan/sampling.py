@@ -1,0 +1,107 @@
+"""Seeded sampling and latent interpolation.
+
+One rule everywhere: the latent for seed k is `torch.randn(nz, generator=Generator().manual_seed(k))`
+drawn on the CPU, and a grid for seed s and count n shows seeds s..s+n-1. So a seed names the same
+image in the app's grid, its gallery, an interpolation endpoint, PNG metadata and the command line,
+and latents are identical on CPU and GPU (pixels may differ by rounding across devices).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+from PIL import Image, PngImagePlugin
+from torchvision.utils import make_grid
+
+from .images import model_output_to_uint8
+from .models import Generator
+
+MAX_SEED = 2**32 - 1
+INTERPOLATION_MODES = ("lerp", "slerp")
+
+
+def check_seed(seed: int) -> int:
+    seed = int(seed)
+    if not 0 <= seed <= MAX_SEED:
+        raise ValueError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
+    return seed
+
+
+def latent_for_seed(seed: int, nz: int) -> torch.Tensor:
+    return torch.randn(nz, generator=torch.Generator().manual_seed(check_seed(seed)))
+
+
+def latents_for_seeds(start: int, count: int, nz: int) -> torch.Tensor:
+    """Latents (count, nz) for seeds start..start+count-1."""
+    check_seed(start + count - 1)
+    return torch.stack([latent_for_seed(start + i, nz) for i in range(count)])
+
+
+@torch.inference_mode()
+def generate(generator: Generator, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """Latents (N, nz) -> uint8 images (N, C, H, W) on the CPU."""
+    generator.eval()
+    device = next(generator.parameters()).device
+    chunks = [generator(chunk.to(device)) for chunk in latents.split(batch_size)]
+    return model_output_to_uint8(torch.cat(chunks)).cpu()
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between a and b at fractions t (T,); falls back to lerp when parallel."""
+    a64, b64 = a.double(), b.double()
+    cos = torch.dot(a64, b64) / (a64.norm() * b64.norm())
+    omega = torch.arccos(cos.clamp(-1.0, 1.0))
+    t = t.double()[:, None]
+    if omega.abs() < 1e-6:
+        return torch.lerp(a64, b64, t).to(a.dtype)
+    return ((torch.sin((1 - t) * omega) * a64 + torch.sin(t * omega) * b64) / torch.sin(omega)).to(a.dtype)
+
+
+def interpolate_latents(a: torch.Tensor, b: torch.Tensor, frames: int, mode: str = "slerp") -> torch.Tensor:
+    """frames latents from a to b inclusive."""
+    if mode not in INTERPOLATION_MODES:
+        raise ValueError(f"mode must be one of {INTERPOLATION_MODES}, got {mode!r}")
+    if frames < 2:
+        raise ValueError(f"frames must be at least 2, got {frames}")
+    t = torch.linspace(0.0, 1.0, frames)
+    return slerp(a, b, t) if mode == "slerp" else torch.lerp(a[None], b[None], t[:, None])
+
+
+def to_pil(image: torch.Tensor) -> Image.Image:
+    """uint8 (C, H, W) -> 'L' or 'RGB' Pillow image."""
+    array = image.permute(1, 2, 0).numpy()
+    return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
+
+
+def grid_image(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> Image.Image:
+    """uint8 (N, C, H, W) -> one grid image; columns defaults to a near-square layout."""
+    columns = columns or int(np.ceil(np.sqrt(images.shape[0])))
+    return to_pil(make_grid(images, nrow=columns, padding=padding, pad_value=0))
+
+
+def upscale(image: Image.Image, min_side: int = 512) -> Image.Image:
+    """Nearest-neighbour upscaling by an integer factor, so 32 px samples are visible and crisp."""
+    factor = max(1, min_side // min(image.size))
+    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST) if factor > 1 else image
+
+
+def png_bytes(image: Image.Image, text: dict[str, str] | None = None) -> bytes:
+    """Encode as PNG, with text chunks (model id, seed...) as metadata."""
+    info = PngImagePlugin.PngInfo()
+    for key, value in (text or {}).items():
+        info.add_text(key, str(value))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def gif_bytes(frames: list[Image.Image], fps: float = 12.0, loop: bool = True) -> bytes:
+    """Animated GIF of the frames; loop=True repeats forever, False plays once."""
+    buffer = io.BytesIO()
+    repeat = {"loop": 0} if loop else {}
+    frames[0].save(
+        buffer, format="GIF", save_all=True, append_images=frames[1:], duration=max(20, round(1000 / fps)), **repeat
+    )
+    return buffer.getvalue()

@@ -1,0 +1,415 @@
+"""DCGAN training: the command line of `train.py`, the training loop, run folders and resume.
+
+A run folder (`--out DIR`) holds:
+    checkpoints/step_XXXXXXX.pt   full training states (resume with --resume auto|PATH)
+    samples/step_XXXXXXX.png      fixed-noise grids (seeds 0..63) during training
+    metrics.jsonl                 one JSON line per --log-every steps
+    loss.png, weights.png         loss curves and per-layer weight norms over time
+    model/                        the final export (config.json + safetensors), the sample grid and plots
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import shutil
+import signal
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from . import checkpoint as ckpt
+from .data import CREDITS, DATASETS, ImageDataset, load_dataset
+from .errors import CheckpointError, GanError
+from .images import uint8_to_model_input
+from .models import Discriminator, Generator, ModelConfig
+from .plots import plot_losses, plot_weight_norms, read_metrics
+from .sampling import generate, grid_image, latents_for_seeds
+
+AMP_CHOICES = ("auto", "off", "bf16", "fp16")
+# Arguments a resumed run must share with the run it continues.
+RESUME_LOCKED = ("dataset", "data_dir", "image_size", "channels", "nz", "ngf", "ndf", "batch_size", "seed", "lr_g", "lr_d", "beta1", "beta2", "amp")
+# Run-folder names and the export's extra files.
+SAMPLE_GRID_NAME = "samples.png"
+LOSS_PLOT_NAME = "loss.png"
+WEIGHTS_PLOT_NAME = "weights.png"
+METRICS_NAME = "metrics.jsonl"
+NUM_FIXED_SAMPLES = 64
+
+
+def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="train.py",
+        description="Train a DCGAN and export it for the app (config.json + safetensors).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        argument_default=argparse.SUPPRESS if suppress_defaults else None,
+    )
+    data = parser.add_argument_group("data")
+    data.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
+    data.add_argument("--data-dir", default=None, help="torchvision root, a folder with the raw files, or (folder) your images")
+    data.add_argument("--no-download", action="store_true", help="never download; fail with a hint if the data is missing")
+    data.add_argument("--channels", type=int, choices=(1, 3), default=3, help="channels for --dataset folder")
+    model = parser.add_argument_group("model")
+    model.add_argument("--image-size", type=int, choices=(32, 64), default=32)
+    model.add_argument("--nz", type=int, default=100, help="latent size")
+    model.add_argument("--ngf", type=int, default=64, help="generator width")
+    model.add_argument("--ndf", type=int, default=64, help="discriminator width")
+    optim = parser.add_argument_group("optimisation")
+    optim.add_argument("--batch-size", type=int, default=128)
+    optim.add_argument("--epochs", type=float, default=5, help="an epoch is dataset size / batch size steps")
+    optim.add_argument("--steps", type=int, default=None, help="generator updates; wins over --epochs")
+    optim.add_argument("--lr-g", type=float, default=2e-4)
+    optim.add_argument("--lr-d", type=float, default=2e-4)
+    optim.add_argument("--beta1", type=float, default=0.5)
+    optim.add_argument("--beta2", type=float, default=0.999)
+    optim.add_argument("--seed", type=int, default=0)
+    run = parser.add_argument_group("run")
+    run.add_argument("--out", default=None, help="run folder (default: runs/<dataset>)")
+    run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    run.add_argument(
+        "--amp", choices=AMP_CHOICES, default="auto",
+        help="autocast precision; auto = bf16 on CUDA and on CPU (measured faster with the same sample quality)",
+    )
+    run.add_argument("--log-every", type=int, default=50, help="steps between metrics lines and progress-bar updates")
+    run.add_argument("--sample-every", type=int, default=500, help="steps between fixed-noise sample grids")
+    run.add_argument("--checkpoint-every", type=int, default=1000, help="steps between training states")
+    run.add_argument("--keep-last", type=int, default=3, help="training states to keep (0 = all)")
+    run.add_argument("--resume", default=None, help="a training state to continue, or 'auto' for the newest in --out")
+    return parser
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GanError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu")
+    return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
+
+
+def resolve_amp(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype, or None for fp32."""
+    if name == "auto":
+        return torch.bfloat16
+    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
+
+
+def layer_norms(module: torch.nn.Module) -> dict[str, float]:
+    """L2 norm of each layer's weight, keyed by the layer's index in the network."""
+    return {
+        name.removesuffix(".weight").removeprefix("main."): round(param.detach().float().norm().item(), 5)
+        for name, param in module.named_parameters()
+        if name.endswith("weight")
+    }
+
+
+class Trainer:
+    """Owns both networks, their optimizers and every RNG of a run; one `train_step` per generator update."""
+
+    def __init__(self, args: argparse.Namespace, dataset: ImageDataset, device: torch.device):
+        self.args = args
+        self.device = device
+        self.config = ModelConfig(args.nz, args.ngf, args.ndf, dataset.channels, args.image_size)
+        torch.manual_seed(args.seed)
+        self.generator = Generator(self.config).to(device, memory_format=torch.channels_last)
+        self.discriminator = Discriminator(self.config).to(device, memory_format=torch.channels_last)
+        fused = {"fused": True} if device.type == "cuda" else {}
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), args.lr_g, betas=(args.beta1, args.beta2), **fused)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), args.lr_d, betas=(args.beta1, args.beta2), **fused)
+        self.amp_dtype = resolve_amp(args.amp, device)
+        self.scaler = torch.amp.GradScaler(device.type) if self.amp_dtype == torch.float16 else None
+        self.images = dataset.images.to(device)
+        self.data_rng = torch.Generator(device).manual_seed(args.seed + 1)
+        self.noise_rng = torch.Generator(device).manual_seed(args.seed + 2)
+        self.step = 0
+        self.skipped_steps = 0
+        self.elapsed = 0.0
+        self.ones = torch.ones(args.batch_size, device=device)
+        self.zeros = torch.zeros(args.batch_size, device=device)
+
+    # -- one step -------------------------------------------------------------------------
+    def next_batch(self) -> torch.Tensor:
+        index = torch.randint(self.images.shape[0], (self.args.batch_size,), generator=self.data_rng, device=self.device)
+        return uint8_to_model_input(self.images[index]).contiguous(memory_format=torch.channels_last)
+
+    def _autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None)
+
+    def _apply(self, loss: torch.Tensor, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
+        """Backward and step, unless the loss or a gradient is non-finite: then skip and count."""
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(optimizer)
+        else:
+            loss.backward()
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        finite = bool(torch.stack([loss.isfinite()] + [g.isfinite().all() for g in grads]).all())
+        if finite:
+            if self.scaler is not None:
+                self.scaler.step(optimizer)
+            else:
+                optimizer.step()
+        else:
+            self.skipped_steps += 1
+        if self.scaler is not None:
+            self.scaler.update()
+        return finite
+
+    def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One discriminator update on real + fake, then one generator update (non-saturating loss)."""
+        batch = real.shape[0]
+        ones, zeros = self.ones[:batch], self.zeros[:batch]
+        z = torch.randn(batch, self.config.nz, generator=self.noise_rng, device=self.device)
+        with self._autocast():
+            fake = self.generator(z)
+            logits_real = self.discriminator(real).float()
+            logits_fake = self.discriminator(fake.detach()).float()
+            loss_d = F.binary_cross_entropy_with_logits(logits_real, ones) + F.binary_cross_entropy_with_logits(logits_fake, zeros)
+        self._apply(loss_d, self.discriminator, self.opt_d)
+        with self._autocast():
+            loss_g = F.binary_cross_entropy_with_logits(self.discriminator(fake).float(), ones)
+        self._apply(loss_g, self.generator, self.opt_g)
+        return {
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "d_real": torch.sigmoid(logits_real.detach()).mean(),
+            "d_fake": torch.sigmoid(logits_fake.detach()).mean(),
+        }
+
+    # -- state ------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        rng = {"torch": torch.get_rng_state(), "data": self.data_rng.get_state(), "noise": self.noise_rng.get_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {
+            "format_version": ckpt.FORMAT_VERSION,
+            "step": self.step,
+            "skipped_steps": self.skipped_steps,
+            "elapsed": self.elapsed,
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+            "rng": rng,
+            "args": saved_args(self.args),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        try:
+            self.generator.load_state_dict(state["generator"])
+            self.discriminator.load_state_dict(state["discriminator"])
+            self.opt_g.load_state_dict(state["opt_g"])
+            self.opt_d.load_state_dict(state["opt_d"])
+            if self.scaler is not None and state["scaler"]:
+                self.scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["rng"]["torch"])
+            self.data_rng.set_state(state["rng"]["data"])
+            self.noise_rng.set_state(state["rng"]["noise"])
+            if "cuda" in state["rng"] and self.device.type == "cuda":
+                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise CheckpointError(f"the training state does not fit this run ({str(error).splitlines()[0]})") from None
+        self.step, self.skipped_steps, self.elapsed = state["step"], state["skipped_steps"], state["elapsed"]
+
+
+def saved_args(args: argparse.Namespace) -> dict:
+    """The run's arguments as plain values, without anything secret."""
+    return {k: v for k, v in vars(args).items() if "token" not in k}
+
+
+class Run:
+    """A training run in its folder: logging, sample grids, checkpoints, signals and the final export."""
+
+    def __init__(self, trainer: Trainer, dataset: ImageDataset, out: Path, total_steps: int):
+        self.trainer = trainer
+        self.dataset = dataset
+        self.out = out
+        self.total_steps = total_steps
+        self.args = trainer.args
+        self.fixed_latents = latents_for_seeds(0, NUM_FIXED_SAMPLES, trainer.config.nz)
+        self.stop_signal: int | None = None
+        self.metrics: dict[str, torch.Tensor] = {}
+        self.steps_since_log = 0
+        self.last_record: dict = {}
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.out / "checkpoints"
+
+    def _handle_signal(self, signum, _frame):
+        self.stop_signal = signum
+        signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C stops at once
+
+    def run(self) -> int:
+        """Train to total_steps (or until a signal), then checkpoint and export. Returns an exit code."""
+        trainer, args = self.trainer, self.args
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._handle_signal)
+        bar = tqdm(total=self.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True, desc="training")
+        self.started = time.perf_counter() - trainer.elapsed
+        self.window_start = time.perf_counter()
+        while trainer.step < self.total_steps and self.stop_signal is None:
+            stats = trainer.train_step(trainer.next_batch())
+            trainer.step += 1
+            self.steps_since_log += 1
+            for key, value in stats.items():
+                self.metrics[key] = self.metrics.get(key, 0) + value
+            bar.update(1)
+            if trainer.step % args.log_every == 0:
+                self._log(bar)
+            if trainer.step % args.sample_every == 0:
+                self.save_samples()
+            if trainer.step % args.checkpoint_every == 0:
+                self.save_checkpoint()
+        if self.steps_since_log:
+            self._log(bar)
+        bar.close()
+        self.save_checkpoint()
+        self.save_samples()
+        self.export()
+        if self.stop_signal is not None:
+            print(f"stopped by signal at step {trainer.step}; resume with: --out {self.out} --resume auto")
+            return 128 + self.stop_signal
+        return 0
+
+    def _log(self, bar: tqdm) -> None:
+        """Average the step statistics since the last line (one host sync), write and show them."""
+        trainer, now = self.trainer, time.perf_counter()
+        trainer.elapsed = now - self.started
+        images_per_second = self.steps_since_log * self.args.batch_size / max(now - self.window_start, 1e-9)
+        record = {
+            "step": trainer.step,
+            "epoch": round(trainer.step * self.args.batch_size / len(self.dataset), 4),
+            **{k: round(v.item() / self.steps_since_log, 5) for k, v in self.metrics.items()},
+            "images_per_second": round(images_per_second, 1),
+            "skipped_steps": trainer.skipped_steps,
+            "elapsed_s": round(trainer.elapsed, 2),
+            "weight_norms_g": layer_norms(trainer.generator),
+            "weight_norms_d": layer_norms(trainer.discriminator),
+        }
+        self.metrics.clear()
+        self.steps_since_log, self.window_start = 0, now
+        self.last_record = record
+        with open(self.out / METRICS_NAME, "a") as log:
+            log.write(json.dumps(record) + "\n")
+        bar.set_postfix(
+            loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
+            D_x=f"{record['d_real']:.2f}", D_G_z=f"{record['d_fake']:.2f}",
+            img_s=f"{images_per_second:.0f}", refresh=False,
+        )
+
+    def save_samples(self) -> Path:
+        grid = grid_image(generate(self.trainer.generator, self.fixed_latents), columns=8)
+        path = self.out / "samples" / f"step_{self.trainer.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        grid.save(path)
+        records = read_metrics(self.out / METRICS_NAME)
+        if records:
+            plot_losses(records, self.out / LOSS_PLOT_NAME)
+            plot_weight_norms(records, self.out / WEIGHTS_PLOT_NAME)
+        self.trainer.generator.train()
+        return path
+
+    def save_checkpoint(self) -> None:
+        ckpt.save_training_state(ckpt.state_path(self.checkpoints, self.trainer.step), self.trainer.state_dict())
+        ckpt.prune_training_states(self.checkpoints, self.args.keep_last)
+
+    def export(self) -> Path:
+        trainer, args = self.trainer, self.args
+        credit, licence = CREDITS[self.dataset.name]
+        metadata = {
+            "name": f"dcgan-{self.dataset.name}",
+            "dataset": self.dataset.name,
+            "dataset_credit": credit,
+            "dataset_license": licence,
+            "training": {
+                "steps": trainer.step,
+                "images_seen": trainer.step * args.batch_size,
+                "train_images": len(self.dataset),
+                "time_s": round(trainer.elapsed, 1),
+                "device": device_description(trainer.device),
+                "precision": str(trainer.amp_dtype).removeprefix("torch.") if trainer.amp_dtype else "fp32",
+                "skipped_steps": trainer.skipped_steps,
+                "torch": torch.__version__,
+                "args": saved_args(args),
+            },
+            "final_metrics": {k: v for k, v in self.last_record.items() if not k.startswith("weight_norms")},
+        }
+        folder = ckpt.export_model(self.out / "model", trainer.generator, trainer.discriminator, metadata)
+        shutil.copyfile(self.out / "samples" / f"step_{trainer.step:07d}.png", folder / SAMPLE_GRID_NAME)
+        for name in (LOSS_PLOT_NAME, WEIGHTS_PLOT_NAME, METRICS_NAME):
+            if (self.out / name).exists():
+                shutil.copyfile(self.out / name, folder / name)
+        trainer.generator.train()
+        return folder
+
+
+def device_description(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def total_steps(args: argparse.Namespace, dataset_size: int) -> int:
+    if args.steps is not None:
+        return args.steps
+    return max(1, math.ceil(args.epochs * math.ceil(dataset_size / args.batch_size)))
+
+
+def _resume_state(args: argparse.Namespace, explicit: dict, out: Path) -> dict | None:
+    """Load the state to resume, and adopt its locked arguments (refusing explicit conflicts)."""
+    if args.resume is None:
+        return None
+    if args.resume == "auto":
+        states = ckpt.list_training_states(out / "checkpoints")
+        if not states:
+            print(f"no training state in {out / 'checkpoints'}; starting a new run")
+            return None
+        path = states[-1]
+    else:
+        path = Path(args.resume)
+    state = ckpt.load_training_state(path)
+    saved = state.get("args", {})
+    for key in RESUME_LOCKED:
+        if key in explicit and key in saved and explicit[key] != saved[key]:
+            flag = "--" + key.replace("_", "-")
+            raise GanError(f"{flag} {explicit[key]} differs from the resumed run's {saved[key]}; drop {flag} or use a new --out")
+        if key in saved:
+            setattr(args, key, saved[key])
+    print(f"resuming from {path} (step {state['step']})")
+    return state
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    explicit = vars(build_parser(suppress_defaults=True).parse_args(argv))
+    try:
+        for flag in ("batch_size", "log_every", "sample_every", "checkpoint_every"):
+            if getattr(args, flag) < 1:
+                raise GanError(f"--{flag.replace('_', '-')} must be at least 1")
+        out = Path(args.out or f"runs/{args.dataset}")
+        state = _resume_state(args, explicit, out)
+        device = resolve_device(args.device)
+        dataset = load_dataset(args.dataset, args.data_dir, args.image_size, not args.no_download, args.channels)
+        trainer = Trainer(args, dataset, device)
+        if state is not None:
+            trainer.load_state_dict(state)
+        steps = total_steps(args, len(dataset))
+        out.mkdir(parents=True, exist_ok=True)
+        precision = str(trainer.amp_dtype).removeprefix("torch.") + " autocast" if trainer.amp_dtype else "fp32"
+        print(
+            f"training a {args.image_size}x{args.image_size} DCGAN on {dataset.name} ({len(dataset)} images from {dataset.source}) "
+            f"for {steps} steps on {device_description(device)}, {precision}; run folder {out}"
+        )
+        code = Run(trainer, dataset, out, steps).run()
+        print(f"exported the model to {out / 'model'}; try: python app.py --checkpoint {out / 'model'}")
+        return code
+    except GanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
