@@ -188,7 +188,7 @@ def _load_folder(data_dir: Path | None, image_size: int, channels: int) -> tuple
     images, skipped = [], []
     for path in tqdm(files, desc="reading images", unit="img", leave=False, disable=len(files) < 500):
         try:
-            images.append(image_to_uint8(fit_image(decode_image(path), image_size, channels)))
+            images.append(image_to_uint8(fit_image(decode_image(path)[0], image_size, channels)))
         except ImageInputError as error:
             skipped.append(str(error))
     if skipped:

@@ -11,6 +11,7 @@ CMYK becomes RGB, and animated images contribute their first frame.
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -25,39 +26,44 @@ MIN_SIDE = 8
 BACKGROUND = (0, 0, 0)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 
-# Pillow's own guard fires at twice this value; we check the header ourselves first.
+# Pillow warns above this many pixels (an error under decode_image's filter) and refuses twice as many.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
 def _to_8bit(image: Image.Image) -> Image.Image:
-    """Rescale high-bit-depth grayscale to 8 bits by its nominal range (16-bit: /257)."""
+    """Rescale 16/32-bit grayscale to 8 bits: 16-bit by its nominal range (/257), wider data by its own."""
     array = np.asarray(image)
-    if image.mode.startswith("I;16") or (array.dtype.kind in "iu" and array.max(initial=0) <= 65535):
+    if image.mode.startswith("I;16") or (array.dtype.kind in "iu" and array.min(initial=0) >= 0 and array.max(initial=0) <= 65535):
         scaled = array.astype(np.float64) / 257.0
-    else:  # 32-bit integer or float data: stretch to its own range
+    else:
         array = array.astype(np.float64)
         low, high = float(array.min(initial=0)), float(array.max(initial=0))
         scaled = (array - low) * (255.0 / (high - low)) if high > low else np.zeros_like(array)
     return Image.fromarray(np.clip(np.rint(scaled), 0, 255).astype(np.uint8), mode="L")
 
 
-def _normalise_mode(image: Image.Image) -> Image.Image:
-    """Any Pillow mode -> 'L' or 'RGB', compositing transparency on BACKGROUND."""
+def _normalise_mode(image: Image.Image, notes: list[str]) -> Image.Image:
+    """Any Pillow mode -> 'L' or 'RGB', compositing transparency on BACKGROUND; notes say what changed."""
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
+        notes.append(f"{image.mode} high-bit-depth values scaled to 8 bits")
         return _to_8bit(image)
-    if image.mode == "P" or image.mode == "PA":
+    if image.mode in ("P", "PA"):
+        notes.append("palette expanded")
         image = image.convert("RGBA")
     if image.mode in ("RGBA", "LA", "RGBa", "La") or "transparency" in image.info:
         rgba = image.convert("RGBA")
+        if rgba.getextrema()[3][0] < 255:
+            notes.append("transparency composited on black")
         background = Image.new("RGBA", rgba.size, BACKGROUND + (255,))
-        image = Image.alpha_composite(background, rgba).convert("RGB")
+        return Image.alpha_composite(background, rgba).convert("RGB")
     if image.mode in ("L", "RGB"):
         return image
+    notes.append(f"{image.mode} converted to RGB")
     return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, 1
 
 
-def decode_image(path: str | os.PathLike, name: str | None = None) -> Image.Image:
-    """Open an image file safely and return it as an 8-bit 'L' or 'RGB' Pillow image.
+def decode_image(path: str | os.PathLike, name: str | None = None) -> tuple[Image.Image, list[str]]:
+    """Open an image file safely: an 8-bit 'L' or 'RGB' Pillow image, and notes on each conversion made.
 
     Raises ImageInputError with a message that names the file and the problem.
     """
@@ -68,37 +74,48 @@ def decode_image(path: str | os.PathLike, name: str | None = None) -> Image.Imag
         raise ImageInputError(f"{name}: cannot read the file ({error.strerror or error})") from None
     if size == 0:
         raise ImageInputError(f"{name}: the file is empty (0 bytes)")
+    notes: list[str] = []
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as image:
                 width, height = image.size
-                if width * height > MAX_PIXELS:
-                    raise ImageInputError(
-                        f"{name}: {width}x{height} pixels is over the limit of {MAX_PIXELS:,} pixels "
-                        "(4096x4096); shrink it first"
-                    )
                 if min(width, height) < MIN_SIDE:
                     raise ImageInputError(
                         f"{name}: {width}x{height} pixels is too small; images need at least "
                         f"{MIN_SIDE}x{MIN_SIDE} pixels"
                     )
-                if getattr(image, "n_frames", 1) > 1:
+                frames = getattr(image, "n_frames", 1)
+                if frames > 1:
                     image.seek(0)
+                    notes.append(f"first of {frames} frames")
                 image.load()
-                return _normalise_mode(ImageOps.exif_transpose(image) or image)
+                return _normalise_mode(ImageOps.exif_transpose(image) or image, notes), notes
     except ImageInputError:
         raise
     except Image.UnidentifiedImageError:
         raise ImageInputError(f"{name}: not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF...)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageInputError(f"{name}: too many pixels (over {MAX_PIXELS:,}); shrink it first") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        # Pillow's own guard fired while reading the header; its message carries the pixel count.
+        count = re.search(r"\((\d+) pixels\)", str(error))
+        size = f"{int(count.group(1)):,} pixels" if count else "the image"
+        raise ImageInputError(f"{name}: {size} is over the limit of {MAX_PIXELS:,} pixels (4096x4096); shrink it first") from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageInputError(f"{name}: the image data is truncated or corrupt ({error})") from None
 
 
-def fit_image(image: Image.Image, size: int, channels: int) -> Image.Image:
+def fit_image(image: Image.Image, size: int, channels: int, notes: list[str] | None = None) -> Image.Image:
     """Center-crop to a square, resize to size x size (bicubic), convert to 1 or 3 channels."""
+    if notes is not None:
+        if image.width != image.height:
+            side = min(image.size)
+            notes.append(f"{image.width}x{image.height} center-cropped to {side}x{side}")
+        if image.size != (size, size):
+            notes.append(f"resized to {size}x{size}")
+        if image.mode == "RGB" and channels == 1:
+            notes.append("RGB converted to grayscale")
+        elif image.mode == "L" and channels == 3:
+            notes.append("grayscale repeated to RGB")
     image = ImageOps.fit(image, (size, size), method=Image.Resampling.BICUBIC)
     return image.convert("L" if channels == 1 else "RGB")
 

@@ -78,7 +78,8 @@ def to_pil(image: torch.Tensor) -> Image.Image:
 def grid_image(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> Image.Image:
     """uint8 (N, C, H, W) -> one grid image; columns defaults to a near-square layout."""
     columns = columns or int(np.ceil(np.sqrt(images.shape[0])))
-    return to_pil(make_grid(images, nrow=columns, padding=padding, pad_value=0))
+    grid = make_grid(images, nrow=columns, padding=padding, pad_value=0)
+    return to_pil(grid[: images.shape[1]])  # make_grid repeats 1 channel to 3; keep grayscale grayscale
 
 
 def upscale(image: Image.Image, min_side: int = 512) -> Image.Image:

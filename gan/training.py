@@ -48,7 +48,6 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
         prog="train.py",
         description="Train a DCGAN and export it for the app (config.json + safetensors).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-        argument_default=argparse.SUPPRESS if suppress_defaults else None,
     )
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
@@ -81,6 +80,9 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     run.add_argument("--checkpoint-every", type=int, default=1000, help="steps between training states")
     run.add_argument("--keep-last", type=int, default=3, help="training states to keep (0 = all)")
     run.add_argument("--resume", default=None, help="a training state to continue, or 'auto' for the newest in --out")
+    if suppress_defaults:  # parse only what the user typed (to check it against a resumed run)
+        for action in parser._actions:
+            action.default = argparse.SUPPRESS
     return parser
 
 
@@ -138,8 +140,9 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None)
 
-    def _apply(self, loss: torch.Tensor, module: torch.nn.Module, optimizer: torch.optim.Optimizer) -> bool:
-        """Backward and step, unless the loss or a gradient is non-finite: then skip and count."""
+    def _apply(self, loss: torch.Tensor, module: torch.nn.Module, optimizer: torch.optim.Optimizer, buffers: list[torch.Tensor]) -> None:
+        """Backward and step, unless the loss or a gradient is non-finite: then skip, count, and put the
+        module's BatchNorm statistics back to `buffers` so nothing of the bad step remains."""
         optimizer.zero_grad(set_to_none=True)
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
@@ -147,32 +150,34 @@ class Trainer:
         else:
             loss.backward()
         grads = [p.grad for p in module.parameters() if p.grad is not None]
-        finite = bool(torch.stack([loss.isfinite()] + [g.isfinite().all() for g in grads]).all())
-        if finite:
+        if bool(torch.stack([loss.isfinite()] + [g.isfinite().all() for g in grads]).all()):
             if self.scaler is not None:
                 self.scaler.step(optimizer)
             else:
                 optimizer.step()
         else:
             self.skipped_steps += 1
+            for buffer, saved in zip(module.buffers(), buffers):
+                buffer.copy_(saved)
         if self.scaler is not None:
             self.scaler.update()
-        return finite
 
     def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """One discriminator update on real + fake, then one generator update (non-saturating loss)."""
         batch = real.shape[0]
         ones, zeros = self.ones[:batch], self.zeros[:batch]
+        d_buffers = [b.clone() for b in self.discriminator.buffers()]
+        g_buffers = [b.clone() for b in self.generator.buffers()]
         z = torch.randn(batch, self.config.nz, generator=self.noise_rng, device=self.device)
         with self._autocast():
             fake = self.generator(z)
             logits_real = self.discriminator(real).float()
             logits_fake = self.discriminator(fake.detach()).float()
             loss_d = F.binary_cross_entropy_with_logits(logits_real, ones) + F.binary_cross_entropy_with_logits(logits_fake, zeros)
-        self._apply(loss_d, self.discriminator, self.opt_d)
+        self._apply(loss_d, self.discriminator, self.opt_d, d_buffers)
         with self._autocast():
             loss_g = F.binary_cross_entropy_with_logits(self.discriminator(fake).float(), ones)
-        self._apply(loss_g, self.generator, self.opt_g)
+        self._apply(loss_g, self.generator, self.opt_g, g_buffers)
         return {
             "loss_d": loss_d.detach(),
             "loss_g": loss_g.detach(),
@@ -247,9 +252,15 @@ class Run:
 
     def run(self) -> int:
         """Train to total_steps (or until a signal), then checkpoint and export. Returns an exit code."""
+        previous = {sig: signal.signal(sig, self._handle_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            return self._train()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _train(self) -> int:
         trainer, args = self.trainer, self.args
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._handle_signal)
         bar = tqdm(total=self.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True, desc="training")
         self.started = time.perf_counter() - trainer.elapsed
         self.window_start = time.perf_counter()

@@ -1,0 +1,12 @@
+"""DCGAN Studio, the Gradio app: `python app.py [--checkpoint DIR]`. All logic lives in gan.ui."""
+
+import os
+
+# Offline by default: no analytics or telemetry calls to outside hosts.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+from gan.app import main  # noqa: E402
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,61 @@
+"""Discriminator scores for image files.
+
+The discriminator was trained to tell its generator's samples from the training set, so its
+logit says how "training-set-like" an image looks to that one network at that one moment of
+training. It is not a calibrated detector of generated images.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+from .errors import ImageInputError
+from .images import decode_image, fit_image, image_to_uint8, uint8_to_model_input
+from .models import Discriminator
+
+MAX_FILES = 64
+
+
+@dataclass
+class Score:
+    name: str
+    logit: float
+    probability: float
+    seen: Image.Image  # the image exactly as the discriminator sees it (size, channels)
+    notes: list[str] = field(default_factory=list)
+
+
+@torch.inference_mode()
+def score_images(discriminator: Discriminator, images: list[Image.Image]) -> list[tuple[float, float]]:
+    """(logit, sigmoid) for images already fitted to the discriminator's size and channels."""
+    discriminator.eval()
+    device = next(discriminator.parameters()).device
+    batch = uint8_to_model_input(torch.stack([image_to_uint8(image) for image in images])).to(device)
+    logits = discriminator(batch).float().cpu()
+    return [(float(logit), float(torch.sigmoid(logit))) for logit in logits]
+
+
+def score_files(discriminator: Discriminator, paths: list[str | os.PathLike], names: list[str] | None = None) -> tuple[list[Score], list[str]]:
+    """Scores sorted from most to least real-looking, and one error line per unusable file."""
+    names = names or [Path(p).name for p in paths]
+    if len(paths) > MAX_FILES:
+        raise ImageInputError(f"{len(paths)} files is over the limit of {MAX_FILES} per request; score them in batches")
+    config = discriminator.config
+    prepared, errors = [], []
+    for path, name in zip(paths, names):
+        try:
+            image, notes = decode_image(path, name)
+        except ImageInputError as error:
+            errors.append(str(error))
+            continue
+        prepared.append((name, fit_image(image, config.image_size, config.nc, notes), notes))
+    if not prepared:
+        return [], errors
+    values = score_images(discriminator, [seen for _, seen, _ in prepared])
+    scores = [Score(name, logit, prob, seen, notes) for (name, seen, notes), (logit, prob) in zip(prepared, values)]
+    return sorted(scores, key=lambda s: s.logit, reverse=True), errors

@@ -1,0 +1,73 @@
+"""Safe decoding: each odd or hostile file gets a documented conversion or a clear error naming it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gan.errors import ImageInputError
+from gan.images import decode_image, fit_image
+from images_for_tests import png_header_only, write_test_images
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    return write_test_images(tmp_path_factory.mktemp("images"))
+
+
+def test_sixteen_bit_is_scaled_not_clipped(files):
+    image, notes = decode_image(files["sixteen.png"])
+    array = np.asarray(image)
+    assert image.mode == "L" and array.min() == 0 and array.max() == 255
+    assert len(np.unique(array)) > 200  # the full range survives, not a clipped 0/255 image
+    assert any("scaled to 8 bits" in n for n in notes)
+
+
+def test_animated_gif_gives_its_first_frame(files):
+    image, notes = decode_image(files["animated.gif"])
+    assert np.asarray(image.convert("L")).mean() == pytest.approx(200, abs=1)
+    assert "first of 3 frames" in notes
+
+
+def test_transparency_is_composited_on_black(files):
+    image, notes = decode_image(files["rgba.png"])
+    assert image.mode == "RGB" and np.asarray(image).max() == 0
+    assert "transparency composited on black" in notes
+
+
+def test_palette_and_cmyk_become_rgb(files):
+    palette, notes = decode_image(files["palette.png"])
+    assert palette.mode == "RGB" and "palette expanded" in notes
+    cmyk, notes = decode_image(files["cmyk.jpg"])
+    assert cmyk.mode == "RGB" and "CMYK converted to RGB" in notes
+    red = np.asarray(cmyk)[20, 20]
+    assert red[0] > 200 and red[1] < 60 and red[2] < 60
+
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("empty.png", "empty.png: the file is empty (0 bytes)"),
+        ("notes.txt", "notes.txt: not an image"),
+        ("truncated.png", "truncated.png: the image data is truncated or corrupt"),
+        ("tiny.png", "tiny.png: 1x1 pixels is too small"),
+        ("bomb.png", "bomb.png: 400,000,000 pixels is over the limit of 16,777,216 pixels"),
+    ],
+)
+def test_bad_files_raise_a_message_naming_the_file(files, name, message):
+    with pytest.raises(ImageInputError) as error:
+        decode_image(files[name])
+    assert str(error.value).startswith(message)
+
+
+def test_fit_image_reports_its_conversions(files):
+    image, notes = decode_image(files["rgb.jpg"])
+    fitted = fit_image(image.crop((0, 0, 64, 40)), 32, 1, notes)
+    assert fitted.size == (32, 32) and fitted.mode == "L"
+    assert notes == ["64x40 center-cropped to 40x40", "resized to 32x32", "RGB converted to grayscale"]
+
+
+def test_image_over_the_cap_but_under_pillows_guard_is_refused_from_its_header(tmp_path):
+    png_header_only(tmp_path / "big.png", 5000, 5000)
+    with pytest.raises(ImageInputError, match=r"big.png: 25,000,000 pixels is over the limit"):
+        decode_image(tmp_path / "big.png")

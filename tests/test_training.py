@@ -1,0 +1,144 @@
+"""Training: run folder contents, exact resume, AMP on CPU, the non-finite guard, signals, bad flags."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from conftest import ROOT, TINY_MODEL_ARGS, train
+from gan.checkpoint import list_training_states, load_model, load_training_state
+from gan.data import load_dataset
+from gan.training import Trainer, build_parser
+
+
+def test_run_folder_has_everything(tiny_run):
+    assert [p.name for p in list_training_states(tiny_run / "checkpoints")] == ["step_0000003.pt", "step_0000006.pt"]
+    assert sorted(p.name for p in (tiny_run / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
+    records = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [2, 4, 6]
+    for key in ("loss_d", "loss_g", "d_real", "d_fake", "images_per_second", "weight_norms_g", "weight_norms_d"):
+        assert key in records[-1]
+    assert 0 < records[-1]["d_real"] < 1 and records[-1]["weight_norms_g"]
+    for name in ("loss.png", "weights.png"):
+        assert (tiny_run / name).stat().st_size > 1000
+    export = tiny_run / "model"
+    for name in ("config.json", "model.safetensors", "discriminator.safetensors", "samples.png", "loss.png", "metrics.jsonl"):
+        assert (export / name).is_file(), name
+    config = json.loads((export / "config.json").read_text())
+    assert config["format_version"] == 1 and config["training"]["steps"] == 6 and config["nc"] == 1
+
+
+def _final_generator(out) -> dict[str, torch.Tensor]:
+    return load_file(out / "model" / "model.safetensors")
+
+
+@pytest.mark.parametrize("amp", ["auto", "off"])
+def test_resume_is_bitwise_exact(tmp_path, idx_dir, amp):
+    common = ["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--amp", amp, "--log-every", "1",
+              "--sample-every", "100", "--checkpoint-every", "100", *TINY_MODEL_ARGS]
+    assert train([*common, "--steps", "8", "--out", str(tmp_path / "straight")]) == 0
+    assert train([*common, "--steps", "4", "--out", str(tmp_path / "split")]) == 0
+    assert train([*common, "--steps", "8", "--out", str(tmp_path / "split"), "--resume", "auto"]) == 0
+    straight, split = _final_generator(tmp_path / "straight"), _final_generator(tmp_path / "split")
+    assert straight.keys() == split.keys()
+    for key in straight:
+        assert torch.equal(straight[key], split[key]), key
+    # the resumed run's metrics continue where the first half stopped
+    steps = [json.loads(line)["step"] for line in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 9))
+
+
+def test_resume_refuses_a_different_architecture(tmp_path, idx_dir, capsys):
+    common = ["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--out", str(tmp_path), *TINY_MODEL_ARGS]
+    assert train([*common, "--steps", "2"]) == 0
+    assert train([*common, "--steps", "4", "--resume", "auto", "--ngf", "8"]) == 2
+    assert "--ngf 8 differs from the resumed run's 4" in capsys.readouterr().err
+
+
+def _trainer(idx_dir, *extra) -> Trainer:
+    args = build_parser().parse_args(["--dataset", "mnist", *TINY_MODEL_ARGS, *extra])
+    return Trainer(args, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))
+
+
+@pytest.mark.parametrize("amp", ["bf16", "fp16"])
+def test_amp_on_cpu_trains(idx_dir, amp):
+    trainer = _trainer(idx_dir, "--amp", amp)
+    assert (trainer.scaler is not None) == (amp == "fp16")
+    before = [p.clone() for p in trainer.generator.parameters()]
+    for _ in range(3):
+        stats = trainer.train_step(trainer.next_batch())
+    assert all(torch.isfinite(v) for v in stats.values())
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.generator.parameters()))
+    if amp == "fp16":
+        assert trainer.scaler.is_enabled() and trainer.scaler.get_scale() > 0
+
+
+@pytest.mark.parametrize("amp", ["off", "bf16", "fp16"])
+def test_non_finite_step_is_skipped_and_counted(idx_dir, amp):
+    trainer = _trainer(idx_dir, "--amp", amp)
+    for _ in range(3):  # lets fp16's loss scale settle: its first steps overflow (and are skipped) by design
+        trainer.train_step(trainer.next_batch())
+    skipped = trainer.skipped_steps
+    real = trainer.next_batch()
+    real[0, 0, 0, 0] = float("nan")  # poisons the discriminator's loss, not the generator's
+    d_before = {k: v.clone() for k, v in trainer.discriminator.named_parameters()}
+    g_before = [p.clone() for p in trainer.generator.parameters()]
+    stats = trainer.train_step(real)
+    assert not torch.isfinite(stats["loss_d"])
+    assert trainer.skipped_steps == skipped + 1
+    for key, value in trainer.discriminator.named_parameters():
+        assert torch.equal(value, d_before[key]), key
+    assert all(torch.isfinite(b).all() for b in trainer.discriminator.buffers())  # BatchNorm statistics restored
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.generator.parameters()))
+    trainer.train_step(trainer.next_batch())
+    assert trainer.skipped_steps == skipped + 1
+
+
+def test_sigterm_saves_a_resumable_state(tmp_path, idx_dir):
+    out = tmp_path / "run"
+    command = [sys.executable, str(ROOT / "train.py"), "--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download",
+               "--steps", "100000", "--out", str(out), *TINY_MODEL_ARGS]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.time() + 60
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    process.send_signal(signal.SIGTERM)
+    output, _ = process.communicate(timeout=60)
+    assert process.returncode == 128 + signal.SIGTERM, output
+    assert "resume with" in output and "Traceback" not in output
+    states = list_training_states(out / "checkpoints")
+    assert states
+    step = load_training_state(states[-1])["step"]
+    assert 50 <= step < 100000
+    assert load_model(out / "model").metadata["training"]["steps"] == step
+    assert train(["--out", str(out), "--resume", "auto", "--steps", str(step + 2), "--dataset", "mnist",
+                  "--data-dir", str(idx_dir), "--no-download"]) == 0
+    assert load_model(out / "model").metadata["training"]["steps"] == step + 2
+
+
+def test_missing_data_is_one_clear_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "train.py"), "--dataset", "mnist", "--data-dir", str(tmp_path), "--no-download",
+         "--out", str(tmp_path / "run")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith("error: no mnist files in") and "train-images-idx3-ubyte" in lines[0]
+
+
+def test_bad_flags_are_refused(tmp_path, capsys):
+    assert train(["--batch-size", "0", "--out", str(tmp_path)]) == 2
+    assert "--batch-size must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train(["--amp", "fp8"])
