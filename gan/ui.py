@@ -83,7 +83,9 @@ def model_summary(model: LoadedModel) -> str:
         f"**Size:** {config.image_size}x{config.image_size}, {config.nc} channel{'s' if config.nc > 1 else ''}, z={config.nz}",
     ]
     if training:
-        parts.append(f"**Training:** {training.get('steps', '?')} steps, {training.get('time_s', 0) / 60:.0f} min on {training.get('device', '?')}")
+        seconds = training.get("time_s", 0)
+        duration = f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:.0f} s"
+        parts.append(f"**Training:** {training.get('steps', '?')} steps, {duration} on {training.get('device', '?')}")
     return " · ".join(parts)
 
 
@@ -148,6 +150,7 @@ def build_demo(model: LoadedModel) -> gr.Blocks:
             grid = gr.Image(label="Samples (image i has seed+i)", type="filepath", format="png", buttons=["download", "fullscreen"])
             random_button.click(lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private")
             sample_button.click(sample, [seed, count], grid, api_name="sample", concurrency_limit=2)
+            demo.load(sample, [seed, count], grid, api_visibility="private")  # first visitors see samples at once
         with gr.Tab("Interpolate"):
             with gr.Row():
                 seed_a = gr.Number(label="Seed A", value=0, precision=0, minimum=0, maximum=MAX_SEED)
@@ -165,7 +168,7 @@ def build_demo(model: LoadedModel) -> gr.Blocks:
             gr.Markdown(DISCLAIMER + f" Up to {MAX_FILES} files; transparency is composited on black.")
             uploads = gr.File(label="Images", file_count="multiple", type="filepath")
             score_button = gr.Button("Score", variant="primary")
-            seen = gr.Gallery(label="As the discriminator sees them, most real-looking first", columns=8, height="auto")
+            seen = gr.Gallery(label="As the discriminator sees them, most real-looking first", columns=8, height=240, object_fit="contain", preview=False)
             table = gr.Dataframe(headers=["file", "logit", "probability", "conversion"], label="Scores", wrap=True)
             problems = gr.Markdown()
             score_button.click(score, uploads, [seen, table, problems], api_name="score", concurrency_limit=1)
