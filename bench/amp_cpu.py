@@ -22,7 +22,7 @@ from gan.data import load_dataset  # noqa: E402
 from gan.images import uint8_to_model_input  # noqa: E402
 from gan.metrics import frechet_distance  # noqa: E402
 from gan.sampling import generate, latents_for_seeds  # noqa: E402
-from gan.training import Trainer, build_parser  # noqa: E402
+from gan.training import Trainer, parse_args  # noqa: E402
 
 
 def main() -> None:
@@ -33,7 +33,7 @@ def main() -> None:
     dataset = load_dataset("fashion-mnist", download=False)
     real = uint8_to_model_input(dataset.images[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[: options.num]])
     for amp in ("off", "bf16"):
-        args = build_parser().parse_args(["--amp", amp, "--seed", "0"])
+        args = parse_args(["--amp", amp, "--seed", "0"])
         trainer = Trainer(args, dataset, torch.device("cpu"))
         times = []
         for _ in range(options.steps):

@@ -31,6 +31,7 @@ FORMAT_VERSION = 1
 CONFIG_NAME = "config.json"
 GENERATOR_NAME = "model.safetensors"
 DISCRIMINATOR_NAME = "discriminator.safetensors"
+RAW_GENERATOR_NAME = "generator_raw.safetensors"  # the live (non-EMA) generator, when EMA is on
 STATE_PATTERN = re.compile(r"step_(\d+)\.pt$")
 
 
@@ -66,12 +67,23 @@ def _state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
 
 
-def export_model(folder: str | os.PathLike, generator: Generator, discriminator: Discriminator, metadata: dict | None = None) -> Path:
-    """Write an export folder; metadata (dataset, steps, metrics...) goes into config.json."""
+def export_model(
+    folder: str | os.PathLike,
+    generator: Generator,
+    discriminator: Discriminator,
+    metadata: dict | None = None,
+    raw_generator: Generator | None = None,
+) -> Path:
+    """Write an export folder; metadata (dataset, steps, metrics...) goes into config.json.
+
+    `generator` is the one to sample from (the EMA copy when EMA is on); `raw_generator` the live one.
+    """
     folder = Path(folder)
-    config = {"format_version": FORMAT_VERSION, "model_type": "dcgan", **generator.config.to_dict(), **(metadata or {})}
-    atomic_write(folder / GENERATOR_NAME, lambda p: save_file(_state_dict(generator), p, metadata={"format": "pt"}))
-    atomic_write(folder / DISCRIMINATOR_NAME, lambda p: save_file(_state_dict(discriminator), p, metadata={"format": "pt"}))
+    config = {"format_version": FORMAT_VERSION, "model_type": "dcgan", **discriminator.config.to_dict(), **(metadata or {})}
+    weights = {GENERATOR_NAME: generator, DISCRIMINATOR_NAME: discriminator, RAW_GENERATOR_NAME: raw_generator}
+    for name, module in weights.items():
+        if module is not None:
+            atomic_write(folder / name, lambda p, m=module: save_file(_state_dict(m), p, metadata={"format": "pt"}))
     atomic_write(folder / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
     return folder
 

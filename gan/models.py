@@ -17,6 +17,7 @@ from torch import nn
 
 SUPPORTED_IMAGE_SIZES = (32, 64)
 SUPPORTED_CHANNELS = (1, 3)
+D_NORMS = ("batch", "none")
 
 
 @dataclass(frozen=True)
@@ -28,8 +29,11 @@ class ModelConfig:
     ndf: int = 64
     nc: int = 1
     image_size: int = 32
+    d_norm: str = "batch"  # "batch" (classic) or "none" (spectral normalisation during training)
 
     def __post_init__(self):
+        if self.d_norm not in D_NORMS:
+            raise ValueError(f"d_norm must be one of {D_NORMS}, got {self.d_norm!r}")
         if self.image_size not in SUPPORTED_IMAGE_SIZES:
             raise ValueError(f"image_size must be one of {SUPPORTED_IMAGE_SIZES}, got {self.image_size}")
         if self.nc not in SUPPORTED_CHANNELS:
@@ -95,12 +99,11 @@ class Discriminator(nn.Module):
         self.config = config
         width = config.ndf
         layers: list[nn.Module] = [nn.Conv2d(config.nc, width, 4, 2, 1, bias=False), nn.LeakyReLU(0.2, True)]
+        batchnorm = config.d_norm == "batch"
         for _ in range(config.num_blocks - 1):
-            layers += [
-                nn.Conv2d(width, width * 2, 4, 2, 1, bias=False),
-                nn.BatchNorm2d(width * 2),
-                nn.LeakyReLU(0.2, True),
-            ]
+            layers += [nn.Conv2d(width, width * 2, 4, 2, 1, bias=not batchnorm)]
+            layers += [nn.BatchNorm2d(width * 2)] if batchnorm else []
+            layers += [nn.LeakyReLU(0.2, True)]
             width *= 2
         layers.append(nn.Conv2d(width, 1, 4, 1, 0, bias=False))
         self.main = nn.Sequential(*layers)
@@ -108,3 +111,26 @@ class Discriminator(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.main(images).flatten()
+
+
+def add_spectral_norm(discriminator: Discriminator) -> Discriminator:
+    """Spectral normalisation (Miyato et al. 2018) on every conv, as a parametrization."""
+    for module in discriminator.modules():
+        if isinstance(module, nn.Conv2d):
+            nn.utils.parametrizations.spectral_norm(module)
+    return discriminator
+
+
+def without_spectral_norm(discriminator: Discriminator) -> Discriminator:
+    """A plain copy whose conv weights are the normalised W / sigma: what the trained network computes."""
+    plain = Discriminator(discriminator.config).to(next(discriminator.parameters()).device)
+    was_training = discriminator.training
+    discriminator.eval()  # in training mode, reading the weight would run (and advance) a power iteration
+    with torch.no_grad():
+        for source, target in zip(discriminator.main, plain.main):
+            if isinstance(source, nn.Conv2d):
+                target.weight.copy_(source.weight)  # reading a parametrized weight applies it
+                if source.bias is not None:
+                    target.bias.copy_(source.bias)
+    discriminator.train(was_training)
+    return plain

@@ -12,21 +12,25 @@ from PIL import Image
 from conftest import train
 from gan.checkpoint import load_model
 from gan.errors import CheckpointError
-from gan.models import Discriminator, Generator, ModelConfig
+from gan.models import Discriminator, Generator, ModelConfig, add_spectral_norm, without_spectral_norm
 from gan.sampling import generate, latents_for_seeds
 
 
+@pytest.mark.parametrize("recipe", ["classic", "studio"])
 @pytest.mark.parametrize("size", [32, 64])
 @pytest.mark.parametrize("channels", [1, 3])
-def test_train_export_load_round_trip(tmp_path, size, channels):
+def test_train_export_load_round_trip(tmp_path, size, channels, recipe):
     rng = np.random.default_rng(size + channels)
     for i in range(6):
         Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
     out = tmp_path / "run"
     assert train(["--dataset", "folder", "--data-dir", str(tmp_path), "--channels", str(channels), "--image-size", str(size),
-                  "--steps", "2", "--batch-size", "4", "--nz", "16", "--ngf", "8", "--ndf", "8", "--out", str(out)]) == 0
+                  "--steps", "2", "--batch-size", "4", "--nz", "16", "--ngf", "8", "--ndf", "8", "--out", str(out),
+                  "--recipe", recipe]) == 0
     model = load_model(out / "model")
-    assert model.config == ModelConfig(nz=16, ngf=8, ndf=8, nc=channels, image_size=size)
+    d_norm = "batch" if recipe == "classic" else "none"
+    assert model.config == ModelConfig(nz=16, ngf=8, ndf=8, nc=channels, image_size=size, d_norm=d_norm)
+    assert (out / "model" / "generator_raw.safetensors").exists() == (recipe == "studio")  # EMA on
     images = generate(model.generator, latents_for_seeds(0, 3, 16))
     assert images.shape == (3, channels, size, size) and images.dtype == torch.uint8
     again = generate(load_model(out / "model").generator, latents_for_seeds(0, 3, 16))
@@ -46,6 +50,18 @@ def test_shapes_and_dcgan_init(size, channels):
     assert not isinstance(discriminator.main[-1], torch.nn.Sigmoid)
     first = generator.main[0].weight
     assert abs(first.std().item() - 0.02) < 0.002 and abs(first.mean().item()) < 0.002
+
+
+def test_exported_discriminator_computes_what_the_spectrally_normalised_one_did():
+    discriminator = add_spectral_norm(Discriminator(ModelConfig(d_norm="none")))
+    images = torch.randn(4, 1, 32, 32)
+    for _ in range(3):  # a few power iterations, as training runs them
+        discriminator(images)
+    discriminator.eval()
+    expected = discriminator(images)
+    plain = without_spectral_norm(discriminator)
+    assert not any("parametrizations" in name for name, _ in plain.named_parameters())
+    torch.testing.assert_close(plain.eval()(images), expected)
 
 
 def test_unsupported_config_is_refused():
