@@ -3,8 +3,9 @@
 from pathlib import Path
 
 from .checkpoint import LoadedModel, export_model, load_model
+from .hub import load_generator
 from .models import Discriminator, Generator, ModelConfig
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "dcgan-fashion-mnist"
 
-__all__ = ["BUNDLED_MODEL", "Discriminator", "Generator", "LoadedModel", "ModelConfig", "export_model", "load_model"]
+__all__ = ["BUNDLED_MODEL", "Discriminator", "Generator", "LoadedModel", "ModelConfig", "export_model", "load_generator", "load_model"]

@@ -1,26 +1,40 @@
-"""Command line of the app: which model to serve, and where."""
+"""Command line of the app: which model to serve, and where.
+
+The model is `--repo-id USER/NAME [--revision REV]` (a Hub model), else `--checkpoint DIR` (an export folder), else the
+environment variables GAN_REPO_ID / GAN_REVISION (how a Space is configured), else the bundled model. Host and port
+default to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT when set (as on Spaces).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from . import BUNDLED_MODEL
-from .checkpoint import load_model
 from .errors import GanError
+from .hub import REPO_ID_VARIABLE, REVISION_VARIABLE, load_source
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="app.py", description="Serve the DCGAN Studio Gradio app.")
-    parser.add_argument("--checkpoint", default=str(BUNDLED_MODEL), help="an export folder (config.json + safetensors)")
-    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 to serve your network)")
-    parser.add_argument("--port", type=int, default=7860)
+    parser.add_argument("--checkpoint", default=None, help="an export folder (config.json + safetensors); default: the bundled model")
+    parser.add_argument("--repo-id", default=None, metavar="USER/NAME", help=f"a Hub model instead (default: ${REPO_ID_VARIABLE})")
+    parser.add_argument("--revision", default=None, help=f"branch, tag or commit of --repo-id (default: ${REVISION_VARIABLE} or main)")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="address to listen on (0.0.0.0 to serve your network)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args(argv)
+    repo_id, revision = args.repo_id, args.revision
+    if not repo_id and not args.checkpoint and os.environ.get(REPO_ID_VARIABLE):
+        repo_id, revision = os.environ[REPO_ID_VARIABLE], revision or os.environ.get(REVISION_VARIABLE) or None
+    checkpoint = args.checkpoint or (None if repo_id else str(BUNDLED_MODEL))
     try:
-        model = load_model(args.checkpoint)
+        model = load_source(checkpoint, repo_id, revision)
     except GanError as error:
         sys.exit(f"error: {error}")
     from .ui import build_demo  # gradio is slow to import: only after the model loaded
 
+    bundled = [BUNDLED_MODEL] if BUNDLED_MODEL.is_dir() and checkpoint != str(BUNDLED_MODEL) else []
     print(f"serving {model.name} from {model.source}")
-    build_demo(model).launch(server_name=args.host, server_port=args.port, footer_links=["api"])
+    build_demo(model, bundled=bundled).launch(server_name=args.host, server_port=args.port, footer_links=["api"])

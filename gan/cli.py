@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 import numpy as np
 
-from . import BUNDLED_MODEL
-from .checkpoint import load_model
+from . import BUNDLED_MODEL, hub
 from .errors import GanError
 from .sampling import MAX_SEED, generate, grid_image, latents_for_seeds, png_bytes
 
@@ -23,7 +23,7 @@ def sample(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.suffix.lower() not in (".png", ".npz"):
         raise GanError(f"--out {out} must end in .png (a grid) or .npz (an array under the key 'images')")
-    model = load_model(args.checkpoint, args.device)
+    model = load_chosen_model(args)
     images = generate(model.generator, latents_for_seeds(args.seed, args.num, model.config.nz))
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix.lower() == ".npz":
@@ -34,17 +34,96 @@ def sample(args: argparse.Namespace) -> None:
     print(f"wrote {args.num} samples (seeds {args.seed}..{args.seed + args.num - 1}) to {out}")
 
 
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", default=None, help="export folder (default: the bundled model)")
+    parser.add_argument("--repo-id", default=None, metavar="USER/NAME", help="a Hub model instead of --checkpoint")
+    parser.add_argument("--revision", default=None, help="branch, tag or commit of --repo-id (default: main)")
+    parser.add_argument("--device", default="cpu")
+
+
+def load_chosen_model(args: argparse.Namespace):
+    return hub.load_source(args.checkpoint or (None if args.repo_id else BUNDLED_MODEL), args.repo_id, args.revision, args.device)
+
+
+def evaluate(args: argparse.Namespace) -> None:
+    """Frechet distance, KID and precision/recall of N samples against N real images; prints one JSON line last."""
+    from .data import load_dataset
+    from .evaluation import evaluate_generator
+    from .features import load_feature_network
+
+    model = load_chosen_model(args)
+    dataset = args.dataset or model.metadata.get("dataset")
+    if not dataset:
+        raise GanError("the model's config.json names no dataset: pass --dataset")
+    network = load_feature_network(dataset, args.device)
+    image_size = model.config.image_size
+    train = load_dataset(dataset, args.data_dir, image_size, download=False)
+    test = load_dataset(dataset, args.data_dir, image_size, download=False, split="test")
+    result = evaluate_generator(model.generator, network, train, args.num, test)
+    result.update(model=model.name, dataset=dataset, feature_space=f"{dataset} domain classifier (gan/features.py)")
+    print(json.dumps(result))
+
+
+def train_features(args: argparse.Namespace) -> None:
+    """Train the domain classifier whose penultimate layer is the evaluation feature space; saves it in gan/assets/."""
+    from .features import train_feature_network
+
+    report = train_feature_network(args.dataset, args.epochs, args.seed, args.data_dir)
+    print(json.dumps(report))
+
+
+def push(args: argparse.Namespace) -> None:
+    """Publish an export folder (or a run folder's model/) to a Hub model repo, as one commit, without retraining."""
+    published = hub.push_export(args.folder, args.hub_model_id, token=args.hub_token, private=args.hub_private,
+                                revision=args.hub_revision, commit_message=args.commit_message)
+    revision = f" --revision {published.revision}" if published.revision != "main" else ""
+    if published.changed:
+        print(f"pushed {published.folder} to {published.url} ({published.revision}, commit {published.commit[:7]}): {published.commit_url}")
+    else:
+        print(f"nothing new to push: {published.url} ({published.revision}, commit {published.commit[:7]}) already holds {published.folder}")
+    print(f"open it with: python app.py --repo-id {published.repo_id}{revision}")
+
+
+def deploy_space(args: argparse.Namespace) -> None:
+    """Create or update a Gradio Space running this app on a Hub model (Space variables GAN_REPO_ID, GAN_REVISION)."""
+    published = hub.deploy_space(args.space_id, args.repo_id, revision=args.revision, token=args.hub_token, private=args.private)
+    print(f"deployed the app serving {args.repo_id} to {published.url} (commit {published.commit[:7]}); "
+          "the Space builds and starts in a few minutes")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gan", description="DCGAN Studio tools for exported models.")
     commands = parser.add_subparsers(dest="command", required=True)
     p = commands.add_parser("sample", help="write samples for a range of seeds", description=sample.__doc__)
-    p.add_argument("--checkpoint", default=str(BUNDLED_MODEL), help="export folder (default: the bundled model)")
+    add_model_arguments(p)
     p.add_argument("--num", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="first seed; image i uses seed+i")
     p.add_argument("--columns", type=int, default=None, help="grid columns (default: near-square)")
     p.add_argument("--out", required=True, help="output .png or .npz")
-    p.add_argument("--device", default="cpu")
     p.set_defaults(run=sample)
+    p = commands.add_parser("evaluate", help="score sample quality against the real data", description=evaluate.__doc__)
+    add_model_arguments(p)
+    p.add_argument("--dataset", default=None, help="default: the dataset named in the model's config.json")
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--num", type=int, default=10_000, help="generated and real images each")
+    p.set_defaults(run=evaluate)
+    p = commands.add_parser("train-features", help="train the evaluation feature network", description=train_features.__doc__)
+    p.add_argument("--dataset", default="fashion-mnist", choices=("mnist", "fashion-mnist"))
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(run=train_features)
+    p = commands.add_parser("push", help="publish an export to a Hub model repo", description=push.__doc__)
+    p.add_argument("folder", metavar="DIR", help="an export folder, or a run folder (its model/ is pushed)")
+    hub.add_publish_arguments(p, training=False)
+    p.set_defaults(run=push)
+    p = commands.add_parser("deploy-space", help="create or update a Space serving a Hub model", description=deploy_space.__doc__)
+    p.add_argument("--space-id", required=True, metavar="USER/NAME", help="the Space repo to create or update")
+    p.add_argument("--repo-id", required=True, metavar="USER/MODEL", help="the model the Space serves")
+    p.add_argument("--revision", default=None, help="branch, tag or commit of --repo-id (default: main)")
+    p.add_argument("--private", action="store_true", help="create the Space private (an existing one keeps its visibility)")
+    p.add_argument("--hub-token", default=None, metavar="TOKEN", help="write token (default: HF_TOKEN or the `hf auth login` token)")
+    p.set_defaults(run=deploy_space)
     return parser
 
 

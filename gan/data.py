@@ -50,6 +50,7 @@ class ImageDataset:
     images: torch.Tensor
     name: str
     source: str
+    labels: torch.Tensor | None = None  # class indices, where the dataset has them
 
     def __len__(self) -> int:
         return self.images.shape[0]
@@ -81,7 +82,7 @@ def _find_idx_folder(candidates: list[Path]) -> Path | None:
     return None
 
 
-def _load_idx(name: str, data_dir: Path | None, download: bool) -> tuple[torch.Tensor, str]:
+def _load_idx(name: str, data_dir: Path | None, download: bool, train: bool) -> tuple[torch.Tensor, torch.Tensor, str]:
     cls = _idx_class(name)
     folder_name = cls.__name__
     if data_dir is not None:
@@ -105,10 +106,10 @@ def _load_idx(name: str, data_dir: Path | None, download: bool) -> tuple[torch.T
             )
         root = data_dir or DEFAULT_DATA_ROOT
         try:
-            dataset = cls(str(root), train=True, download=True)
+            dataset = cls(str(root), train=train, download=True)
         except Exception as error:  # torchvision raises RuntimeError/URLError/OSError variants
             raise DataError(f"could not download {name} into {root} ({error}); use --data-dir and --no-download offline") from None
-        return dataset.data, f"{root}/{folder_name}/raw (downloaded)"
+        return dataset.data, dataset.targets, f"{root}/{folder_name}/raw (downloaded)"
 
     if all((found / f).exists() for f in IDX_FILES) and found.name == "raw" and found.parent.name == folder_name:
         root = found.parent.parent
@@ -124,10 +125,10 @@ def _load_idx(name: str, data_dir: Path | None, download: bool) -> tuple[torch.T
                     shutil.copyfileobj(src, dst)
                 os.replace(partial, raw / file)
     try:
-        dataset = cls(str(root), train=True, download=False)
+        dataset = cls(str(root), train=train, download=False)
     except Exception as error:
         raise DataError(f"could not read the {name} IDX files in {found} ({error})") from None
-    return dataset.data, str(found)
+    return dataset.data, dataset.targets, str(found)
 
 
 class _ArrayUnpickler(pickle.Unpickler):
@@ -147,16 +148,16 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a CIFAR batch")
 
 
-def _read_cifar_batch(path: Path) -> np.ndarray:
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         batch = _ArrayUnpickler(io.BytesIO(path.read_bytes()), encoding="latin1").load()
-        data = batch.get("data", batch.get(b"data"))
-        return np.asarray(data, dtype=np.uint8).reshape(-1, 3, 32, 32)
+        data = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        return data, np.asarray(batch["labels"], dtype=np.int64)
     except Exception as error:
         raise DataError(f"{path} is not a CIFAR-10 python batch ({error})") from None
 
 
-def _load_cifar10(data_dir: Path | None, download: bool) -> tuple[torch.Tensor, str]:
+def _load_cifar10(data_dir: Path | None, download: bool, train: bool) -> tuple[torch.Tensor, torch.Tensor, str]:
     root = data_dir or DEFAULT_DATA_ROOT
     candidates = [root / "cifar-10-batches-py", root]
     found = next((c for c in candidates if all((c / b).exists() for b in CIFAR_TRAIN_BATCHES)), None)
@@ -173,8 +174,9 @@ def _load_cifar10(data_dir: Path | None, download: bool) -> tuple[torch.Tensor, 
         except Exception as error:
             raise DataError(f"could not download cifar10 into {root} ({error}); use --data-dir and --no-download offline") from None
         found = root / "cifar-10-batches-py"
-    images = np.concatenate([_read_cifar_batch(found / b) for b in CIFAR_TRAIN_BATCHES])
-    return torch.from_numpy(images), str(found)
+    batches = [_read_cifar_batch(found / b) for b in (CIFAR_TRAIN_BATCHES if train else ("test_batch",))]
+    images, labels = (torch.from_numpy(np.concatenate(parts)) for parts in zip(*batches))
+    return images, labels, str(found)
 
 
 def _load_folder(data_dir: Path | None, image_size: int, channels: int) -> tuple[torch.Tensor, str]:
@@ -214,18 +216,25 @@ def load_dataset(
     image_size: int = 32,
     download: bool = True,
     channels: int = 3,
+    split: str = "train",
 ) -> ImageDataset:
-    """Load a dataset as uint8 (N, C, image_size, image_size). `channels` applies to folders only."""
+    """Load a dataset as uint8 (N, C, image_size, image_size).
+
+    `channels` applies to folders only; `split` ("train" or "test") to the MNIST family and CIFAR-10.
+    """
     data_dir = Path(data_dir).expanduser() if data_dir else None
+    if split not in ("train", "test") or (split == "test" and name == "folder"):
+        raise DataError(f"no {split!r} split for {name}: use 'train', or 'test' for mnist, fashion-mnist and cifar10")
+    labels = None
     if name in ("mnist", "fashion-mnist"):
-        images, source = _load_idx(name, data_dir, download)
+        images, labels, source = _load_idx(name, data_dir, download, split == "train")
         images = images.unsqueeze(1)
     elif name == "cifar10":
-        images, source = _load_cifar10(data_dir, download)
+        images, labels, source = _load_cifar10(data_dir, download, split == "train")
     elif name == "folder":
         images, source = _load_folder(data_dir, image_size, channels)
     else:
         raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
     if images.shape[0] == 0:
         raise DataError(f"the {name} data in {source} holds no images")
-    return ImageDataset(_resize(images, image_size), name, source)
+    return ImageDataset(_resize(images, image_size), name, source, labels)

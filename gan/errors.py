@@ -15,3 +15,7 @@ class CheckpointError(GanError):
 
 class ImageInputError(GanError):
     """An uploaded or folder image cannot be used (names the file and the problem)."""
+
+
+class HubError(GanError):
+    """A Hugging Face Hub call failed (auth, access, not found, server, network); never names the token."""

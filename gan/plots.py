@@ -18,16 +18,30 @@ def read_metrics(path: Path) -> list[dict]:
 
 
 def plot_losses(records: list[dict], path: Path) -> None:
-    """Losses of both networks, and the discriminator's mean probability on real and fake images."""
+    """Losses of both networks, the discriminator's mean probability on real and fake images, and the
+    quick evaluations' Frechet distance and precision/recall where there are some."""
+    evaluations = [r for r in records if "eval" in r]
+    records = [r for r in records if "loss_d" in r]
     steps = [r["step"] for r in records]
-    figure, (losses, outputs) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, axes = plt.subplots(1, 3 if evaluations else 2, figsize=(16 if evaluations else 11, 4))
+    losses, outputs = axes[:2]
     losses.plot(steps, [r["loss_d"] for r in records], label="discriminator")
     losses.plot(steps, [r["loss_g"] for r in records], label="generator")
     losses.set(title="Losses", xlabel="generator step", ylabel="BCE-with-logits loss")
     outputs.plot(steps, [r["d_real"] for r in records], label="D(x): real")
     outputs.plot(steps, [r["d_fake"] for r in records], label="D(G(z)): generated")
     outputs.set(title="Discriminator outputs", xlabel="generator step", ylabel="mean sigmoid", ylim=(0, 1))
-    for axis in (losses, outputs):
+    if evaluations:
+        quality = axes[2]
+        eval_steps = [r["step"] for r in evaluations]
+        quality.plot(eval_steps, [r["eval"]["fd"] for r in evaluations], "o-", color="black", label="Frechet distance")
+        quality.set(title="Quick evaluation", xlabel="generator step", ylabel="Frechet distance (domain features)")
+        shares = quality.twinx()
+        shares.plot(eval_steps, [r["eval"]["precision"] for r in evaluations], "s--", label="precision")
+        shares.plot(eval_steps, [r["eval"]["recall"] for r in evaluations], "^--", label="recall")
+        shares.set(ylim=(0, 1), ylabel="share")
+        shares.legend(loc="upper center")
+    for axis in axes:
         axis.grid(alpha=0.3)
         axis.legend()
     figure.tight_layout()
@@ -37,6 +51,7 @@ def plot_losses(records: list[dict], path: Path) -> None:
 
 def plot_weight_norms(records: list[dict], path: Path) -> None:
     """Per-layer L2 norms of the weights of both networks over training."""
+    records = [r for r in records if "weight_norms_g" in r]
     steps = [r["step"] for r in records]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4))
     for axis, (key, title) in zip(axes, (("weight_norms_g", "Generator"), ("weight_norms_d", "Discriminator"))):

@@ -11,6 +11,7 @@ A run folder (`--out DIR`) holds:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import platform
@@ -25,16 +26,29 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import checkpoint as ckpt
+from . import hub
 from .data import CREDITS, DATASETS, ImageDataset, load_dataset
 from .errors import CheckpointError, GanError
+from .evaluation import TrainingEvaluator
+from .features import FEATURE_DATASETS, load_feature_network
 from .images import uint8_to_model_input
-from .models import Discriminator, Generator, ModelConfig
+from .augment import diff_augment, parse_policy
+from .models import Discriminator, Generator, ModelConfig, add_spectral_norm, without_spectral_norm
 from .plots import plot_losses, plot_weight_norms, read_metrics
 from .sampling import generate, grid_image, latents_for_seeds
 
 AMP_CHOICES = ("auto", "off", "bf16", "fp16")
+LOSSES = ("bce", "hinge")
+RECIPES = {
+    "classic": {"loss": "bce", "spectral_norm": False, "ema": 0.0, "diffaugment": "none", "r1": 0.0,
+                "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
+    "studio": {"loss": "hinge", "spectral_norm": True, "ema": 0.999, "diffaugment": "translation,cutout", "r1": 0.0,
+               "lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999},
+}
+DEFAULT_RECIPE = "studio"
 # Arguments a resumed run must share with the run it continues.
-RESUME_LOCKED = ("dataset", "data_dir", "image_size", "channels", "nz", "ngf", "ndf", "batch_size", "seed", "lr_g", "lr_d", "beta1", "beta2", "amp")
+RESUME_LOCKED = ("dataset", "data_dir", "image_size", "channels", "nz", "ngf", "ndf", "batch_size", "seed", "amp",
+                 "recipe", *RECIPES["classic"], "r1_every")
 # Run-folder names and the export's extra files.
 SAMPLE_GRID_NAME = "samples.png"
 LOSS_PLOT_NAME = "loss.png"
@@ -63,11 +77,20 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     optim.add_argument("--batch-size", type=int, default=128)
     optim.add_argument("--epochs", type=float, default=5, help="an epoch is dataset size / batch size steps")
     optim.add_argument("--steps", type=int, default=None, help="generator updates; wins over --epochs")
-    optim.add_argument("--lr-g", type=float, default=2e-4)
-    optim.add_argument("--lr-d", type=float, default=2e-4)
-    optim.add_argument("--beta1", type=float, default=0.5)
-    optim.add_argument("--beta2", type=float, default=0.999)
     optim.add_argument("--seed", type=int, default=0)
+    recipe = parser.add_argument_group("recipe", "each flag left out takes the --recipe's value (see README)")
+    recipe.add_argument("--recipe", choices=tuple(RECIPES), default=DEFAULT_RECIPE, help="'classic' is Radford et al.'s DCGAN")
+    recipe.add_argument("--loss", choices=LOSSES, default=None, help="bce: non-saturating BCE-with-logits; hinge")
+    recipe.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
+                        help="spectral normalisation in D (which then has no BatchNorm)")
+    recipe.add_argument("--ema", type=float, default=None, help="EMA decay of the sampling generator (0 = off)")
+    recipe.add_argument("--diffaugment", default=None, help="comma-separated: color,translation,cutout ('none' = off)")
+    recipe.add_argument("--r1", type=float, default=None, help="R1 penalty weight on real images (0 = off)")
+    recipe.add_argument("--r1-every", type=int, default=16, help="lazy R1: apply every N steps, scaled by N")
+    recipe.add_argument("--lr-g", type=float, default=None)
+    recipe.add_argument("--lr-d", type=float, default=None)
+    recipe.add_argument("--beta1", type=float, default=None)
+    recipe.add_argument("--beta2", type=float, default=None)
     run = parser.add_argument_group("run")
     run.add_argument("--out", default=None, help="run folder (default: runs/<dataset>)")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
@@ -79,7 +102,12 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     run.add_argument("--sample-every", type=int, default=500, help="steps between fixed-noise sample grids")
     run.add_argument("--checkpoint-every", type=int, default=1000, help="steps between training states")
     run.add_argument("--keep-last", type=int, default=3, help="training states to keep (0 = all)")
+    run.add_argument("--eval-every", type=int, default=500,
+                     help="steps between quick quality evaluations (where an offline feature network exists; 0 = off)")
+    run.add_argument("--eval-num", type=int, default=1000, help="samples per quick evaluation")
+    run.add_argument("--keep-best", action="store_true", help="export the evaluated best state, not the last one")
     run.add_argument("--resume", default=None, help="a training state to continue, or 'auto' for the newest in --out")
+    hub.add_publish_arguments(parser)
     if suppress_defaults:  # parse only what the user typed (to check it against a resumed run)
         for action in parser._actions:
             action.default = argparse.SUPPRESS
@@ -99,12 +127,37 @@ def resolve_amp(name: str, device: torch.device) -> torch.dtype | None:
     return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Parse train.py's arguments; each recipe flag left out takes the chosen recipe's value."""
+    args = build_parser().parse_args(argv)
+    for key, value in RECIPES[args.recipe].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    return args
+
+
+@torch.no_grad()
+def recalibrate_batchnorm(generator: Generator, device: torch.device, batches: int = 16, batch_size: int = 256) -> None:
+    """Re-measure BatchNorm running statistics as the exact mean over fixed latents (seeded, CPU-drawn)."""
+    noise = torch.Generator().manual_seed(0)
+    batchnorms = [m for m in generator.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for module in batchnorms:
+        module.reset_running_stats()
+        module.momentum = None  # cumulative average over the batches below
+    generator.train()
+    for _ in range(batches):
+        generator(torch.randn(batch_size, generator.config.nz, generator=noise).to(device))
+    for module in batchnorms:
+        module.momentum = 0.1
+    generator.eval()
+
+
 def layer_norms(module: torch.nn.Module) -> dict[str, float]:
-    """L2 norm of each layer's weight, keyed by the layer's index in the network."""
+    """L2 norm of each layer's weight (before spectral normalisation), keyed by the layer's index."""
     return {
-        name.removesuffix(".weight").removeprefix("main."): round(param.detach().float().norm().item(), 5)
+        name.removeprefix("main.").split(".")[0]: round(param.detach().float().norm().item(), 5)
         for name, param in module.named_parameters()
-        if name.endswith("weight")
+        if name.endswith(("weight", "weight.original"))
     }
 
 
@@ -114,10 +167,16 @@ class Trainer:
     def __init__(self, args: argparse.Namespace, dataset: ImageDataset, device: torch.device):
         self.args = args
         self.device = device
-        self.config = ModelConfig(args.nz, args.ngf, args.ndf, dataset.channels, args.image_size)
+        d_norm = "none" if args.spectral_norm else "batch"
+        self.config = ModelConfig(args.nz, args.ngf, args.ndf, dataset.channels, args.image_size, d_norm)
         torch.manual_seed(args.seed)
         self.generator = Generator(self.config).to(device, memory_format=torch.channels_last)
-        self.discriminator = Discriminator(self.config).to(device, memory_format=torch.channels_last)
+        self.discriminator = Discriminator(self.config)
+        if args.spectral_norm:
+            add_spectral_norm(self.discriminator)
+        self.discriminator.to(device, memory_format=torch.channels_last)
+        self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if args.ema > 0 else None
+        self.policy = parse_policy("" if args.diffaugment == "none" else args.diffaugment)
         fused = {"fused": True} if device.type == "cuda" else {}
         self.opt_g = torch.optim.Adam(self.generator.parameters(), args.lr_g, betas=(args.beta1, args.beta2), **fused)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), args.lr_d, betas=(args.beta1, args.beta2), **fused)
@@ -129,8 +188,6 @@ class Trainer:
         self.step = 0
         self.skipped_steps = 0
         self.elapsed = 0.0
-        self.ones = torch.ones(args.batch_size, device=device)
-        self.zeros = torch.zeros(args.batch_size, device=device)
 
     # -- one step -------------------------------------------------------------------------
     def next_batch(self) -> torch.Tensor:
@@ -162,28 +219,56 @@ class Trainer:
         if self.scaler is not None:
             self.scaler.update()
 
+    def _d_logits(self, images: torch.Tensor) -> torch.Tensor:
+        return self.discriminator(diff_augment(images, self.policy) if self.policy else images).float()
+
     def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
-        """One discriminator update on real + fake, then one generator update (non-saturating loss)."""
-        batch = real.shape[0]
-        ones, zeros = self.ones[:batch], self.zeros[:batch]
+        """One discriminator update on real + fake, then one generator update."""
+        args = self.args
         d_buffers = [b.clone() for b in self.discriminator.buffers()]
         g_buffers = [b.clone() for b in self.generator.buffers()]
-        z = torch.randn(batch, self.config.nz, generator=self.noise_rng, device=self.device)
+        z = torch.randn(real.shape[0], self.config.nz, generator=self.noise_rng, device=self.device)
+        r1_step = args.r1 > 0 and self.step % args.r1_every == 0
+        real.requires_grad_(r1_step)
         with self._autocast():
             fake = self.generator(z)
-            logits_real = self.discriminator(real).float()
-            logits_fake = self.discriminator(fake.detach()).float()
-            loss_d = F.binary_cross_entropy_with_logits(logits_real, ones) + F.binary_cross_entropy_with_logits(logits_fake, zeros)
+            logits_real = self._d_logits(real)
+            logits_fake = self._d_logits(fake.detach())
+            if args.loss == "hinge":
+                loss_d = F.relu(1 - logits_real).mean() + F.relu(1 + logits_fake).mean()
+            else:  # BCE-with-logits against 1 for real and 0 for fake, written as softplus
+                loss_d = F.softplus(-logits_real).mean() + F.softplus(logits_fake).mean()
+        if r1_step:  # lazy R1 (Mescheder et al. 2018): gradient penalty on reals, every r1_every steps
+            (grad,) = torch.autograd.grad(logits_real.sum(), real, create_graph=True)
+            loss_d = loss_d + args.r1 / 2 * args.r1_every * grad.float().square().sum(dim=[1, 2, 3]).mean()
         self._apply(loss_d, self.discriminator, self.opt_d, d_buffers)
         with self._autocast():
-            loss_g = F.binary_cross_entropy_with_logits(self.discriminator(fake).float(), ones)
+            logits = self._d_logits(fake)
+            loss_g = -logits.mean() if args.loss == "hinge" else F.softplus(-logits).mean()
         self._apply(loss_g, self.generator, self.opt_g, g_buffers)
+        if self.ema is not None:
+            self._update_ema()
         return {
             "loss_d": loss_d.detach(),
             "loss_g": loss_g.detach(),
             "d_real": torch.sigmoid(logits_real.detach()).mean(),
             "d_fake": torch.sigmoid(logits_fake.detach()).mean(),
         }
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        """EMA of the generator's weights, with a warm-up so early steps are not averaged with the random init."""
+        decay = min(self.args.ema, (1 + self.step) / (10 + self.step))
+        for averaged, live in zip(self.ema.parameters(), self.generator.parameters()):
+            averaged.lerp_(live, 1 - decay)
+
+    def sampling_generator(self) -> Generator:
+        """The generator to sample and export: the EMA copy, with BatchNorm statistics measured for its own
+        weights (the live generator's running statistics belong to other weights), or the live one."""
+        if self.ema is None:
+            return self.generator
+        recalibrate_batchnorm(self.ema, self.device)
+        return self.ema
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -197,6 +282,7 @@ class Trainer:
             "elapsed": self.elapsed,
             "generator": self.generator.state_dict(),
             "discriminator": self.discriminator.state_dict(),
+            "ema": self.ema.state_dict() if self.ema is not None else {},
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
@@ -208,6 +294,8 @@ class Trainer:
         try:
             self.generator.load_state_dict(state["generator"])
             self.discriminator.load_state_dict(state["discriminator"])
+            if self.ema is not None:
+                self.ema.load_state_dict(state["ema"])
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
             if self.scaler is not None and state["scaler"]:
@@ -241,6 +329,10 @@ class Run:
         self.metrics: dict[str, torch.Tensor] = {}
         self.steps_since_log = 0
         self.last_record: dict = {}
+        self.step_hooks: list = []  # callables(run) after each step (e.g. scheduled Hub pushes); their time is not training time
+        self.evaluator = make_evaluator(trainer, dataset)
+        self.last_eval: dict | None = None
+        self.best: dict | None = None  # the best evaluation so far, when --keep-best
 
     @property
     def checkpoints(self) -> Path:
@@ -277,12 +369,23 @@ class Run:
                 self.save_samples()
             if trainer.step % args.checkpoint_every == 0:
                 self.save_checkpoint()
+            if self.evaluator is not None and trainer.step % args.eval_every == 0:
+                self.evaluate(bar)
+            if self.step_hooks:
+                paused = time.perf_counter()
+                for hook in self.step_hooks:
+                    hook(self)
+                spent = time.perf_counter() - paused
+                self.started, self.window_start = self.started + spent, self.window_start + spent
         if self.steps_since_log:
             self._log(bar)
         bar.close()
         self.save_checkpoint()
         self.save_samples()
         self.export()
+        if self.best is not None:
+            shutil.copytree(self.out / "best", self.out / "model", dirs_exist_ok=True)
+            print(f"kept the best evaluated state (step {self.best['step']}, fd {self.best['fd']}) in {self.out / 'model'}")
         if self.stop_signal is not None:
             print(f"stopped by signal at step {trainer.step}; resume with: --out {self.out} --resume auto")
             return 128 + self.stop_signal
@@ -305,17 +408,39 @@ class Run:
         }
         self.metrics.clear()
         self.steps_since_log, self.window_start = 0, now
+        if record["d_real"] > 0.95 and record["d_fake"] < 0.05:
+            self._alarm(record, bar, "the discriminator wins outright (D(x) > 0.95, D(G(z)) < 0.05): the generator gets no signal")
         self.last_record = record
-        with open(self.out / METRICS_NAME, "a") as log:
-            log.write(json.dumps(record) + "\n")
+        self._append(record)
         bar.set_postfix(
             loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
             D_x=f"{record['d_real']:.2f}", D_G_z=f"{record['d_fake']:.2f}",
             img_s=f"{images_per_second:.0f}", refresh=False,
         )
 
+    def _append(self, record: dict) -> None:
+        with open(self.out / METRICS_NAME, "a") as log:
+            log.write(json.dumps(record) + "\n")
+
+    def _alarm(self, record: dict, bar: tqdm, message: str) -> None:
+        record.setdefault("alarms", []).append(message)
+        bar.write(f"warning at step {self.trainer.step}: {message}")
+
+    def evaluate(self, bar: tqdm) -> None:
+        """Quick quality scores, logged as an `eval` line; with --keep-best, export each new best."""
+        scores = self.evaluator(self.trainer.sampling_generator())
+        self.trainer.generator.train()
+        self.last_eval = {**scores, "step": self.trainer.step, "num": self.args.eval_num}
+        record = {"step": self.trainer.step, "eval": scores}
+        if scores["diversity"] < 0.5:
+            self._alarm(record, bar, f"samples are {scores['diversity']:.2f}x as varied as real images: mode collapse?")
+        self._append(record)
+        if self.args.keep_best and (self.best is None or scores["fd"] < self.best["fd"]):
+            self.best = self.last_eval
+            self.export(self.out / "best")
+
     def save_samples(self) -> Path:
-        grid = grid_image(generate(self.trainer.generator, self.fixed_latents), columns=8)
+        grid = grid_image(generate(self.trainer.sampling_generator(), self.fixed_latents), columns=8)
         path = self.out / "samples" / f"step_{self.trainer.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         grid.save(path)
@@ -330,7 +455,8 @@ class Run:
         ckpt.save_training_state(ckpt.state_path(self.checkpoints, self.trainer.step), self.trainer.state_dict())
         ckpt.prune_training_states(self.checkpoints, self.args.keep_last)
 
-    def export(self) -> Path:
+    def export(self, folder: Path | None = None) -> Path:
+        """Export the current state to `folder` (default: model/); with --keep-best, model/ gets the best one."""
         trainer, args = self.trainer, self.args
         credit, licence = CREDITS[self.dataset.name]
         metadata = {
@@ -350,14 +476,28 @@ class Run:
                 "args": saved_args(args),
             },
             "final_metrics": {k: v for k, v in self.last_record.items() if not k.startswith("weight_norms")},
+            "evaluation": self.last_eval,
         }
-        folder = ckpt.export_model(self.out / "model", trainer.generator, trainer.discriminator, metadata)
-        shutil.copyfile(self.out / "samples" / f"step_{trainer.step:07d}.png", folder / SAMPLE_GRID_NAME)
+        discriminator = without_spectral_norm(trainer.discriminator) if args.spectral_norm else trainer.discriminator
+        raw = trainer.generator if trainer.ema is not None else None
+        generator = trainer.sampling_generator()
+        folder = ckpt.export_model(folder or self.out / "model", generator, discriminator, metadata, raw)
+        grid_image(generate(generator, self.fixed_latents), columns=8).save(folder / SAMPLE_GRID_NAME)
         for name in (LOSS_PLOT_NAME, WEIGHTS_PLOT_NAME, METRICS_NAME):
             if (self.out / name).exists():
                 shutil.copyfile(self.out / name, folder / name)
         trainer.generator.train()
         return folder
+
+
+def make_evaluator(trainer: Trainer, dataset: ImageDataset) -> TrainingEvaluator | None:
+    """The quick evaluator for --eval-every, where the dataset has an offline feature network."""
+    args = trainer.args
+    if args.eval_every <= 0 or dataset.name not in FEATURE_DATASETS:
+        if args.keep_best:
+            print(f"warning: no offline quality score exists for {dataset.name}; --keep-best keeps the last state")
+        return None
+    return TrainingEvaluator(load_feature_network(dataset.name, trainer.device), dataset, args.eval_num)
 
 
 def device_description(device: torch.device) -> str:
@@ -398,12 +538,13 @@ def _resume_state(args: argparse.Namespace, explicit: dict, out: Path) -> dict |
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     explicit = vars(build_parser(suppress_defaults=True).parse_args(argv))
     try:
         for flag in ("batch_size", "log_every", "sample_every", "checkpoint_every"):
             if getattr(args, flag) < 1:
                 raise GanError(f"--{flag.replace('_', '-')} must be at least 1")
+        hub.check_push_arguments(args)  # a missing token or repo id fails now, not after training
         out = Path(args.out or f"runs/{args.dataset}")
         state = _resume_state(args, explicit, out)
         device = resolve_device(args.device)
@@ -418,8 +559,15 @@ def main(argv: list[str] | None = None) -> int:
             f"training a {args.image_size}x{args.image_size} DCGAN on {dataset.name} ({len(dataset)} images from {dataset.source}) "
             f"for {steps} steps on {device_description(device)}, {precision}; run folder {out}"
         )
-        code = Run(trainer, dataset, out, steps).run()
+        run = Run(trainer, dataset, out, steps)
+        if (push_hook := hub.scheduled_push(args)) is not None:
+            run.step_hooks.append(push_hook)
+        code = run.run()
         print(f"exported the model to {out / 'model'}; try: python app.py --checkpoint {out / 'model'}")
+        if args.push_to_hub and code == 0:
+            hub.push_trained(args, out)  # a HubError below says where the results are; nothing is deleted
+        elif args.push_to_hub:
+            print(f"not pushed (training was stopped); push the export with: python -m gan push {out / 'model'} --hub-model-id {args.hub_model_id}")
         return code
     except GanError as error:
         print(f"error: {error}", file=sys.stderr)

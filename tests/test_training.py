@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from conftest import ROOT, TINY_MODEL_ARGS, train
 from gan.checkpoint import list_training_states, load_model, load_training_state
 from gan.data import load_dataset
-from gan.training import Trainer, build_parser
+from gan.training import Trainer, parse_args
 
 
 def test_run_folder_has_everything(tiny_run):
@@ -64,7 +64,7 @@ def test_resume_refuses_a_different_architecture(tmp_path, idx_dir, capsys):
 
 
 def _trainer(idx_dir, *extra) -> Trainer:
-    args = build_parser().parse_args(["--dataset", "mnist", *TINY_MODEL_ARGS, *extra])
+    args = parse_args(["--dataset", "mnist", *TINY_MODEL_ARGS, *extra])
     return Trainer(args, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))
 
 

@@ -1,0 +1,155 @@
+"""App speed on this machine, against the Space's targets, and a load test. Run on an otherwise idle machine:
+
+    .venv/bin/python bench/app_speed.py [--checkpoint models/dcgan-fashion-mnist]
+
+In-process (the work behind each endpoint, median of repeated calls): a 64-sample grid as PNG, a 60-frame
+interpolation with its GIF and strip, scoring 32 uploaded PNG files. Over HTTP: `python app.py` start to
+first answer, a gradio_client round trip for an 8-sample grid (p50), and a load test of 16 concurrent
+clients x 20 mixed requests, a third of them identical (the default seed), reporting errors and p50/p99.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from gan import BUNDLED_MODEL  # noqa: E402
+from gan.checkpoint import load_model  # noqa: E402
+from gan.sampling import (  # noqa: E402
+    generate, gif_bytes, grid_image, interpolate_latents, latent_for_seed, latents_for_seeds, png_bytes, to_pil, upscale,
+)
+from gan.scoring import score_files  # noqa: E402
+
+
+def median_ms(function, repeats: int = 15) -> float:
+    function()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1000
+
+
+def in_process(checkpoint: str) -> dict[str, float]:
+    model = load_model(checkpoint)
+    nz = model.config.nz
+
+    def grid64():
+        png_bytes(upscale(grid_image(generate(model.generator, latents_for_seeds(0, 64, nz)))))
+
+    def interpolation60():
+        images = generate(model.generator, interpolate_latents(latent_for_seed(0, nz), latent_for_seed(1, nz), 60, "slerp"))
+        gif_bytes([upscale(to_pil(image), 256) for image in images])
+        png_bytes(upscale(grid_image(images, columns=12), 256))
+
+    folder = Path(tempfile.mkdtemp())
+    paths = []
+    for i, image in enumerate(generate(model.generator, latents_for_seeds(100, 32, nz))):
+        paths.append(folder / f"{i}.png")
+        to_pil(image).resize((128, 128)).save(paths[-1])
+
+    return {
+        "grid_64_ms": median_ms(grid64),
+        "interpolation_60_gif_ms": median_ms(interpolation60, repeats=5),
+        "score_32_files_ms": median_ms(lambda: score_files(model.discriminator, paths)),
+    }
+
+
+def start_app(checkpoint: str, port: int) -> tuple[subprocess.Popen, float]:
+    start = time.perf_counter()
+    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoint", checkpoint, "--port", str(port)],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+            return process, time.perf_counter() - start
+        except OSError:
+            if process.poll() is not None or time.perf_counter() - start > 120:
+                raise RuntimeError("the app did not start")
+            time.sleep(0.05)
+
+
+def over_http(checkpoint: str, port: int, clients: int, requests: int) -> dict[str, float]:
+    from gradio_client import Client
+
+    process, startup = start_app(checkpoint, port)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        client = Client(url, verbose=False)
+        times = []
+        for seed in range(25):
+            start = time.perf_counter()
+            client.predict(seed=seed, count=8, api_name="/sample")
+            times.append(time.perf_counter() - start)
+        round_trip = statistics.median(times[5:]) * 1000
+
+        def visitor(index: int) -> tuple[list[float], int]:
+            own = Client(url, verbose=False)
+            latencies, errors = [], 0
+            for r in range(requests):
+                start = time.perf_counter()
+                try:
+                    if r % 3 == 0:  # identical requests: many visitors pressing Generate on the default seed
+                        own.predict(seed=0, count=16, api_name="/sample")
+                    elif r % 3 == 1:
+                        own.predict(seed=index * 1000 + r, count=8, api_name="/sample")
+                    else:
+                        own.predict(seed_a=index, seed_b=r, frames=12, mode="slerp", api_name="/interpolate")
+                except Exception:  # noqa: BLE001 - every failure counts as an error
+                    errors += 1
+                latencies.append(time.perf_counter() - start)
+            return latencies, errors
+
+        with ThreadPoolExecutor(clients) as pool:
+            results = list(pool.map(visitor, range(clients)))
+        latencies = sorted(t for lat, _ in results for t in lat)
+        return {
+            "startup_s": startup,
+            "client_round_trip_8_p50_ms": round_trip,
+            "load_requests": len(latencies),
+            "load_errors": sum(e for _, e in results),
+            "load_p50_ms": latencies[len(latencies) // 2] * 1000,
+            "load_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        }
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+TARGETS = {
+    "grid_64_ms": 50, "interpolation_60_gif_ms": 500, "score_32_files_ms": 300,
+    "client_round_trip_8_p50_ms": 250, "startup_s": 10,
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", default=str(BUNDLED_MODEL))
+    parser.add_argument("--port", type=int, default=7870)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--requests", type=int, default=20)
+    options = parser.parse_args()
+    results = {**in_process(options.checkpoint), **over_http(options.checkpoint, options.port, options.clients, options.requests)}
+    for key, value in results.items():
+        target = TARGETS.get(key)
+        verdict = "" if target is None else ("  ok" if value <= target else "  OVER")
+        bound = f"  (target <= {target})" if target is not None else ""
+        print(f"{key:30s} {value:10.1f}{bound}{verdict}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The README.md model card of a published export, built with `huggingface_hub.ModelCard` / `ModelCardData`.
+
+Everything comes from the export's config.json (architecture, dataset, credit and licence, training arguments,
+hardware, time, final metrics), so `python -m gan push` of an old export writes the same card as training did.
+Arguments whose name contains "token" are left out, as in the checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+
+from huggingface_hub import ModelCard, ModelCardData
+
+from .checkpoint import DISCRIMINATOR_NAME, GENERATOR_NAME, RAW_GENERATOR_NAME
+
+# Training data on the Hub (for the card's `datasets:` link) and the licence the weights inherit from it.
+HUB_DATASETS = {
+    "mnist": "ylecun/mnist",
+    "fashion-mnist": "zalando-datasets/fashion_mnist",
+    "cifar10": "uoft-cs/cifar10",
+}
+LICENSES = {"mnist": "cc-by-sa-3.0", "fashion-mnist": "mit"}  # others: "other", with the dataset's own terms
+PIPELINE_TAG = "unconditional-image-generation"
+FILE_DESCRIPTIONS = {
+    "config.json": "architecture (`nz`, `ngf`, `ndf`, `nc`, `image_size`, `d_norm`) and the metadata on this page",
+    GENERATOR_NAME: "the generator to sample from (the EMA weights when EMA is on)",
+    RAW_GENERATOR_NAME: "the raw, non-EMA generator at the last step",
+    DISCRIMINATOR_NAME: "the discriminator (scores how training-set-like an image looks)",
+    "samples.png": "64 samples from the fixed seeds 0..63",
+    "loss.png": "loss curves",
+    "weights.png": "per-layer weight norms over training",
+    "metrics.jsonl": "the training log, one JSON line per logging interval",
+    "README.md": "this card",
+}
+LOCAL_PATH_ARGS = ("out", "data_dir", "resume")  # the trainer's own paths: noise to readers, and private
+
+
+def _value(value) -> str:
+    text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
+    return text.replace("|", "\\|")
+
+
+def _table(rows: dict, header: tuple[str, str]) -> str:
+    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
+    lines += [f"| `{key}` | {_value(value)} |" for key, value in rows.items()]
+    return "\n".join(lines)
+
+
+def model_card(config: dict, repo_id: str, files: list[str], revision: str | None = None) -> ModelCard:
+    """The model card for an export whose config.json is `config`, published as `repo_id` with `files`."""
+    dataset = config.get("dataset", "unknown")
+    training = config.get("training", {})
+    args = {k: v for k, v in training.get("args", {}).items() if "token" not in k.lower() and k not in LOCAL_PATH_ARGS}
+    metrics = config.get("final_metrics", {})
+    size, channels = config.get("image_size", "?"), config.get("nc", "?")
+    license = LICENSES.get(dataset, "other")
+    data = ModelCardData(
+        library_name="pytorch",
+        license=license,
+        pipeline_tag=PIPELINE_TAG,
+        tags=["gan", "dcgan", PIPELINE_TAG, "pytorch", "dcgan-studio", "model_hub_mixin", "pytorch_model_hub_mixin", dataset],
+        datasets=[HUB_DATASETS[dataset]] if dataset in HUB_DATASETS else None,
+    )
+    revision_arg = f', revision="{revision}"' if revision and revision != "main" else ""
+    revision_flag = f" --revision {revision}" if revision and revision != "main" else ""
+    minutes = training.get("time_s", 0) / 60
+    ema = args.get("ema")
+    sections = [
+        f"# {repo_id}",
+        f"A DCGAN (Radford et al. 2015) trained with DCGAN Studio on **{dataset}**: it turns a {config.get('nz', '?')}-dim"
+        f" Gaussian latent into a {size}x{size} image with {channels} channel(s), values in [-1, 1]."
+        + (f" Sampling uses an exponential moving average of the generator's weights (decay {ema})." if ema else ""),
+        "![64 samples from seeds 0..63](samples.png)" if "samples.png" in files else "",
+        "## Use it",
+        "With DCGAN Studio's `gan` package on your Python path (a copy of its repository, or of any DCGAN Studio Space),"
+        " three lines load the generator (config.json and safetensors only, never pickle; shapes are checked)"
+        " and a fourth samples from it:",
+        "```python\n"
+        "import torch\n"
+        "from gan import load_generator\n"
+        f'G = load_generator("{repo_id}"{revision_arg})\n'
+        "images = G(torch.randn(16, G.config.nz))  # (16, C, H, W) in [-1, 1]\n"
+        "```",
+        "It also loads the way `huggingface_hub.PyTorchModelHubMixin` models do:"
+        f' `from gan.hub import HubGenerator; G = HubGenerator.from_pretrained("{repo_id}"{revision_arg})`.',
+        "## Open it in the app",
+        f"```bash\npython app.py --repo-id {repo_id}{revision_flag}        # local Gradio app: sample, interpolate, score\n"
+        f"python -m gan sample --repo-id {repo_id}{revision_flag} --out samples.png\n"
+        f"python -m gan deploy-space --space-id YOUR_NAME/dcgan-studio --repo-id {repo_id}{revision_flag}  # a Space\n```",
+        "In a running app, type the repo id into the model picker.",
+        "## Training",
+        f"- steps: {training.get('steps', '?')} ({training.get('images_seen', '?')} images seen,"
+        f" {training.get('train_images', '?')} training images)\n"
+        f"- hardware: {training.get('device', 'unknown')}, precision {training.get('precision', '?')},"
+        f" torch {training.get('torch', '?')}\n"
+        f"- time: {training.get('time_s', '?')} s ({minutes:.1f} min)\n"
+        f"- skipped non-finite steps: {training.get('skipped_steps', 0)}",
+        "### Arguments (local paths omitted)",
+        _table(args, ("argument", "value")) if args else "not recorded",
+        "## Final metrics",
+        (_table(metrics, ("metric", "value")) if metrics else "not recorded")
+        + "\n\n`d_real`/`d_fake` are the discriminator's mean probabilities on real and generated images over the last"
+        " logging interval; they describe the training game, not image quality.",
+        "## Dataset",
+        f"{config.get('dataset_credit', dataset)}. Licence: {config.get('dataset_license', 'unknown')}."
+        " The weights were fitted to this data and inherit its terms.",
+        "## Files",
+        "\n".join(f"- `{name}`: {FILE_DESCRIPTIONS.get(name, 'an extra file of the export')}" for name in [*files, "README.md"]),
+        "## Limitations",
+        "A small unconditional GAN: low resolution, no control over what is drawn, and it reproduces the biases and"
+        " the content of its training data. The discriminator's score is not a calibrated detector of fake images.",
+    ]
+    content = f"---\n{data.to_yaml()}\n---\n\n" + "\n\n".join(part for part in sections if part) + "\n"
+    return ModelCard(content)

@@ -1,0 +1,100 @@
+"""The quality recipe's parts and the evaluator: metrics on known distributions, DiffAugment, EMA with
+recalibrated BatchNorm, evaluation during training with --keep-best, and `python -m gan evaluate`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, TINY_MODEL_ARGS, needs_fashion_mnist, train
+from gan.augment import POLICIES, diff_augment, parse_policy
+from gan.checkpoint import load_model
+from gan.features import weights_path
+from gan.metrics import frechet_distance, kernel_inception_distance, nearest_distances, precision_recall
+from gan.models import Generator, ModelConfig
+from gan.training import recalibrate_batchnorm
+
+needs_feature_network = pytest.mark.skipif(
+    not weights_path("fashion-mnist").exists(), reason="gan/assets/fashion-mnist-features.safetensors is not trained yet"
+)
+
+
+def test_metrics_on_known_gaussians():
+    rng = torch.Generator().manual_seed(0)
+    a, b = torch.randn(4000, 8, generator=rng), torch.randn(4000, 8, generator=rng)
+    shifted = torch.randn(4000, 8, generator=rng) + 1.0  # FD = |mean shift|^2 = 8
+    assert frechet_distance(a, b) < 0.05
+    assert frechet_distance(a, shifted) == pytest.approx(8.0, rel=0.05)
+    assert abs(kernel_inception_distance(a, b, subsets=5)[0]) < 0.01 < kernel_inception_distance(a, shifted, subsets=5)[0]
+    precision, recall = precision_recall(a[:1000], b[:1000])
+    assert precision > 0.6 and recall > 0.6
+    collapsed = a[:1000] * 0.05  # all samples in one small region: precise, no recall
+    precision, recall = precision_recall(a[:1000], collapsed)
+    assert precision > 0.9 and recall < 0.1
+    assert torch.equal(nearest_distances(a[:10], a), torch.zeros(10))
+
+
+def test_diffaugment_is_differentiable_and_keeps_shapes():
+    assert parse_policy("translation, cutout") == ("translation", "cutout")
+    with pytest.raises(ValueError, match="unknown DiffAugment policy flip"):
+        parse_policy("flip")
+    images = torch.rand(6, 3, 32, 32, requires_grad=True)
+    augmented = diff_augment(images * 2 - 1, POLICIES)
+    assert augmented.shape == images.shape
+    augmented.square().sum().backward()
+    assert images.grad.abs().sum() > 0
+
+
+def test_recalibrated_batchnorm_statistics_match_the_generators_own_activations():
+    generator = Generator(ModelConfig(nz=16, ngf=8))
+    with torch.no_grad():
+        for parameter in generator.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+    recalibrate_batchnorm(generator, torch.device("cpu"), batches=8, batch_size=512)
+    first_bn = generator.main[1]
+    with torch.no_grad():
+        pre = generator.main[0](torch.randn(4096, 16, 1, 1))
+    torch.testing.assert_close(first_bn.running_mean, pre.mean(dim=(0, 2, 3)), atol=0.02, rtol=0.05)
+    assert not generator.training and first_bn.momentum == 0.1
+
+
+@needs_fashion_mnist
+@needs_feature_network
+def test_eval_during_training_and_keep_best(tmp_path):
+    out = tmp_path / "run"
+    assert train(["--dataset", "fashion-mnist", "--no-download", "--steps", "6", "--eval-every", "2", "--eval-num", "200",
+                  "--keep-best", "--out", str(out), *TINY_MODEL_ARGS]) == 0
+    evaluations = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "eval" in r]
+    assert [r["step"] for r in evaluations] == [2, 4, 6]
+    best = min(evaluations, key=lambda r: r["eval"]["fd"])
+    exported = load_model(out / "model").metadata
+    assert exported["evaluation"]["step"] == best["step"] and exported["evaluation"]["fd"] == best["eval"]["fd"]
+    assert (out / "best" / "model.safetensors").read_bytes() == (out / "model" / "model.safetensors").read_bytes()
+
+
+@needs_fashion_mnist
+@needs_feature_network
+def test_evaluate_command_prints_json_last(tmp_path):
+    out = tmp_path / "run"
+    assert train(["--dataset", "fashion-mnist", "--no-download", "--steps", "2", "--eval-every", "0", "--out", str(out),
+                  *TINY_MODEL_ARGS]) == 0
+    result = subprocess.run([sys.executable, "-m", "gan", "evaluate", "--checkpoint", str(out / "model"), "--num", "500"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    scores = json.loads(result.stdout.strip().splitlines()[-1])
+    assert scores["dataset"] == "fashion-mnist" and scores["num"] == 500
+    # a barely trained generator is far from the data; real test images are close to it
+    assert scores["fd"] > 5 * scores["real_vs_real"]["fd"]
+    assert scores["real_vs_real"]["precision"] > 0.5 and scores["real_vs_real"]["recall"] > 0.5
+    assert scores["memorisation"]["test_to_train_median"] > 0
+
+
+def test_evaluate_without_a_feature_network_says_so(tiny_run, capsys):
+    from gan.cli import main
+
+    assert main(["evaluate", "--checkpoint", str(tiny_run / "model"), "--num", "10"]) == 2
+    assert "no offline feature network for mnist" in capsys.readouterr().err
