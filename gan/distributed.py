@@ -9,12 +9,22 @@ rank 0 alone logs, writes checkpoints and samples, exports and pushes.
 from __future__ import annotations
 
 import hashlib
+import inspect
 import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
+
+
+# BatchNorm statistics stay per rank (they start equal: every rank builds the nets from the same seed);
+# torch renamed the option in 2.12, and the new name still syncs at init, which is harmless here.
+NO_BUFFER_SYNC = (
+    {"forward_sync_buffers": False}
+    if "forward_sync_buffers" in inspect.signature(DistributedDataParallel.__init__).parameters
+    else {"broadcast_buffers": False}
+)
 
 
 @dataclass(frozen=True)
@@ -35,7 +45,7 @@ class World:
         if not self.distributed:
             return module
         device_ids = [device.index] if device.type == "cuda" else None
-        return DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=False)
+        return DistributedDataParallel(module, device_ids=device_ids, **NO_BUFFER_SYNC)
 
     def any(self, flag: bool) -> bool:
         """True on every rank when flag is True on some rank (e.g. a signal that reached one process)."""

@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from . import checkpoint as ckpt
 from . import hub
+from .distributed import World, init_world, parameter_digest
 from .data import CREDITS, DATASETS, ImageDataset, load_dataset
 from .errors import CheckpointError, GanError
 from .evaluation import TrainingEvaluator
@@ -98,6 +99,7 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
         "--amp", choices=AMP_CHOICES, default="auto",
         help="autocast precision; auto = bf16 on CUDA and on CPU (measured faster with the same sample quality)",
     )
+    run.add_argument("--compile", action="store_true", help="torch.compile G and D for training (see README for when it helps)")
     run.add_argument("--log-every", type=int, default=50, help="steps between metrics lines and progress-bar updates")
     run.add_argument("--sample-every", type=int, default=500, help="steps between fixed-noise sample grids")
     run.add_argument("--checkpoint-every", type=int, default=1000, help="steps between training states")
@@ -164,17 +166,27 @@ def layer_norms(module: torch.nn.Module) -> dict[str, float]:
 class Trainer:
     """Owns both networks, their optimizers and every RNG of a run; one `train_step` per generator update."""
 
-    def __init__(self, args: argparse.Namespace, dataset: ImageDataset, device: torch.device):
+    def __init__(self, args: argparse.Namespace, dataset: ImageDataset, device: torch.device, world: World = World()):
         self.args = args
         self.device = device
+        self.world = world
+        self.batch_size = args.batch_size // world.size  # --batch-size is the global batch
         d_norm = "none" if args.spectral_norm else "batch"
         self.config = ModelConfig(args.nz, args.ngf, args.ndf, dataset.channels, args.image_size, d_norm)
-        torch.manual_seed(args.seed)
+        torch.manual_seed(args.seed)  # the same initial weights on every rank
         self.generator = Generator(self.config).to(device, memory_format=torch.channels_last)
         self.discriminator = Discriminator(self.config)
         if args.spectral_norm:
             add_spectral_norm(self.discriminator)
         self.discriminator.to(device, memory_format=torch.channels_last)
+        if world.distributed:  # then each rank its own augmentation draws
+            torch.manual_seed(args.seed + 1000 * world.rank)
+        # the modules that train: DDP wrappers under torchrun, optionally compiled; sampling and
+        # export use the plain modules (or the EMA copy), so the compiled ones never switch mode
+        self.g_train = world.wrap(self.generator, device)
+        self.d_train = world.wrap(self.discriminator, device)
+        if args.compile:
+            self.g_train, self.d_train = torch.compile(self.g_train), torch.compile(self.d_train)
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if args.ema > 0 else None
         self.policy = parse_policy("" if args.diffaugment == "none" else args.diffaugment)
         fused = {"fused": True} if device.type == "cuda" else {}
@@ -182,16 +194,16 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), args.lr_d, betas=(args.beta1, args.beta2), **fused)
         self.amp_dtype = resolve_amp(args.amp, device)
         self.scaler = torch.amp.GradScaler(device.type) if self.amp_dtype == torch.float16 else None
-        self.images = dataset.images.to(device)
-        self.data_rng = torch.Generator(device).manual_seed(args.seed + 1)
-        self.noise_rng = torch.Generator(device).manual_seed(args.seed + 2)
+        self.images = dataset.images[world.rank :: world.size].to(device)  # this rank's shard
+        self.data_rng = torch.Generator(device).manual_seed(args.seed + 1 + 1000 * world.rank)
+        self.noise_rng = torch.Generator(device).manual_seed(args.seed + 2 + 1000 * world.rank)
         self.step = 0
         self.skipped_steps = 0
         self.elapsed = 0.0
 
     # -- one step -------------------------------------------------------------------------
     def next_batch(self) -> torch.Tensor:
-        index = torch.randint(self.images.shape[0], (self.args.batch_size,), generator=self.data_rng, device=self.device)
+        index = torch.randint(self.images.shape[0], (self.batch_size,), generator=self.data_rng, device=self.device)
         return uint8_to_model_input(self.images[index]).contiguous(memory_format=torch.channels_last)
 
     def _autocast(self):
@@ -220,7 +232,7 @@ class Trainer:
             self.scaler.update()
 
     def _d_logits(self, images: torch.Tensor) -> torch.Tensor:
-        return self.discriminator(diff_augment(images, self.policy) if self.policy else images).float()
+        return self.d_train(diff_augment(images, self.policy) if self.policy else images).float()
 
     def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """One discriminator update on real + fake, then one generator update."""
@@ -231,7 +243,7 @@ class Trainer:
         r1_step = args.r1 > 0 and self.step % args.r1_every == 0
         real.requires_grad_(r1_step)
         with self._autocast():
-            fake = self.generator(z)
+            fake = self.g_train(z)
             logits_real = self._d_logits(real)
             logits_fake = self._d_logits(fake.detach())
             if args.loss == "hinge":
@@ -266,15 +278,17 @@ class Trainer:
         """The generator to sample and export: the EMA copy, with BatchNorm statistics measured for its own
         weights (the live generator's running statistics belong to other weights), or the live one."""
         if self.ema is None:
-            return self.generator
+            return copy.deepcopy(self.generator) if self.args.compile else self.generator
         recalibrate_batchnorm(self.ema, self.device)
         return self.ema
 
     # -- state ------------------------------------------------------------------------------
     def state_dict(self) -> dict:
+        """The full training state; under torchrun a collective call (every rank's RNG states are gathered)."""
         rng = {"torch": torch.get_rng_state(), "data": self.data_rng.get_state(), "noise": self.noise_rng.get_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        rng = {key: value.cpu() for key, value in rng.items()}
         return {
             "format_version": ckpt.FORMAT_VERSION,
             "step": self.step,
@@ -286,7 +300,7 @@ class Trainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "scaler": self.scaler.state_dict() if self.scaler is not None else {},
-            "rng": rng,
+            "rng": self.world.gather(rng),  # one entry per rank
             "args": saved_args(self.args),
         }
 
@@ -300,11 +314,14 @@ class Trainer:
             self.opt_d.load_state_dict(state["opt_d"])
             if self.scaler is not None and state["scaler"]:
                 self.scaler.load_state_dict(state["scaler"])
-            torch.set_rng_state(state["rng"]["torch"])
-            self.data_rng.set_state(state["rng"]["data"])
-            self.noise_rng.set_state(state["rng"]["noise"])
-            if "cuda" in state["rng"] and self.device.type == "cuda":
-                torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+            if len(state["rng"]) != self.world.size:
+                raise ValueError(f"it was saved by {len(state['rng'])} process(es); resume it with as many, not {self.world.size}")
+            rng = state["rng"][self.world.rank]
+            torch.set_rng_state(rng["torch"])
+            self.data_rng.set_state(rng["data"])
+            self.noise_rng.set_state(rng["noise"])
+            if "cuda" in rng and self.device.type == "cuda":
+                torch.cuda.set_rng_state(rng["cuda"], self.device)
         except (KeyError, RuntimeError, ValueError) as error:
             raise CheckpointError(f"the training state does not fit this run ({str(error).splitlines()[0]})") from None
         self.step, self.skipped_steps, self.elapsed = state["step"], state["skipped_steps"], state["elapsed"]
@@ -353,22 +370,25 @@ class Run:
 
     def _train(self) -> int:
         trainer, args = self.trainer, self.args
-        bar = tqdm(total=self.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True, desc="training")
+        main = trainer.world.is_main
+        bar = tqdm(total=self.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True, desc="training", disable=not main)
         self.started = time.perf_counter() - trainer.elapsed
         self.window_start = time.perf_counter()
-        while trainer.step < self.total_steps and self.stop_signal is None:
+        while trainer.step < self.total_steps and not trainer.world.any(self.stop_signal is not None):
             stats = trainer.train_step(trainer.next_batch())
             trainer.step += 1
             self.steps_since_log += 1
             for key, value in stats.items():
                 self.metrics[key] = self.metrics.get(key, 0) + value
             bar.update(1)
+            if trainer.step % args.checkpoint_every == 0:
+                self.save_checkpoint()
+            if not main:
+                continue
             if trainer.step % args.log_every == 0:
                 self._log(bar)
             if trainer.step % args.sample_every == 0:
                 self.save_samples()
-            if trainer.step % args.checkpoint_every == 0:
-                self.save_checkpoint()
             if self.evaluator is not None and trainer.step % args.eval_every == 0:
                 self.evaluate(bar)
             if self.step_hooks:
@@ -377,10 +397,13 @@ class Run:
                     hook(self)
                 spent = time.perf_counter() - paused
                 self.started, self.window_start = self.started + spent, self.window_start + spent
-        if self.steps_since_log:
-            self._log(bar)
         bar.close()
         self.save_checkpoint()
+        self.check_ranks_agree()
+        if not main:
+            return 0
+        if self.steps_since_log:
+            self._log(bar)
         self.save_samples()
         self.export()
         if self.best is not None:
@@ -452,8 +475,18 @@ class Run:
         return path
 
     def save_checkpoint(self) -> None:
-        ckpt.save_training_state(ckpt.state_path(self.checkpoints, self.trainer.step), self.trainer.state_dict())
-        ckpt.prune_training_states(self.checkpoints, self.args.keep_last)
+        state = self.trainer.state_dict()  # collective under torchrun: every rank calls it
+        if self.trainer.world.is_main:
+            ckpt.save_training_state(ckpt.state_path(self.checkpoints, self.trainer.step), state)
+            ckpt.prune_training_states(self.checkpoints, self.args.keep_last)
+
+    def check_ranks_agree(self) -> None:
+        """Under torchrun, verify that every rank ends with the same weights (DDP's promise), and record it."""
+        trainer = self.trainer
+        digests = trainer.world.gather({"generator": parameter_digest(trainer.generator),
+                                        "discriminator": parameter_digest(trainer.discriminator)})
+        if any(d != digests[0] for d in digests):
+            raise GanError(f"the {len(digests)} processes ended with different weights; please report this with the run's arguments")
 
     def export(self, folder: Path | None = None) -> Path:
         """Export the current state to `folder` (default: model/); with --keep-best, model/ gets the best one."""
@@ -472,6 +505,8 @@ class Run:
                 "device": device_description(trainer.device),
                 "precision": str(trainer.amp_dtype).removeprefix("torch.") if trainer.amp_dtype else "fp32",
                 "skipped_steps": trainer.skipped_steps,
+                "world_size": trainer.world.size,
+                "generator_digest": parameter_digest(trainer.generator),
                 "torch": torch.__version__,
                 "args": saved_args(args),
             },
@@ -512,14 +547,15 @@ def total_steps(args: argparse.Namespace, dataset_size: int) -> int:
     return max(1, math.ceil(args.epochs * math.ceil(dataset_size / args.batch_size)))
 
 
-def _resume_state(args: argparse.Namespace, explicit: dict, out: Path) -> dict | None:
+def _resume_state(args: argparse.Namespace, explicit: dict, out: Path, quiet: bool = False) -> dict | None:
     """Load the state to resume, and adopt its locked arguments (refusing explicit conflicts)."""
     if args.resume is None:
         return None
     if args.resume == "auto":
         states = ckpt.list_training_states(out / "checkpoints")
         if not states:
-            print(f"no training state in {out / 'checkpoints'}; starting a new run")
+            if not quiet:
+                print(f"no training state in {out / 'checkpoints'}; starting a new run")
             return None
         path = states[-1]
     else:
@@ -532,7 +568,8 @@ def _resume_state(args: argparse.Namespace, explicit: dict, out: Path) -> dict |
             raise GanError(f"{flag} {explicit[key]} differs from the resumed run's {saved[key]}; drop {flag} or use a new --out")
         if key in saved:
             setattr(args, key, saved[key])
-    print(f"resuming from {path} (step {state['step']})")
+    if not quiet:
+        print(f"resuming from {path} (step {state['step']})")
     return state
 
 
@@ -540,29 +577,43 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     explicit = vars(build_parser(suppress_defaults=True).parse_args(argv))
+    world = World()
     try:
         for flag in ("batch_size", "log_every", "sample_every", "checkpoint_every"):
             if getattr(args, flag) < 1:
                 raise GanError(f"--{flag.replace('_', '-')} must be at least 1")
         hub.check_push_arguments(args)  # a missing token or repo id fails now, not after training
-        out = Path(args.out or f"runs/{args.dataset}")
-        state = _resume_state(args, explicit, out)
         device = resolve_device(args.device)
+        world = init_world(device.type)
+        if world.distributed:
+            if args.batch_size % world.size:
+                raise GanError(f"--batch-size {args.batch_size} (the global batch) must be divisible by the {world.size} processes")
+            if device.type == "cuda":
+                device = torch.device("cuda", world.local_rank)
+        out = Path(args.out or f"runs/{args.dataset}")
+        state = _resume_state(args, explicit, out, quiet=not world.is_main)
         dataset = load_dataset(args.dataset, args.data_dir, args.image_size, not args.no_download, args.channels)
-        trainer = Trainer(args, dataset, device)
+        if device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        trainer = Trainer(args, dataset, device, world)
         if state is not None:
             trainer.load_state_dict(state)
         steps = total_steps(args, len(dataset))
-        out.mkdir(parents=True, exist_ok=True)
-        precision = str(trainer.amp_dtype).removeprefix("torch.") + " autocast" if trainer.amp_dtype else "fp32"
-        print(
-            f"training a {args.image_size}x{args.image_size} DCGAN on {dataset.name} ({len(dataset)} images from {dataset.source}) "
-            f"for {steps} steps on {device_description(device)}, {precision}; run folder {out}"
-        )
         run = Run(trainer, dataset, out, steps)
-        if (push_hook := hub.scheduled_push(args)) is not None:
-            run.step_hooks.append(push_hook)
+        if world.is_main:
+            out.mkdir(parents=True, exist_ok=True)
+            precision = str(trainer.amp_dtype).removeprefix("torch.") + " autocast" if trainer.amp_dtype else "fp32"
+            processes = f" x {world.size} processes" if world.distributed else ""
+            print(
+                f"training a {args.image_size}x{args.image_size} DCGAN on {dataset.name} ({len(dataset)} images from {dataset.source}) "
+                f"for {steps} steps on {device_description(device)}{processes}, {precision}, {args.recipe} recipe; run folder {out}"
+            )
+            if (push_hook := hub.scheduled_push(args)) is not None:
+                run.step_hooks.append(push_hook)
         code = run.run()
+        if not world.is_main:
+            return code
         print(f"exported the model to {out / 'model'}; try: python app.py --checkpoint {out / 'model'}")
         if args.push_to_hub and code == 0:
             hub.push_trained(args, out)  # a HubError below says where the results are; nothing is deleted
@@ -572,3 +623,5 @@ def main(argv: list[str] | None = None) -> int:
     except GanError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    finally:
+        world.close()

@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 
 from conftest import ROOT, TINY_MODEL_ARGS
 
-TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "0"]
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 
 
 def torchrun(tmp_path, args: list[str]) -> subprocess.CompletedProcess:
