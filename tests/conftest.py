@@ -94,13 +94,15 @@ def free_port() -> int:
 
 
 class RunningApp:
-    def __init__(self, checkpoint: Path, log: Path):
+    """`python app.py ARGS` on a free port, ready to answer once constructed."""
+
+    def __init__(self, log: Path, args: list[str], env: dict[str, str] | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = log
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), "--checkpoint", str(checkpoint), "--port", str(self.port)],
-            cwd=ROOT, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+            [sys.executable, str(ROOT / "app.py"), *args, "--port", str(self.port)],
+            cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 90
         while time.time() < deadline:
@@ -124,7 +126,7 @@ class RunningApp:
 
 @pytest.fixture(scope="session")
 def app(tiny_run, tmp_path_factory):
-    running = RunningApp(tiny_run / "model", tmp_path_factory.mktemp("app") / "app.log")
+    running = RunningApp(tmp_path_factory.mktemp("app") / "app.log", ["--checkpoint", str(tiny_run / "model")])
     yield running
     running.stop()
 

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import textwrap
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from huggingface_hub import ModelCard, SpaceCard
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import ROOT, TINY_MODEL_ARGS, free_port
+from conftest import ROOT, TINY_MODEL_ARGS, RunningApp
 from gan.checkpoint import list_training_states, load_training_state
 from hub_server import FakeHub, hub_env
 
@@ -321,42 +320,18 @@ def test_unreachable_hub(published, tmp_path):
     assert tree_digest(run) == before
 
 
-class HubApp:
-    """app.py configured like a Space (GAN_REPO_ID), offline: models come from the local Hub cache."""
-
-    def __init__(self, env: dict[str, str], log: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.process = subprocess.Popen([sys.executable, "app.py", "--port", str(self.port)], cwd=ROOT, env=env,
-                                        stdout=open(log, "w"), stderr=subprocess.STDOUT)
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            assert self.process.poll() is None, log.read_text()
-            try:
-                urllib.request.urlopen(self.url, timeout=2)
-                return
-            except OSError:
-                time.sleep(0.3)
-        self.process.kill()
-        raise RuntimeError(f"app did not start:\n{log.read_text()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
-
-
 def test_app_picker_is_per_visitor_and_works_offline(hub, home, downloaded, tmp_path):
     step3 = downloaded[2]
     requests = len(hub.requests)
     env = hub_env(hub, home, HF_HUB_OFFLINE="1", GAN_REPO_ID=REPO, GRADIO_ANALYTICS_ENABLED="False")
-    app = HubApp(env, tmp_path / "app.log")
+    app = RunningApp(tmp_path / "app.log", [], env)  # configured like a Space (GAN_REPO_ID), offline
     try:
         assert f"from {REPO}@main (commit " in (tmp_path / "app.log").read_text()
         alice = Client(app.url, verbose=False, download_files=str(tmp_path / "alice"))
         bob = Client(app.url, verbose=False, download_files=str(tmp_path / "bob"))
 
         def source(client) -> str:
-            return Image.open(client.predict(seed=1, count=2, api_name="/sample")).text["source"]
+            return Image.open(client.predict(seed=1, count=2, api_name="/sample")[0]).text["source"]
 
         assert source(alice).startswith(f"{REPO}@main")
         summary = alice.predict(model=REPO, revision=step3, api_name="/select_model")
