@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan.data import load_dataset  # noqa: E402
 from gan.evaluation import evaluate_generator  # noqa: E402
-from gan.features import load_feature_network  # noqa: E402
+from gan.features import DomainFeatures  # noqa: E402
 from gan.training import Trainer, parse_args  # noqa: E402
 
 
@@ -46,11 +46,11 @@ def main() -> None:
     variants = options.variant or ["classic", "studio"]
     train = load_dataset("fashion-mnist", download=False)
     test = load_dataset("fashion-mnist", download=False, split="test")
-    network = load_feature_network("fashion-mnist")
+    features = DomainFeatures("fashion-mnist")
     rows = []
     for variant in variants:
         trainer, steps = train_for(variant, options.seconds, train)
-        scores = evaluate_generator(trainer.sampling_generator(), network, train, options.num, test)
+        scores = evaluate_generator(trainer.sampling_generator(), features, train, options.num, test)
         rows.append({"variant": variant, "steps": steps, **scores})
         print(json.dumps(rows[-1]), flush=True)
     reference = rows[0]["real_vs_real"]

@@ -49,18 +49,18 @@ def evaluate(args: argparse.Namespace) -> None:
     """Frechet distance, KID and precision/recall of N samples against N real images; prints one JSON line last."""
     from .data import load_dataset
     from .evaluation import evaluate_generator
-    from .features import load_feature_network
+    from .features import feature_extractor
 
     model = load_chosen_model(args)
     dataset = args.dataset or model.metadata.get("dataset")
     if not dataset:
         raise GanError("the model's config.json names no dataset: pass --dataset")
-    network = load_feature_network(dataset, args.device)
+    features = feature_extractor(dataset, args.inception_weights, args.device)
     image_size = model.config.image_size
     train = load_dataset(dataset, args.data_dir, image_size, download=False)
     test = load_dataset(dataset, args.data_dir, image_size, download=False, split="test")
-    result = evaluate_generator(model.generator, network, train, args.num, test)
-    result.update(model=model.name, dataset=dataset, feature_space=f"{dataset} domain classifier (gan/features.py)")
+    result = evaluate_generator(model.generator, features, train, args.num, test)
+    result.update(model=model.name, dataset=dataset, feature_space=features.name)
     print(json.dumps(result))
 
 
@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="default: the dataset named in the model's config.json")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--num", type=int, default=10_000, help="generated and real images each")
+    p.add_argument("--inception-weights", default=None, metavar="PATH",
+                   help="Inception-v3 weights (torch-fidelity's pt_inception-2015-12-05 .pth or .safetensors) for FID")
     p.set_defaults(run=evaluate)
     p = commands.add_parser("train-features", help="train the evaluation feature network", description=train_features.__doc__)
     p.add_argument("--dataset", default="fashion-mnist", choices=("mnist", "fashion-mnist"))

@@ -1,9 +1,12 @@
-"""Feature spaces for evaluation.
+"""Feature spaces for evaluation: functions from uint8 images (N, C, H, W) to features (N, D).
 
-Inception-v3 features cannot be downloaded here, so for 28-32 px grayscale data the project trains its own
-small classifier on the real training set and uses its penultimate layer (128-d) as the feature space.
-Its weights ship in gan/assets/ with the command that trained them and their test accuracy. Distances in
-this space are comparable between models evaluated here, never with published Inception FIDs.
+* Inception-v3 (2048-d pool features, as torch-fidelity computes them for FID), from a local weights file
+  (`--inception-weights PATH`: torch-fidelity's `pt_inception-2015-12-05` file, or the same tensors as
+  safetensors). Comparable with published FIDs computed the same way.
+* A domain space for 28-32 px grayscale data: the project trains its own small classifier on the real training
+  set and uses its penultimate layer (128-d). Its weights ship in gan/assets/ with the command that trained them
+  and their test accuracy. Distances in this space compare models evaluated here, never published Inception FIDs.
+  Colour and folder datasets have no offline feature space: no score is made up for them.
 
 Train (a few minutes on 2 CPU cores):
     python -m gan train-features --dataset fashion-mnist
@@ -12,6 +15,7 @@ Train (a few minutes on 2 CPU cores):
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -74,11 +78,52 @@ def load_feature_network(dataset: str, device: str | torch.device = "cpu") -> Do
     return network.to(device).eval()
 
 
-@torch.inference_mode()
-def extract_features(network: DomainClassifier, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
-    """uint8 (N, 1, H, W) -> float features (N, 128)."""
-    device = next(network.parameters()).device
-    return torch.cat([network.features(uint8_to_model_input(chunk).to(device)).float().cpu() for chunk in images.split(batch_size)])
+class DomainFeatures:
+    """uint8 (N, 1, H, W) -> the domain classifier's 128-d features."""
+
+    name = "domain classifier"
+
+    def __init__(self, dataset: str, device: str | torch.device = "cpu"):
+        self.network = load_feature_network(dataset, device)
+        self.name = f"{dataset} domain classifier (gan/features.py)"
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
+        device = next(self.network.parameters()).device
+        return torch.cat([self.network.features(uint8_to_model_input(c).to(device)).float().cpu() for c in images.split(batch_size)])
+
+
+class InceptionFeatures:
+    """uint8 (N, 1 or 3, H, W) -> Inception-v3 2048-d pool features, via torch-fidelity's FID network."""
+
+    def __init__(self, weights: str | Path, device: str | torch.device = "cpu"):
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+        weights = Path(weights)
+        try:
+            state = load_file(weights) if weights.suffix == ".safetensors" else torch.load(weights, map_location="cpu", weights_only=True)
+        except Exception as error:  # unreadable, or a pickle holding more than tensors
+            raise GanError(f"{weights} is not an Inception-v3 weights file (safetensors or a tensors-only .pth): {error}") from None
+        # torch-fidelity unpickles the path it is given; hand it only our own serialisation of the tensors read above
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(state, Path(folder) / "inception.pth")
+            try:
+                self.network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(Path(folder) / "inception.pth"))
+            except RuntimeError as error:
+                raise GanError(f"{weights} does not fit torch-fidelity's Inception-v3 ({str(error).splitlines()[0]})") from None
+        self.network.to(device)
+        self.name = f"Inception-v3 pool3 ({weights.name})"
+
+    @torch.inference_mode()
+    def __call__(self, images: torch.Tensor, batch_size: int = 100) -> torch.Tensor:
+        device = next(self.network.parameters()).device
+        chunks = [chunk.expand(-1, 3, -1, -1) if chunk.shape[1] == 1 else chunk for chunk in images.split(batch_size)]
+        return torch.cat([self.network(chunk.to(device))[0].cpu() for chunk in chunks])
+
+
+def feature_extractor(dataset: str, inception_weights: str | None = None, device: str | torch.device = "cpu"):
+    """Inception features when a weights file is given, else the dataset's domain features (or a clear error)."""
+    return InceptionFeatures(inception_weights, device) if inception_weights else DomainFeatures(dataset, device)
 
 
 @torch.inference_mode()

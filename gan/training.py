@@ -31,7 +31,7 @@ from .distributed import World, init_world, parameter_digest
 from .data import CREDITS, DATASETS, ImageDataset, load_dataset
 from .errors import CheckpointError, GanError
 from .evaluation import TrainingEvaluator
-from .features import FEATURE_DATASETS, load_feature_network
+from .features import FEATURE_DATASETS, DomainFeatures
 from .images import uint8_to_model_input
 from .augment import diff_augment, parse_policy
 from .models import Discriminator, Generator, ModelConfig, add_spectral_norm, without_spectral_norm
@@ -532,7 +532,7 @@ def make_evaluator(trainer: Trainer, dataset: ImageDataset) -> TrainingEvaluator
         if args.keep_best:
             print(f"warning: no offline quality score exists for {dataset.name}; --keep-best keeps the last state")
         return None
-    return TrainingEvaluator(load_feature_network(dataset.name, trainer.device), dataset, args.eval_num)
+    return TrainingEvaluator(DomainFeatures(dataset.name, trainer.device), dataset, args.eval_num)
 
 
 def device_description(device: torch.device) -> str:

@@ -98,3 +98,41 @@ def test_evaluate_without_a_feature_network_says_so(tiny_run, capsys):
 
     assert main(["evaluate", "--checkpoint", str(tiny_run / "model"), "--num", "10"]) == 2
     assert "no offline feature network for mnist" in capsys.readouterr().err
+
+
+class _Exploit:
+    def __reduce__(self):
+        return (print, ("unpickled code ran",))
+
+
+def test_inception_path_with_a_stand_in_weights_file(tmp_path, tiny_run, idx_dir, capsys):
+    """The real Inception weights cannot be downloaded here: an untrained network of the same architecture
+    stands in for them, through the same file-loading path a user's weights take."""
+    from safetensors.torch import save_file
+    from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+    from gan.cli import main
+    from gan.errors import GanError
+    from gan.features import InceptionFeatures
+
+    class Untrained(FeatureExtractorInceptionV3):
+        def load_state_dict(self, state_dict, strict=True):  # keep the random initialisation
+            return None
+
+    torch.save({}, tmp_path / "empty.pth")
+    torch.manual_seed(0)
+    weights = Untrained("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(tmp_path / "empty.pth")).state_dict()
+    save_file({k: v.contiguous() for k, v in weights.items()}, tmp_path / "inception.safetensors")
+    features = InceptionFeatures(tmp_path / "inception.safetensors")
+    out = features(torch.randint(0, 256, (3, 1, 32, 32), dtype=torch.uint8))
+    assert out.shape == (3, 2048) and torch.isfinite(out).all()
+
+    assert main(["evaluate", "--checkpoint", str(tiny_run / "model"), "--data-dir", str(idx_dir), "--num", "8",
+                 "--inception-weights", str(tmp_path / "inception.safetensors")]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["feature_space"] == "Inception-v3 pool3 (inception.safetensors)" and scores["fd"] >= 0
+
+    torch.save({"weight": _Exploit()}, tmp_path / "hostile.pth")
+    with pytest.raises(GanError, match="is not an Inception-v3 weights file"):
+        InceptionFeatures(tmp_path / "hostile.pth")
+    assert "unpickled code ran" not in capsys.readouterr().out
