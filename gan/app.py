@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from . import BUNDLED_MODEL
 from .errors import GanError
@@ -33,8 +34,10 @@ def main(argv: list[str] | None = None) -> None:
         model = load_source(checkpoint, repo_id, revision)
     except GanError as error:
         sys.exit(f"error: {error}")
-    from .ui import build_demo  # gradio is slow to import: only after the model loaded
+    from .ui import CSS, EXAMPLES, MAX_UPLOAD, build_demo  # gradio is slow to import: only after the model loaded
 
-    bundled = [BUNDLED_MODEL] if BUNDLED_MODEL.is_dir() and checkpoint != str(BUNDLED_MODEL) else []
+    serving_bundled = checkpoint is not None and Path(checkpoint).resolve() == BUNDLED_MODEL.resolve()
+    bundled = [BUNDLED_MODEL] if BUNDLED_MODEL.is_dir() and not serving_bundled else []  # never loaded twice
     print(f"serving {model.name} from {model.source}")
-    build_demo(model, bundled=bundled).launch(server_name=args.host, server_port=args.port, footer_links=["api"])
+    build_demo(model, bundled=bundled).launch(server_name=args.host, server_port=args.port, footer_links=["api"], css=CSS,
+                                              allowed_paths=[str(EXAMPLES)], max_file_size=MAX_UPLOAD)

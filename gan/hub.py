@@ -428,12 +428,14 @@ def _gradio_version() -> str:
 
 
 def space_files(repo_id: str, revision: str | None, space_id: str) -> dict[str, bytes | Path]:
-    """The Space repo: app.py, the gan package, requirements.txt and a README with the Space's front matter."""
+    """The Space repo: app.py, the gan package, example images, requirements.txt and a README with the Space's front matter."""
     if not (PROJECT_ROOT / "app.py").is_file() or not (PROJECT_ROOT / "requirements.txt").is_file():
         raise GanError(f"deploy-space needs a DCGAN Studio checkout (app.py and requirements.txt next to gan/ in {PROJECT_ROOT})")
     files: dict[str, bytes | Path] = {"app.py": PROJECT_ROOT / "app.py"}
     for path in sorted((PROJECT_ROOT / "gan").glob("*.py")):
         files[f"gan/{path.name}"] = path
+    for path in sorted((PROJECT_ROOT / "examples").glob("*.png")):  # the Score tab's example images
+        files[f"examples/{path.name}"] = path
     requirements = [
         line for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
         if re.split(r"[\s=<>~!\[;]", line.strip(), maxsplit=1)[0].lower() not in SPACE_REQUIREMENTS_DROPPED

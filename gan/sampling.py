@@ -4,6 +4,10 @@ One rule everywhere: the latent for seed k is `torch.randn(nz, generator=Generat
 drawn on the CPU, and a grid for seed s and count n shows seeds s..s+n-1. So a seed names the same
 image in the app's grid, its gallery, an interpolation endpoint, PNG metadata and the command line,
 and latents are identical on CPU and GPU (pixels may differ by rounding across devices).
+
+Truncation (optional) resamples the entries of a latent whose magnitude exceeds a threshold, drawing
+the replacements from that seed's own generator stream: the first draw is the untruncated latent, so
+entries already inside the threshold are unchanged, and a truncated seed is as reproducible as any.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from .models import Generator
 
 MAX_SEED = 2**32 - 1
 INTERPOLATION_MODES = ("lerp", "slerp")
+MIN_TRUNCATION = 0.05  # below this, redrawing until every entry fits takes hundreds of draws per latent
 
 
 def check_seed(seed: int) -> int:
@@ -29,14 +34,31 @@ def check_seed(seed: int) -> int:
     return seed
 
 
-def latent_for_seed(seed: int, nz: int) -> torch.Tensor:
-    return torch.randn(nz, generator=torch.Generator().manual_seed(check_seed(seed)))
+def check_truncation(truncation: float | None) -> float | None:
+    """None or 0 = off; otherwise a threshold on |z| of at least MIN_TRUNCATION."""
+    if not truncation:
+        return None
+    truncation = float(truncation)
+    if not truncation >= MIN_TRUNCATION:  # also refuses NaN
+        raise ValueError(f"truncation must be 0 (off) or at least {MIN_TRUNCATION}, got {truncation}")
+    return truncation
 
 
-def latents_for_seeds(start: int, count: int, nz: int) -> torch.Tensor:
+def latent_for_seed(seed: int, nz: int, truncation: float | None = None) -> torch.Tensor:
+    """The latent of a seed; with `truncation`, entries with |z| > truncation are redrawn from the same stream."""
+    stream = torch.Generator().manual_seed(check_seed(seed))
+    latent = torch.randn(nz, generator=stream)
+    truncation = check_truncation(truncation)
+    if truncation is not None:
+        while (outside := latent.abs() > truncation).any():
+            latent[outside] = torch.randn(int(outside.sum()), generator=stream)
+    return latent
+
+
+def latents_for_seeds(start: int, count: int, nz: int, truncation: float | None = None) -> torch.Tensor:
     """Latents (count, nz) for seeds start..start+count-1."""
     check_seed(start + count - 1)
-    return torch.stack([latent_for_seed(start + i, nz) for i in range(count)])
+    return torch.stack([latent_for_seed(start + i, nz, truncation) for i in range(count)])
 
 
 @torch.inference_mode()
@@ -82,9 +104,10 @@ def grid_image(images: torch.Tensor, columns: int | None = None, padding: int = 
     return to_pil(grid[: images.shape[1]])  # make_grid repeats 1 channel to 3; keep grayscale grayscale
 
 
-def upscale(image: Image.Image, min_side: int = 512) -> Image.Image:
-    """Nearest-neighbour upscaling by an integer factor, so 32 px samples are visible and crisp."""
-    factor = max(1, min_side // min(image.size))
+def upscale(image: Image.Image, min_side: int = 512, max_side: int = 2048) -> Image.Image:
+    """Nearest-neighbour upscaling by an integer factor, so 32 px samples are visible and crisp; the longer
+    side stays within max_side (a one-row grid of 64 would otherwise be tens of thousands of pixels wide)."""
+    factor = max(1, min(min_side // min(image.size), max_side // max(image.size)))
     return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST) if factor > 1 else image
 
 
@@ -96,6 +119,11 @@ def png_bytes(image: Image.Image, text: dict[str, str] | None = None) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info)
     return buffer.getvalue()
+
+
+def ping_pong(frames: list) -> list:
+    """There and back: a, b, c, d -> a, b, c, d, c, b (loops without showing an end frame twice)."""
+    return frames + frames[-2:0:-1]
 
 
 def gif_bytes(frames: list[Image.Image], fps: float = 12.0, loop: bool = True) -> bytes:

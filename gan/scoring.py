@@ -31,12 +31,17 @@ class Score:
 
 
 @torch.inference_mode()
-def score_images(discriminator: Discriminator, images: list[Image.Image]) -> list[tuple[float, float]]:
-    """(logit, sigmoid) for images already fitted to the discriminator's size and channels."""
+def discriminator_logits(discriminator: Discriminator, images: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
+    """uint8 images (N, C, H, W) at the discriminator's size -> logits (N,) on the CPU."""
     discriminator.eval()
     device = next(discriminator.parameters()).device
-    batch = uint8_to_model_input(torch.stack([image_to_uint8(image) for image in images])).to(device)
-    logits = discriminator(batch).float().cpu()
+    chunks = [discriminator(uint8_to_model_input(chunk).to(device)).float().cpu() for chunk in images.split(batch_size)]
+    return torch.cat(chunks).flatten()
+
+
+def score_images(discriminator: Discriminator, images: list[Image.Image]) -> list[tuple[float, float]]:
+    """(logit, sigmoid) for images already fitted to the discriminator's size and channels."""
+    logits = discriminator_logits(discriminator, torch.stack([image_to_uint8(image) for image in images]))
     return [(float(logit), float(torch.sigmoid(logit))) for logit in logits]
 
 

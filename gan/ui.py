@@ -8,16 +8,18 @@ Handlers return paths of PNG/GIF files written here (never PIL images): Gradio c
 output into its cache atomically, whereas it rewrites PIL outputs in place, which breaks
 downloads when simultaneous visitors get byte-identical images (the default seed). Endpoint
 parameter names are part of the API (`gradio_client` calls them by keyword): append new ones
-with defaults, never rename.
+with defaults, never rename; new outputs go at the end.
+
+Concurrency: every handler that runs a network shares one queue group of INFERENCE_WORKERS, since torch already
+spreads each call over the CPU cores and more at once only thrash them; the queue holds up to QUEUE_SIZE
+waiting requests (visitors see their position) and refuses more rather than piling up work.
 """
 
 from __future__ import annotations
 
+import math
 import random
-import tempfile
 import threading
-import time
-import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,55 +29,48 @@ import gradio as gr
 from . import BUNDLED_MODEL, hub
 from .checkpoint import LoadedModel, load_model
 from .errors import GanError, ImageInputError
+from .plots import score_histogram
 from .sampling import (
     INTERPOLATION_MODES,
     MAX_SEED,
+    check_truncation,
     generate,
     gif_bytes,
     grid_image,
     interpolate_latents,
     latent_for_seed,
     latents_for_seeds,
+    ping_pong,
     png_bytes,
     to_pil,
     upscale,
 )
 from .scoring import MAX_FILES, score_files
+from .ui_assets import OutputFiles, ReferenceScores, TrainingData, model_identity, model_summary, nearest_images
 
 MAX_COUNT = 64
 MAX_FRAMES = 120
+MAX_FPS = 50  # GIF frame delays are stored in 1/100 s and browsers slow anything under 20 ms down
 MODEL_CACHE_SIZE = 4  # Hub models kept loaded for all visitors, besides the startup and bundled ones
 MAX_DOWNLOAD_BYTES = 256 * 2**20  # a visitor-typed repo whose weights are larger is refused
+INFERENCE_WORKERS = 2
+QUEUE_SIZE = 64
+MAX_UPLOAD = "32mb"  # per file; a 4096x4096 RGB PNG (the pixel cap) is rarely larger
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DISCLAIMER = (
     "The discriminator learned to tell this generator's samples from the training images. Its score says how "
     "training-set-like an image looks to that one network; it is **not a calibrated detector of fake images**."
 )
-
-
-class OutputFiles:
-    """Unique files for handler outputs, pruned after an hour (Gradio keeps its own copy)."""
-
-    def __init__(self, max_age_s: float = 3600):
-        self.folder = Path(tempfile.mkdtemp(prefix="dcgan-studio-"))
-        self.max_age_s = max_age_s
-        self.lock = threading.Lock()
-
-    def write(self, data: bytes, suffix: str) -> str:
-        path = self.folder / f"{uuid.uuid4().hex}{suffix}"
-        path.write_bytes(data)
-        self._prune()
-        return str(path)
-
-    def _prune(self) -> None:
-        cutoff = time.time() - self.max_age_s
-        with self.lock:
-            for old in self.folder.iterdir():
-                if old.stat().st_mtime < cutoff:
-                    old.unlink(missing_ok=True)
+# Samples are 32 px: the browser scales them up, and should keep their pixels square rather than blur them.
+CSS = ".pixelated img { image-rendering: pixelated; }"
 
 
 def _check_int(value, name: str, low: int, high: int) -> int:
-    if value is None or float(value) != int(float(value)):
+    try:
+        whole = value is not None and float(value) == int(float(value))
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:
         raise gr.Error(f"{name} must be a whole number between {low} and {high}")
     value = int(float(value))
     if not low <= value <= high:
@@ -83,18 +78,11 @@ def _check_int(value, name: str, low: int, high: int) -> int:
     return value
 
 
-def model_summary(model: LoadedModel) -> str:
-    config, meta = model.config, model.metadata
-    training = meta.get("training", {})
-    parts = [
-        f"**Model:** `{model.name}`",
-        f"**From:** `{model.source}`",
-        f"**Dataset:** {meta.get('dataset', 'unknown')}",
-        f"**Size:** {config.image_size}x{config.image_size}, {config.nc} channel{'s' if config.nc > 1 else ''}, z={config.nz}",
-    ]
-    if training:
-        parts.append(f"**Training:** {training.get('steps', '?')} steps, {training.get('time_s', 0) / 60:.0f} min on {training.get('device', '?')}")
-    return " · ".join(parts)
+def _check_truncation(value) -> float | None:
+    try:
+        return check_truncation(value)
+    except (TypeError, ValueError) as error:
+        raise gr.Error(str(error)) from None
 
 
 @dataclass(frozen=True)
@@ -167,10 +155,19 @@ def _label(model: LoadedModel) -> str:
     return f"{model.name} ({'bundled' if bundled else Path(model.source).name})"
 
 
+def _example_images() -> list[tuple[str, list[str]]]:
+    """Score-tab examples: (label, files) sets of the PNGs under examples/ (a bare install has none and shows none)."""
+    sets = {"generated and drawn": ["generated-*.png", "drawn-*.png"], "drawn": ["drawn-*.png"], "generated": ["generated-*.png"]}
+    found = {label: sorted(str(p) for pattern in patterns for p in EXAMPLES.glob(pattern)) for label, patterns in sets.items()}
+    return [(label, files) for label, files in found.items() if files]
+
+
 def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: int = MODEL_CACHE_SIZE) -> gr.Blocks:
     """The app over `model`; visitors may switch (for themselves) to a `bundled` export or any Hub repo id."""
     outputs = OutputFiles()
     models = ModelCache(cache_size)
+    training_data = TrainingData()
+    references = ReferenceScores(training_data)
     initial = ModelRef.of(model)
     models.pin(initial, model)
     choices = {_label(model): initial}
@@ -189,6 +186,9 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         except GanError as error:
             raise gr.Error(f"your model could not be reloaded ({error}); pick it again or choose another") from None
 
+    def png_file(image, text: dict | None = None) -> str:
+        return outputs.write(png_bytes(image, text), ".png")
+
     def select_model(model: str, revision: str = "", ref: ModelRef | None = None):
         """Switch this visitor's model to a listed one or a Hub repo id; an error leaves the current one."""
         choice, revision = (model or "").strip(), (revision or "").strip() or None
@@ -206,95 +206,197 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             raise gr.Error(f"{choice!r} is neither a listed model nor a Hub repo id (USER/NAME)")
         return chosen, model_summary(loaded)
 
-    def sample(seed: float, count: float, ref: ModelRef | None = None):
+    def sample(seed: float, count: float, truncation: float = 0, columns: float = 0, ref: ModelRef | None = None):
+        """A grid of `count` samples for seeds seed..seed+count-1, and each sample alone at native size."""
         model = current(ref)
         seed = _check_int(seed, "seed", 0, MAX_SEED)
         count = _check_int(count, "count", 1, MAX_COUNT)
+        columns = _check_int(columns, "columns", 0, MAX_COUNT)
+        truncation = _check_truncation(truncation)
         if seed + count - 1 > MAX_SEED:
             raise gr.Error(f"seeds {seed}..{seed + count - 1} run past {MAX_SEED}; choose a smaller seed")
-        images = generate(model.generator, latents_for_seeds(seed, count, model.config.nz))
-        grid = grid_image(images)
+        images = generate(model.generator, latents_for_seeds(seed, count, model.config.nz, truncation))
+        about = {**model_identity(model), "source": model.source, **({"truncation": truncation} if truncation else {})}
+        grid = grid_image(images, columns or None)
         scaled = upscale(grid)
-        text = {"model": model.name, "source": model.source, "seeds": f"{seed}-{seed + count - 1}", "scale": scaled.width // grid.width}
-        return outputs.write(png_bytes(scaled, text), ".png")
+        grid_path = png_file(scaled, {**about, "seeds": f"{seed}-{seed + count - 1}", "scale": scaled.width // grid.width})
+        gallery = [(png_file(to_pil(image), {**about, "seed": seed + i}), f"seed {seed + i}") for i, image in enumerate(images)]
+        return grid_path, gallery, {"seed": seed, "truncation": truncation}
 
-    def interpolate(seed_a: float, seed_b: float, frames: float, mode: str, ref: ModelRef | None = None):
+    def nearest(seed: float, truncation: float = 0, ref: ModelRef | None = None):
+        """A sample and the training images nearest to it in pixel space: a check for memorised training images."""
+        model = current(ref)
+        seed = _check_int(seed, "seed", 0, MAX_SEED)
+        truncation = _check_truncation(truncation)
+        dataset = training_data.find(model)
+        if isinstance(dataset, str):
+            return [], f"No memorisation check for this model: {dataset}."
+        image = generate(model.generator, latent_for_seed(seed, model.config.nz, truncation)[None])[0]
+        indices, distances = nearest_images(image, dataset.images)
+        gallery = [(png_file(to_pil(image), {**model_identity(model), "seed": seed}), f"seed {seed}")]
+        gallery += [(png_file(to_pil(dataset.images[i]), {"training_image": i}), f"#{i}: {d:.2f}")
+                    for i, d in zip(indices, distances)]
+        return gallery, (f"Seed {seed} and its {len(indices)} nearest of {len(dataset):,} {dataset.name} training images "
+                         "(Euclidean distance over pixels in [0, 1]). A near-copy of a training image sits much closer "
+                         "than its other neighbours.")
+
+    def check_selected(shown: dict | None, ref: ModelRef | None, selected: gr.SelectData):
+        """A click on a sample in the gallery checks that sample (the state says which grid is shown)."""
+        if not shown:
+            return gr.update(), [], ""
+        seed = shown["seed"] + selected.index
+        return (seed, *nearest(seed, shown["truncation"] or 0, ref))
+
+    def interpolate(seed_a: float, seed_b: float, frames: float, mode: str, pingpong: bool = False, fps: float = 12,
+                    ref: ModelRef | None = None):
+        """An animation from seed_a's sample to seed_b's (there and back with pingpong), and a strip of its frames."""
         model = current(ref)
         seed_a = _check_int(seed_a, "seed_a", 0, MAX_SEED)
         seed_b = _check_int(seed_b, "seed_b", 0, MAX_SEED)
         frames = _check_int(frames, "frames", 2, MAX_FRAMES)
         if mode not in INTERPOLATION_MODES:
             raise gr.Error(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
+        if fps is None or not (isinstance(fps, (int, float)) and math.isfinite(fps) and 1 <= fps <= MAX_FPS):
+            raise gr.Error(f"fps must be between 1 and {MAX_FPS}, got {fps}")
         nz = model.config.nz
-        latents = interpolate_latents(latent_for_seed(seed_a, nz), latent_for_seed(seed_b, nz), frames, mode)
-        images = generate(model.generator, latents)
-        gif = gif_bytes([upscale(to_pil(image), 256) for image in images])
-        strip = upscale(grid_image(images, columns=min(frames, 12)), 256)
-        text = {"model": model.name, "source": model.source, "seed_a": seed_a, "seed_b": seed_b, "frames": frames, "mode": mode}
-        return outputs.write(gif, ".gif"), outputs.write(png_bytes(strip, text), ".png")
+        start, end = latent_for_seed(seed_a, nz), latent_for_seed(seed_b, nz)  # endpoints: seeds (room for other kinds)
+        images = generate(model.generator, interpolate_latents(start, end, frames, mode))
+        pictures = [upscale(to_pil(image), 256) for image in images]
+        gif = gif_bytes(ping_pong(pictures) if pingpong else pictures, fps=fps)
+        strip = upscale(grid_image(images, columns=min(frames, 12)), 512)
+        text = {**model_identity(model), "source": model.source, "seed_a": seed_a, "seed_b": seed_b, "frames": frames,
+                "mode": mode, "pingpong": bool(pingpong), "fps": fps}
+        return outputs.write(gif, ".gif"), png_file(strip, text)
 
-    def score(images: list[str] | None, ref: ModelRef | None = None):
+    def score(images: list[str] | None, folder: list[str] | None = None, ref: ModelRef | None = None):
+        """Each upload as the discriminator sees it with its logit, sorted, and where the uploads fall among the
+        discriminator's scores on generated samples and real training images."""
         model = current(ref)
         if model.discriminator is None:
             raise gr.Error("this model was exported without a discriminator, so it cannot score images")
-        if not images:
-            raise gr.Error("upload one or more image files to score")
-        paths = [str(image) for image in images]
+        paths = [str(path) for path in [*(images or []), *(folder or [])]]
+        if not paths:
+            raise gr.Error("upload one or more image files (or a folder of them) to score")
         try:
             scores, errors = score_files(model.discriminator, paths, [Path(p).name for p in paths])
         except ImageInputError as error:
             raise gr.Error(str(error)) from None
         if not scores:
             raise gr.Error("no usable image: " + "; ".join(errors))
-        gallery = [
-            (outputs.write(png_bytes(upscale(s.seen, 128)), ".png"), f"{s.name}: logit {s.logit:+.2f}, p={s.probability:.2f}")
-            for s in scores
-        ]
+        gallery = [(png_file(s.seen), f"{s.logit:+.2f} {s.name}") for s in scores]  # the score first: captions get cut
         table = [[s.name, round(s.logit, 4), round(s.probability, 4), "; ".join(s.notes) or "none"] for s in scores]
         problems = "\n".join(f"- {error}" for error in errors)
-        return gallery, table, (f"**Skipped {len(errors)} file(s):**\n{problems}" if errors else "All files scored.")
+        reference = references.get(ref or initial, model)
+        histogram = score_histogram(reference.generated, reference.real, [(s.name, s.logit) for s in scores], reference.note)
+        return (gallery, table, f"**Skipped {len(errors)} file(s):**\n{problems}" if errors else "All files scored.",
+                outputs.write(histogram, ".png"))
 
+    inference = {"concurrency_id": "inference", "concurrency_limit": INFERENCE_WORKERS}
     with gr.Blocks(title="DCGAN Studio", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# DCGAN Studio\nSample, interpolate and score with a DCGAN.")
         session_model = gr.State(initial)  # per visitor: switching never affects anyone else
-        with gr.Row(equal_height=True):
+        with gr.Row():
             picker = gr.Dropdown(list(choices), value=next(iter(choices)), allow_custom_value=True, scale=3,
                                  label="Model", info="a listed model, or type a Hub repo id (USER/NAME)")
             revision = gr.Textbox(label="Revision", placeholder="main", info="branch, tag or commit (Hub models)", scale=1)
-            load_button = gr.Button("Load model", scale=1)
-        summary = gr.Markdown(model_summary(model))
-        load_button.click(select_model, [picker, revision, session_model], [session_model, summary], api_name="select_model",
-                          concurrency_limit=2)
+            load_button = gr.Button("Load model", scale=1, size="md")
+        summary = gr.Markdown(model_summary(model), elem_id="summary")
+        model_loaded = load_button.click(select_model, [picker, revision, session_model], [session_model, summary],
+                                         api_name="select_model", concurrency_limit=1, concurrency_id="loading")
+
         with gr.Tab("Sample"):
             with gr.Row():
-                seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
-                count = gr.Slider(1, MAX_COUNT, value=16, step=1, label="Count")
-            with gr.Row():
-                random_button = gr.Button("Random seed")
-                sample_button = gr.Button("Generate", variant="primary")
-            grid = gr.Image(label="Samples (image i has seed+i)", type="filepath", format="png", buttons=["download", "fullscreen"])
-            random_button.click(lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private")
-            sample_button.click(sample, [seed, count, session_model], grid, api_name="sample", concurrency_limit=2)
-            demo.load(sample, [seed, count], grid, api_visibility="private")  # first visitors see samples at once
+                with gr.Column(scale=2, min_width=320):
+                    seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED,
+                                     info="image i of the grid has seed+i")
+                    count = gr.Slider(1, MAX_COUNT, value=16, step=1, label="Count")
+                    truncation = gr.Slider(0, 3, value=0, step=0.05, label="Truncation (0 = off)",
+                                           info="redraw latent entries above this size: lower is more typical, less varied")
+                    columns = gr.Slider(0, MAX_COUNT, value=0, step=1, label="Grid columns (0 = square)")
+                    with gr.Row():
+                        random_button = gr.Button("Random seed")
+                        sample_button = gr.Button("Generate", variant="primary")
+                    sample_examples = gr.Examples(
+                        [[0, 16, 0, 0], [2024, 64, 0, 0], [7, 12, 0.7, 6], [42, 1, 0, 0]], [seed, count, truncation, columns],
+                        example_labels=["16 samples", "64 samples", "12, truncated at 0.7", "one sample"],
+                        label="Presets", cache_examples=False, api_visibility="private")
+                with gr.Column(scale=3):
+                    grid = gr.Image(label="Samples", type="filepath", format="png", height=520, elem_id="grid",
+                                    elem_classes="pixelated", buttons=["download", "fullscreen"])
+            singles = gr.Gallery(label="Each sample at native size (click one to compare it with the training images)",
+                                 columns=8, fit_columns=False, height=360, object_fit="contain", elem_id="singles",
+                                 elem_classes="pixelated", buttons=["download", "fullscreen"])
+            shown = gr.State(None)  # which seeds the gallery shows, for a click on one of them
+            with gr.Accordion("Memorisation check: the training images nearest to a sample", open=False):
+                with gr.Row():
+                    check_seed = gr.Number(label="Seed to check", value=0, precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+                    nearest_button = gr.Button("Find nearest training images", scale=1, size="md")
+                neighbours = gr.Gallery(label="The sample, then its nearest training images (number: distance)", columns=9,
+                                        rows=1, fit_columns=False, height=170, object_fit="contain", elem_id="neighbours",
+                                        elem_classes="pixelated")
+                neighbours_note = gr.Markdown()
+            sample_inputs, sample_outputs = [seed, count, truncation, columns, session_model], [grid, singles, shown]
+            sample_button.click(sample, sample_inputs, sample_outputs, api_name="sample", **inference)
+            random_button.click(lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private", queue=False).then(
+                sample, sample_inputs, sample_outputs, api_visibility="private", **inference)
+            sample_examples.load_input_event.then(sample, sample_inputs, sample_outputs, api_visibility="private", **inference)
+            demo.load(sample, sample_inputs, sample_outputs, api_visibility="private", **inference)  # output at once
+            model_loaded.success(sample, sample_inputs, sample_outputs, api_visibility="private", **inference)
+            nearest_button.click(nearest, [check_seed, truncation, session_model], [neighbours, neighbours_note],
+                                 api_name="nearest", **inference)
+            singles.select(check_selected, [shown, session_model], [check_seed, neighbours, neighbours_note],
+                           api_visibility="private", **inference)
+
         with gr.Tab("Interpolate"):
             with gr.Row():
-                seed_a = gr.Number(label="Seed A", value=0, precision=0, minimum=0, maximum=MAX_SEED)
-                seed_b = gr.Number(label="Seed B", value=1, precision=0, minimum=0, maximum=MAX_SEED)
-                frames = gr.Slider(2, MAX_FRAMES, value=24, step=1, label="Frames")
-                mode = gr.Radio(list(INTERPOLATION_MODES), value="slerp", label="Path")
+                with gr.Group():  # the endpoints
+                    seed_a = gr.Number(label="Start seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
+                    seed_b = gr.Number(label="End seed", value=1, precision=0, minimum=0, maximum=MAX_SEED)
+                with gr.Column():
+                    frames = gr.Slider(2, MAX_FRAMES, value=24, step=1, label="Frames")
+                    fps = gr.Slider(1, MAX_FPS, value=12, step=1, label="Frames per second")
+                with gr.Column():
+                    mode = gr.Radio(list(INTERPOLATION_MODES), value="slerp", label="Path",
+                                    info="slerp follows the sphere where Gaussian latents live; lerp cuts through it")
+                    pingpong = gr.Checkbox(label="Ping-pong loop (there and back)", value=False)
             interpolate_button = gr.Button("Interpolate", variant="primary")
+            interpolate_examples = gr.Examples(
+                [[0, 1, 24, "slerp", False, 12], [3, 17, 60, "slerp", True, 24], [5, 6, 12, "lerp", False, 6]],
+                [seed_a, seed_b, frames, mode, pingpong, fps],
+                example_labels=["0 to 1", "3 to 17 and back, smooth", "5 to 6, slow lerp"],
+                label="Presets", cache_examples=False, api_visibility="private")
             with gr.Row():
-                animation = gr.Image(label="Animation (GIF)", type="filepath", buttons=["download"])
-                strip = gr.Image(label="Frames", type="filepath", format="png", buttons=["download", "fullscreen"])
-            interpolate_button.click(
-                interpolate, [seed_a, seed_b, frames, mode, session_model], [animation, strip], api_name="interpolate", concurrency_limit=1
-            )
+                animation = gr.Image(label="Animation (GIF)", type="filepath", height=300, elem_classes="pixelated",
+                                     buttons=["download"], scale=1)
+                strip = gr.Image(label="Frames", type="filepath", format="png", height=300, elem_classes="pixelated",
+                                 buttons=["download", "fullscreen"], scale=2)
+            interpolate_inputs = [seed_a, seed_b, frames, mode, pingpong, fps, session_model]
+            interpolate_button.click(interpolate, interpolate_inputs, [animation, strip], api_name="interpolate", **inference)
+            interpolate_examples.load_input_event.then(interpolate, interpolate_inputs, [animation, strip],
+                                                       api_visibility="private", **inference)
+
         with gr.Tab("Score"):
-            gr.Markdown(DISCLAIMER + f" Up to {MAX_FILES} files; transparency is composited on black.")
-            uploads = gr.File(label="Images", file_count="multiple", type="filepath")
+            gr.Markdown(DISCLAIMER + f" Up to {MAX_FILES} files at once; transparency is composited on black, animations "
+                        "give their first frame.")
+            with gr.Row():
+                uploads = gr.File(label="Images", file_count="multiple", type="filepath", scale=2)
+                folder = gr.File(label="Or a folder of images", file_count="directory", type="filepath", scale=1)
             score_button = gr.Button("Score", variant="primary")
-            seen = gr.Gallery(label="As the discriminator sees them, most real-looking first", columns=8, height=240, object_fit="contain", preview=False)
+            example_sets = _example_images()
+            if example_sets:
+                score_examples = gr.Examples([[files] for _, files in example_sets], [uploads], label="Example images",
+                                             example_labels=[label for label, _ in example_sets], cache_examples=False,
+                                             api_visibility="private")
+            with gr.Row():
+                seen = gr.Gallery(label="As the discriminator sees them, most real-looking first", columns=3, fit_columns=False,
+                                  height=420, object_fit="contain", preview=False, elem_id="seen", elem_classes="pixelated",
+                                  scale=2)
+                histogram = gr.Image(label="Where the uploads fall", type="filepath", format="png", height=420, scale=3,
+                                     elem_id="histogram", buttons=["download", "fullscreen"])
             table = gr.Dataframe(headers=["file", "logit", "probability", "conversion"], label="Scores", wrap=True)
             problems = gr.Markdown()
-            score_button.click(score, [uploads, session_model], [seen, table, problems], api_name="score", concurrency_limit=1)
-    return demo.queue(max_size=64, default_concurrency_limit=1)
+            score_inputs, score_outputs = [uploads, folder, session_model], [seen, table, problems, histogram]
+            score_button.click(score, score_inputs, score_outputs, api_name="score", **inference)
+            if example_sets:
+                score_examples.load_input_event.then(score, score_inputs, score_outputs, api_visibility="private", **inference)
+    return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import pytest
 from gradio_client import handle_file
@@ -25,7 +30,7 @@ def _png(path) -> Image.Image:
 
 
 def test_sample_returns_the_seeded_grid(client, tiny_run):
-    path = client.predict(seed=5, count=4, api_name="/sample")
+    path, gallery = client.predict(seed=5, count=4, api_name="/sample")
     grid = _png(path)
     assert grid.text["seeds"] == "5-8"
     scale = int(grid.text["scale"])
@@ -38,15 +43,22 @@ def test_sample_returns_the_seeded_grid(client, tiny_run):
         row, col = divmod(i, 2)
         tile = native[2 + row * 34 : 2 + row * 34 + 32, 2 + col * 34 : 2 + col * 34 + 32]
         assert np.array_equal(tile, expected[i, 0].numpy()), f"seed {5 + i}"
+    # and each sample alone, at native size, names its model, revision and own seed
+    assert [item["caption"] for item in gallery] == [f"seed {5 + i}" for i in range(4)]
+    for i, item in enumerate(gallery):
+        single = _png(item["image"])
+        assert single.size == (32, 32) and np.array_equal(np.asarray(single), expected[i, 0].numpy())
+        assert single.text["seed"] == str(5 + i) and single.text["model"] == model.name
+        assert single.text["revision"] == grid.text["revision"] and grid.text["revision"].startswith("local sha256:")
 
 
 def test_same_seed_same_bytes_and_grid_tiles_are_single_seeds(client):
-    first = open(client.predict(seed=123, count=3, api_name="/sample"), "rb").read()
-    second = open(client.predict(seed=123, count=3, api_name="/sample"), "rb").read()
+    first = open(client.predict(seed=123, count=3, api_name="/sample")[0], "rb").read()
+    second = open(client.predict(seed=123, count=3, api_name="/sample")[0], "rb").read()
     assert first == second
-    grid = _png(client.predict(seed=123, count=3, api_name="/sample"))
+    grid = _png(client.predict(seed=123, count=3, api_name="/sample")[0])
     native_grid = np.asarray(grid.resize((grid.width // int(grid.text["scale"]),) * 2, Image.Resampling.NEAREST))
-    single = _png(client.predict(seed=124, count=1, api_name="/sample"))
+    single = _png(client.predict(seed=124, count=1, api_name="/sample")[0])
     native_single = np.asarray(single.resize((single.width // int(single.text["scale"]),) * 2, Image.Resampling.NEAREST))
     assert native_single.shape == (32, 32)  # a one-image grid has no padding
     assert np.array_equal(native_grid[2:34, 36:68], native_single)
@@ -87,7 +99,7 @@ def test_out_of_range_parameters_get_clear_errors(client, app):
 
 def test_score_sorts_and_explains_conversions(client, uploads):
     names = ["good.png", "rgb.jpg", "rgba.png", "palette.png", "cmyk.jpg", "sixteen.png", "animated.gif"]
-    gallery, table, message = client.predict(images=[handle_file(uploads[n]) for n in names], api_name="/score")
+    gallery, table, message, histogram = client.predict(images=[handle_file(uploads[n]) for n in names], api_name="/score")
     rows = table["data"]
     assert sorted(r[0] for r in rows) == sorted(names)
     logits = [r[1] for r in rows]
@@ -101,6 +113,8 @@ def test_score_sorts_and_explains_conversions(client, uploads):
     assert "CMYK converted to RGB" in notes["cmyk.jpg"]
     assert len(gallery) == len(names)
     assert message == "All files scored."
+    assert "palette expanded" in notes["palette.png"]
+    assert _png(histogram).width >= 600
 
 
 @pytest.mark.parametrize(
@@ -114,7 +128,8 @@ def test_score_sorts_and_explains_conversions(client, uploads):
     ],
 )
 def test_bad_uploads_are_named_and_the_server_survives(client, app, uploads, name, problem):
-    gallery, table, message = client.predict(images=[handle_file(uploads["good.png"]), handle_file(uploads[name])], api_name="/score")
+    gallery, table, message, histogram = client.predict(images=[handle_file(uploads["good.png"]), handle_file(uploads[name])],
+                                                        api_name="/score")
     assert [r[0] for r in table["data"]] == ["good.png"]
     assert f"{name}: {problem}" in message
     with pytest.raises(AppError, match=f"{name}: {problem}"):
@@ -126,6 +141,106 @@ def test_too_many_files_are_refused(client, uploads):
     with pytest.raises(AppError, match="65 files is over the limit of 64"):
         client.predict(images=[handle_file(uploads["good.png"])] * 65, api_name="/score")
     assert client.predict(seed=0, count=1, api_name="/sample")
+
+
+def test_truncation_and_columns_are_applied_and_reproducible(client, tiny_run):
+    grid_path, gallery = client.predict(seed=40, count=6, truncation=0.5, columns=6, api_name="/sample")
+    grid = _png(grid_path)
+    scale = int(grid.text["scale"])
+    assert grid.size == (scale * (2 + 6 * 34), scale * 36) and grid.text["truncation"] == "0.5"
+    model = load_model(tiny_run / "model")
+    expected = generate(model.generator, latents_for_seeds(40, 6, model.config.nz, truncation=0.5))
+    for i, item in enumerate(gallery):
+        single = _png(item["image"])
+        assert np.array_equal(np.asarray(single), expected[i, 0].numpy())
+        assert (single.text["seed"], single.text["truncation"]) == (str(40 + i), "0.5")
+    again = client.predict(seed=40, count=6, truncation=0.5, columns=6, api_name="/sample")
+    assert open(again[0], "rb").read() == open(grid_path, "rb").read()
+
+
+def test_interpolate_ping_pong_and_frame_rate(client):
+    # GIF stores delays in 1/100 s: at 10 fps each frame is exactly 100 ms, so the total counts the frames
+    # even where Pillow merges identical neighbours
+    def total_ms(path) -> int:
+        gif = Image.open(path)
+        durations = []
+        for index in range(gif.n_frames):
+            gif.seek(index)
+            durations.append(gif.info["duration"])
+        return sum(durations)
+
+    gif, strip = client.predict(seed_a=3, seed_b=4, frames=5, mode="slerp", pingpong=True, fps=10, api_name="/interpolate")
+    assert total_ms(gif) == 800  # 5 frames there, 3 back: a, b, c, d, e, d, c, b
+    text = _png(strip).text
+    assert (text["frames"], text["pingpong"], text["fps"]) == ("5", "True", "10")
+    once, _ = client.predict(seed_a=3, seed_b=4, frames=5, mode="slerp", pingpong=False, fps=10, api_name="/interpolate")
+    assert total_ms(once) == 500
+
+
+def test_new_parameters_are_checked(client, app):
+    with pytest.raises(AppError, match="truncation must be 0 .off. or at least 0.05"):
+        client.predict(seed=0, count=1, truncation=0.01, api_name="/sample")
+    with pytest.raises(AppError, match="Value 65 is greater than maximum value 64"):
+        client.predict(seed=0, count=1, columns=65, api_name="/sample")
+    with pytest.raises(AppError, match="Value 0 is less than minimum value 1"):
+        client.predict(seed_a=0, seed_b=1, frames=3, mode="lerp", fps=0, api_name="/interpolate")
+    assert app.alive()
+
+
+def test_score_takes_a_folder_too_and_draws_the_histogram(client, uploads):
+    gallery, table, message, histogram = client.predict(
+        images=[handle_file(uploads["good.png"])], folder=[handle_file(uploads["rgb.jpg"]), handle_file(uploads["notes.txt"])],
+        api_name="/score")
+    assert sorted(r[0] for r in table["data"]) == ["good.png", "rgb.jpg"]
+    assert "notes.txt: not an image" in message
+    assert _png(histogram).size[0] >= 600
+    with pytest.raises(AppError, match="65 files is over the limit of 64"):  # the cap counts both
+        client.predict(images=[handle_file(uploads["good.png"])] * 60, folder=[handle_file(uploads["rgb.jpg"])] * 5, api_name="/score")
+    with pytest.raises(AppError, match="upload one or more image files"):
+        client.predict(images=[], api_name="/score")
+
+
+def test_nearest_training_images(client, tiny_run):
+    gallery, note = client.predict(seed=3, api_name="/nearest")
+    assert len(gallery) == 9 and gallery[0]["caption"] == "seed 3"
+    distances = [float(item["caption"].split(": ")[1]) for item in gallery[1:]]  # "#INDEX: DISTANCE"
+    assert distances == sorted(distances) and all(item["caption"].startswith("#") for item in gallery[1:])
+    model = load_model(tiny_run / "model")
+    expected = generate(model.generator, latents_for_seeds(3, 1, model.config.nz))[0, 0].numpy()
+    assert np.array_equal(np.asarray(_png(gallery[0]["image"])), expected)
+    assert "8 nearest of 64 mnist training images" in note
+
+
+def test_concurrent_clients_with_identical_requests(app, uploads):
+    """10 visitors at once, each sampling the default seed (byte-identical outputs, which break PIL outputs in
+    Gradio 6.31), one grid of its own, the same interpolation and the same upload: not one error, and identical
+    requests get identical files. Files are fetched by URL, a few per answer (the client would fetch all 16
+    gallery images one by one, which is the client's time, not the app's)."""
+    from gradio_client import Client
+
+    def fetch(file: dict) -> bytes:
+        with urllib.request.urlopen(file["url"], timeout=30) as response:
+            return response.read()
+
+    def visitor(index: int) -> dict[str, bytes]:
+        own = Client(app.url, verbose=False, download_files=False)
+        grid, gallery = own.predict(seed=0, count=16, api_name="/sample")
+        own.predict(seed=100 * index, count=4, truncation=0.7, api_name="/sample")
+        gif, strip = own.predict(seed_a=0, seed_b=1, frames=6, mode="slerp", api_name="/interpolate")
+        seen, table, message, histogram = own.predict(images=[handle_file(uploads["good.png"])], api_name="/score")
+        files = {"grid": grid, "first": gallery[0]["image"], "last": gallery[-1]["image"], "gif": gif, "strip": strip,
+                 "seen": seen[0]["image"], "histogram": histogram}
+        return {key: fetch(file) for key, file in files.items()} | {"table": repr(table["data"]).encode()}
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(visitor, range(10)))  # any failed request raises here
+    assert time.perf_counter() - start < 45  # ~10 s on one free core: the bound catches a lock serialising everything
+    for key in answers[0]:
+        assert len({answer[key] for answer in answers}) == 1, key
+    assert Image.open(io.BytesIO(answers[0]["grid"])).text["seeds"] == "0-15"
+    assert Image.open(io.BytesIO(answers[0]["last"])).text["seed"] == "15"
+    assert app.alive()
 
 
 def test_upscale_is_nearest_neighbour():

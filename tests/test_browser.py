@@ -1,21 +1,26 @@
 """The app in a real browser (Debian's Chromium via playwright): click through every tab, as a visitor would.
 
-Screenshots go to test-artifacts/. Without Chromium or playwright the tests skip with the reason,
-except in CI (CI=true), where they must run.
+Most tests run on the tiny test model; one visitor switches to the bundled Fashion-MNIST model with the model
+picker and tours every tab on it. Screenshots go to test-artifacts/. Without Chromium or playwright the tests
+skip with the reason, except in CI (CI=true), where they must run.
 """
 
 from __future__ import annotations
 
+import io
 import os
+import urllib.request
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
-from conftest import ROOT
+from conftest import DEBIAN_FASHION, ROOT
 from images_for_tests import write_test_images
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
+WAIT_MS = 30_000
 
 
 def _missing() -> str | None:
@@ -29,7 +34,7 @@ def _missing() -> str | None:
 
 
 @pytest.fixture(scope="module")
-def page(app):
+def browser():
     reason = _missing()
     if reason:
         if os.environ.get("CI"):
@@ -43,19 +48,49 @@ def page(app):
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
         )
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.goto(app.url)
-        page.get_by_role("button", name="Generate").wait_for(timeout=30_000)
-        yield page
+        yield browser
         browser.close()
+
+
+def _open(browser, app):
+    """A new visitor (its own session): the page with the first samples shown."""
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app.url)
+    page.get_by_role("button", name="Generate").wait_for(timeout=WAIT_MS)
+    page.locator("#singles .thumbnail-item").first.wait_for(timeout=WAIT_MS)
+    return page
+
+
+@pytest.fixture(scope="module")
+def page(browser, app):
+    page = _open(browser, app)
+    yield page
+    page.close()
+
+
+def _expect():
+    from playwright.sync_api import expect
+
+    return expect
+
+
+def _png_text(page, selector: str) -> dict[str, str]:
+    """The PNG metadata of the image the page shows in `selector`, fetched as the browser would."""
+    src = page.locator(f"{selector} img").first.get_attribute("src")
+    with urllib.request.urlopen(src, timeout=30) as response:
+        return Image.open(io.BytesIO(response.read())).text
 
 
 def test_sample_tab_shows_a_grid(page):
     page.get_by_role("button", name="Generate").click()
     grid = page.locator("img[src*='.png']").first
-    grid.wait_for(timeout=30_000)
+    grid.wait_for(timeout=WAIT_MS)
     assert grid.evaluate("img => img.naturalWidth") >= 400  # upscaled so a 32 px sample is visible
     page.screenshot(path=ARTIFACTS / "sample.png", full_page=True)
+    singles = page.locator("#singles .thumbnail-item")
+    assert singles.count() == 16 and singles.first.inner_text() == "seed 0"
+    assert singles.first.locator("img").evaluate("img => img.naturalWidth") == 32  # native size, scaled by CSS
+    assert singles.first.locator("img").evaluate("img => getComputedStyle(img).imageRendering") == "pixelated"
 
 
 def test_random_seed_changes_the_seed(page):
@@ -67,14 +102,36 @@ def test_random_seed_changes_the_seed(page):
         if seed.input_value() != before:
             break
     assert seed.input_value() != before
+    # and the new seed's samples follow at once
+    _expect()(page.locator("#singles .thumbnail-item").first).to_have_text(f"seed {seed.input_value()}", timeout=WAIT_MS)
+
+
+def test_a_preset_then_a_click_on_a_sample_checks_it_against_the_training_data(page):
+    page.get_by_role("button", name="64 samples").click()
+    _expect()(page.locator("#singles .thumbnail-item")).to_have_count(64, timeout=WAIT_MS)
+    assert page.get_by_label("Seed", exact=True).input_value() == "2024"
+    page.get_by_text("Memorisation check").click()
+    page.locator("#singles .thumbnail-item").nth(2).click()
+    _expect()(page.locator("#neighbours .thumbnail-item")).to_have_count(9, timeout=WAIT_MS)
+    assert page.get_by_label("Seed to check").input_value() == "2026"
+    assert page.locator("#neighbours .thumbnail-item").first.inner_text() == "seed 2026"
+    page.get_by_text("nearest of 64 mnist training images").wait_for(timeout=WAIT_MS)
 
 
 def test_interpolate_tab_shows_an_animation_and_frames(page):
     page.get_by_role("tab", name="Interpolate").click()
     page.get_by_role("button", name="Interpolate").click()
-    page.locator("img[src*='.gif']").first.wait_for(timeout=30_000)
+    page.locator("img[src*='.gif']").first.wait_for(timeout=WAIT_MS)
     assert page.locator("img[src*='.png']").count() >= 1
     page.screenshot(path=ARTIFACTS / "interpolate.png", full_page=True)
+
+
+def test_interpolate_preset_sets_ping_pong_and_runs(page):
+    before = page.locator("img[src*='.gif']").first.get_attribute("src")
+    page.get_by_role("button", name="3 to 17 and back, smooth").click()
+    _expect()(page.locator("img[src*='.gif']").first).not_to_have_attribute("src", before, timeout=WAIT_MS)
+    assert page.get_by_label("Ping-pong loop (there and back)").is_checked()
+    assert page.get_by_label("Start seed").input_value() == "3" and page.get_by_label("End seed").input_value() == "17"
 
 
 def test_score_tab_scores_an_upload_and_names_a_bad_one(page, tmp_path):
@@ -83,7 +140,62 @@ def test_score_tab_scores_an_upload_and_names_a_bad_one(page, tmp_path):
     page.locator("input[type='file']").first.set_input_files([str(files["rgb.jpg"]), str(files["notes.txt"])])
     page.wait_for_timeout(1000)
     page.get_by_role("button", name="Score").click()
-    page.get_by_text("notes.txt: not an image").wait_for(timeout=30_000)
+    page.get_by_text("notes.txt: not an image").wait_for(timeout=WAIT_MS)
     assert page.get_by_role("cell", name="rgb.jpg").count() >= 1
     assert page.get_by_text("not a calibrated detector").count() == 1
+    assert page.get_by_text("RGB converted to grayscale").count() >= 1  # the conversion, made explicit
+    text = _png_text(page, "#histogram")
+    assert (text["generated_scores"], text["uploads"]) == ("512", "1")
     page.screenshot(path=ARTIFACTS / "score.png", full_page=True)
+
+
+def test_score_a_folder_and_the_example_images(page, tmp_path):
+    folder = tmp_path / "shirts"
+    folder.mkdir()
+    files = write_test_images(tmp_path / "all")
+    for name in ("good.png", "palette.png", "sixteen.png"):
+        (folder / name).write_bytes(files[name].read_bytes())
+    page.locator("input[type='file']").nth(1).set_input_files(str(folder))  # the folder upload
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Score").click()
+    page.get_by_role("cell", name="palette.png").wait_for(timeout=WAIT_MS)
+    assert page.get_by_role("cell", name="sixteen.png").count() == 1
+    page.get_by_role("button", name="drawn", exact=True).click()
+    page.get_by_role("cell", name="drawn-tshirt.png").wait_for(timeout=WAIT_MS)
+
+
+def test_fashion_mnist_model_in_every_tab(browser, app):
+    """A visitor picks the bundled model: real Fashion-MNIST samples, their nearest training images (where
+    Debian's Fashion-MNIST is installed), an interpolation and scores against real-data scores."""
+    expect = _expect()
+    page = _open(browser, app)
+    try:
+        before = page.locator("#grid img").get_attribute("src")
+        page.get_by_role("combobox", name="Model").click()
+        page.get_by_role("option", name="dcgan-fashion-mnist (bundled)").click()
+        page.get_by_role("button", name="Load model").click()
+        expect(page.locator("#summary")).to_contain_text("Dataset: fashion-mnist", timeout=WAIT_MS)
+        expect(page.locator("#grid img")).not_to_have_attribute("src", before, timeout=WAIT_MS)  # resampled on load
+        assert _png_text(page, "#grid")["model"] == "dcgan-fashion-mnist"
+        page.screenshot(path=ARTIFACTS / "fashion-sample.png", full_page=True)
+
+        page.get_by_text("Memorisation check").click()
+        page.locator("#singles .thumbnail-item").nth(5).click()
+        expected = "nearest of 60,000 fashion-mnist training images" if DEBIAN_FASHION.is_dir() else "is not available on this server"
+        page.get_by_text(expected).wait_for(timeout=WAIT_MS)
+        page.keyboard.press("Escape")
+        page.screenshot(path=ARTIFACTS / "fashion-nearest.png", full_page=True)
+
+        page.get_by_role("tab", name="Interpolate").click()
+        page.get_by_role("button", name="3 to 17 and back, smooth").click()
+        page.locator("img[src*='.gif']").first.wait_for(timeout=WAIT_MS)
+        page.screenshot(path=ARTIFACTS / "fashion-interpolate.png", full_page=True)
+
+        page.get_by_role("tab", name="Score").click()
+        page.get_by_role("button", name="generated and drawn").click()
+        page.get_by_role("cell", name="drawn-sneaker-colour.png").wait_for(timeout=WAIT_MS)
+        text = _png_text(page, "#histogram")
+        assert text["real_scores"] == ("512" if DEBIAN_FASHION.is_dir() else "0") and text["uploads"] == "5"
+        page.screenshot(path=ARTIFACTS / "fashion-score.png", full_page=True)
+    finally:
+        page.close()

@@ -1,0 +1,177 @@
+"""What the app computes besides its handlers: output files, the model summary, a model's identity for PNG metadata, its
+training data where it is on this machine, and the discriminator's scores on generated and real images.
+
+The training data is looked up with `download=False` only: the Debian Fashion-MNIST folder, ./data, and, for a
+model served from a local folder (the operator's own), the data folder recorded in its config. A Hub model never
+makes the app read a path its config names, since a visitor may choose any Hub model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import threading
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+from .checkpoint import GENERATOR_NAME, LoadedModel
+from .data import ImageDataset, load_dataset
+from .errors import GanError
+from .sampling import generate, latents_for_seeds
+from .scoring import discriminator_logits
+
+REFERENCE_SAMPLES = 512  # generated seeds 0..511 and as many real images per model, for the score histogram
+NEAREST = 8  # training images shown per memorisation check
+DATASETS_KEPT = 2  # full training sets held in memory (Fashion-MNIST: 61 MB as uint8)
+REFERENCES_KEPT = 64  # models whose reference scores are kept (a few KB each)
+
+
+class OutputFiles:
+    """Unique files for handler outputs, pruned after an hour (Gradio keeps its own copy). A grid of 64 writes 65
+    files, so the folder is scanned at most once a minute rather than on every write."""
+
+    def __init__(self, max_age_s: float = 3600, prune_every_s: float = 60):
+        self.folder = Path(tempfile.mkdtemp(prefix="dcgan-studio-"))
+        self.max_age_s = max_age_s
+        self.prune_every_s = prune_every_s
+        self.pruned = time.time()
+        self.lock = threading.Lock()
+
+    def write(self, data: bytes, suffix: str) -> str:
+        path = self.folder / f"{uuid.uuid4().hex}{suffix}"
+        path.write_bytes(data)
+        self._prune()
+        return str(path)
+
+    def _prune(self) -> None:
+        now = time.time()
+        with self.lock:
+            if now - self.pruned < self.prune_every_s:
+                return
+            self.pruned = now
+            for old in self.folder.iterdir():
+                if old.stat().st_mtime < now - self.max_age_s:
+                    old.unlink(missing_ok=True)
+
+
+@lru_cache(maxsize=32)
+def _weights_digest(path: str, mtime_ns: int) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def model_identity(model: LoadedModel) -> dict[str, str]:
+    """`model` and `revision` for PNG metadata: a Hub model's repo id and commit, else the export's name and a
+    digest of its generator weights (a local folder has no commit, but its weights name it as well)."""
+    origin = model.metadata.get("hub")
+    if origin:
+        return {"model": origin["repo_id"], "revision": origin["commit"]}
+    weights = Path(model.source) / GENERATOR_NAME
+    digest = _weights_digest(str(weights), weights.stat().st_mtime_ns) if weights.is_file() else "unknown"
+    return {"model": model.name, "revision": f"local sha256:{digest}"}
+
+
+def model_summary(model: LoadedModel) -> str:
+    """The model card in two lines: where it comes from and what it draws; how it was trained and how good it is."""
+    config, meta = model.config, model.metadata
+    training, final, evaluation = meta.get("training", {}), meta.get("final_metrics") or {}, meta.get("evaluation") or {}
+    channels = f"{config.nc} channel{'s' if config.nc > 1 else ''}"
+    about = (f"**Model:** `{model.name}` · **From:** `{model.source}` · **Dataset:** {meta.get('dataset', 'unknown')} · "
+             f"**Size:** {config.image_size}x{config.image_size}, {channels}, z={config.nz}")
+    facts = []
+    if training:
+        minutes = training.get("time_s", 0) / 60
+        facts.append(f"**Training:** {training.get('steps', '?')} steps, {minutes:.0f} min on {training.get('device', '?')}")
+    if "d_real" in final and "d_fake" in final:
+        facts.append(f"**Last step:** D(real) {final['d_real']:.2f}, D(generated) {final['d_fake']:.2f}")
+    if evaluation:
+        names = {"fd": "FD", "precision": "precision", "recall": "recall"}
+        scores = ", ".join(f"{name} {evaluation[key]:.3g}" for key, name in names.items() if isinstance(evaluation.get(key), (int, float)))
+        facts.append(f"**Evaluation** ({evaluation.get('num', '?')} samples, step {evaluation.get('step', '?')}): {scores}")
+    elif training:
+        facts.append("**Evaluation:** none recorded")
+    return "\n\n".join([about, " · ".join(facts)] if facts else [about])
+
+
+@dataclass
+class Reference:
+    """The discriminator's logits on generated samples and, where the data is here, on real training images."""
+
+    generated: list[float]
+    real: list[float] | None
+    note: str  # why there are no real scores, or ""
+
+
+class TrainingData:
+    """Each model's training set when it is on this machine, loaded once and shared (a few, least recent out)."""
+
+    def __init__(self):
+        self.loaded: OrderedDict[tuple, ImageDataset | str] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def find(self, model: LoadedModel) -> ImageDataset | str:
+        """The model's training images at its size and channels, or a sentence saying why they are not here."""
+        name = model.metadata.get("dataset")
+        if not name:
+            return "the model does not say which data it was trained on"
+        local = "hub" not in model.metadata
+        data_dir = model.metadata.get("training", {}).get("args", {}).get("data_dir") if local else None
+        key = (name, data_dir, model.config.image_size, model.config.nc)
+        with self.lock:
+            if key not in self.loaded:
+                self.loaded[key] = self._load(*key)
+                while len(self.loaded) > DATASETS_KEPT:
+                    self.loaded.popitem(last=False)
+            self.loaded.move_to_end(key)
+            return self.loaded[key]
+
+    @staticmethod
+    def _load(name: str, data_dir: str | None, size: int, channels: int) -> ImageDataset | str:
+        try:
+            dataset = load_dataset(name, data_dir, size, download=False, channels=channels)
+        except GanError:
+            return f"its training data ({name}) is not available on this server"
+        if dataset.channels != channels:
+            return f"its training data ({name}) has {dataset.channels} channel(s), the model {channels}"
+        return dataset
+
+
+class ReferenceScores:
+    """Per model (by its ModelRef): the logits behind the Score tab's histogram, computed once."""
+
+    def __init__(self, data: TrainingData, samples: int = REFERENCE_SAMPLES):
+        self.data = data
+        self.samples = samples
+        self.cache: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, key, model: LoadedModel) -> Reference:
+        with self.lock:  # one computation at a time; later callers for the same model find it done
+            if key not in self.cache:
+                self.cache[key] = self._compute(model)
+                while len(self.cache) > REFERENCES_KEPT:
+                    self.cache.popitem(last=False)
+            self.cache.move_to_end(key)
+            return self.cache[key]
+
+    def _compute(self, model: LoadedModel) -> Reference:
+        fake = generate(model.generator, latents_for_seeds(0, self.samples, model.config.nz))
+        generated = discriminator_logits(model.discriminator, fake).tolist()
+        dataset = self.data.find(model)
+        if isinstance(dataset, str):
+            return Reference(generated, None, f"No real-data scores: {dataset}.")
+        order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[: self.samples]
+        return Reference(generated, discriminator_logits(model.discriminator, dataset.images[order]).tolist(), "")
+
+
+def nearest_images(sample: torch.Tensor, images: torch.Tensor, k: int = NEAREST, chunk: int = 8192) -> tuple[list[int], list[float]]:
+    """Indices and Euclidean distances (pixels in [0, 1]) of the k training images nearest to a uint8 (C, H, W) sample."""
+    query = sample.flatten().float()[None] / 255
+    distances = torch.cat([torch.cdist(query, part.flatten(1).float() / 255)[0] for part in images.split(chunk)])
+    values, indices = distances.topk(min(k, len(distances)), largest=False)
+    return indices.tolist(), values.tolist()
