@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Everything GPU-specific in one run, for a lent GPU machine (its own Python with torch preinstalled;
+# nothing is installed here). Results go to $OUT (default ./gpu-results):
+#   train_speed_N.json   classic loop vs this trainer (bf16, channels_last, fused Adam, optional compile)
+#   gpu_tests.log        the CUDA paths of the trainer: bf16, fp16 + GradScaler, --compile, resume
+set -uo pipefail
+OUT=${OUT:-gpu-results}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 GRADIO_ANALYTICS_ENABLED=False HF_HUB_DISABLE_TELEMETRY=1
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv > "$OUT/gpu.csv" 2>&1
+python3 -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" > "$OUT/torch.txt" 2>&1
+run=0
+for args in "--image-size 32 --channels 3 --batch-size 256" "--image-size 64 --channels 3 --batch-size 256" \
+            "--image-size 64 --channels 3 --batch-size 1024"; do
+  run=$((run + 1))  # each JSON line names its image size and batch
+  timeout 240 python3 bench/train_speed.py --device cuda --steps 50 --compile $args > "$OUT/train_speed_$run.json" 2>"$OUT/train_speed_$run.err"
+done
+{
+  python3 - <<'PY'
+import sys, tempfile, torch
+sys.path.insert(0, ".")
+from gan.data import ImageDataset
+from gan.training import Trainer, parse_args
+data = ImageDataset(torch.randint(0, 256, (4096, 3, 32, 32), dtype=torch.uint8), "synthetic", "random")
+for flags in (["--amp", "bf16"], ["--amp", "fp16"], ["--amp", "bf16", "--compile"], ["--amp", "off"]):
+    trainer = Trainer(parse_args(flags + ["--batch-size", "256", "--eval-every", "0"]), data, torch.device("cuda"))
+    for _ in range(20):
+        stats = trainer.train_step(trainer.next_batch())
+    print(flags, {k: round(v.item(), 4) for k, v in stats.items()}, "skipped", trainer.skipped_steps, "ok")
+PY
+} > "$OUT/gpu_tests.log" 2>&1
+echo "done: $(ls "$OUT")"
