@@ -11,7 +11,8 @@ import numpy as np
 
 from . import BUNDLED_MODEL, hub
 from .errors import GanError
-from .sampling import MAX_SEED, generate, grid_image, latents_for_seeds, png_bytes
+from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, project_file, save_latent
+from .sampling import MAX_SEED, generate, grid_image, latents_for_seeds, png_bytes, to_pil
 
 
 def sample(args: argparse.Namespace) -> None:
@@ -91,6 +92,30 @@ def deploy_space(args: argparse.Namespace) -> None:
           "the Space builds and starts in a few minutes")
 
 
+def project(args: argparse.Namespace) -> None:
+    """Find the latent z whose generated image best matches IMAGE; save z as float32 (nz,) in a .npy."""
+    out = Path(args.out)
+    if out.suffix.lower() != ".npy":
+        raise GanError(f"--out {out} must end in .npy")
+    if args.reconstruction and Path(args.reconstruction).suffix.lower() != ".png":
+        raise GanError(f"--reconstruction {args.reconstruction} must end in .png")
+    if args.steps < 1 or args.restarts < 1:
+        raise GanError("--steps and --restarts must be at least 1")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise GanError(f"--seed must lie in 0..{MAX_SEED}")
+    model = load_chosen_model(args)
+    result = project_file(model, args.image, steps=args.steps, restarts=args.restarts, seed=args.seed)
+    for note in result.notes:
+        print(f"input: {note}")
+    save_latent(result.z, out)
+    print(f"wrote z ({model.config.nz} values) to {out}")
+    if args.reconstruction:
+        Path(args.reconstruction).parent.mkdir(parents=True, exist_ok=True)
+        to_pil(result.reconstruction).save(args.reconstruction)
+        print(f"wrote the reconstruction to {args.reconstruction}")
+    print(f"distance: {result.distance:.4f}")  # mean absolute pixel error, 0..1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m gan", description="DCGAN Studio tools for exported models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -126,6 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--private", action="store_true", help="create the Space private (an existing one keeps its visibility)")
     p.add_argument("--hub-token", default=None, metavar="TOKEN", help="write token (default: HF_TOKEN or the `hf auth login` token)")
     p.set_defaults(run=deploy_space)
+    p = commands.add_parser("project", help="find the latent z of an image", description=project.__doc__)
+    p.add_argument("image", help="image file (PNG, JPEG...), fitted to the model like the app's uploads")
+    add_model_arguments(p)
+    p.add_argument("--out", required=True, help="output .npy for z")
+    p.add_argument("--reconstruction", default=None, help="also write G(z) to this .png")
+    p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"Adam steps (default {DEFAULT_STEPS})")
+    p.add_argument("--restarts", type=int, default=DEFAULT_RESTARTS, help=f"random starts optimised as one batch (default {DEFAULT_RESTARTS})")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random starts")
+    p.set_defaults(run=project)
     return parser
 
 

@@ -16,7 +16,11 @@ from gan.models import Discriminator, Generator, ModelConfig, add_spectral_norm,
 from gan.sampling import generate, latents_for_seeds
 
 
-@pytest.mark.parametrize("recipe", ["classic", "studio"])
+@pytest.mark.parametrize(
+    "recipe",
+    [["--recipe", "classic"], ["--recipe", "studio", "--spectral-norm", "--loss", "hinge", "--diffaugment", "translation,cutout"]],
+    ids=["classic", "studio-sn-hinge-diffaugment"],
+)
 @pytest.mark.parametrize("size", [32, 64])
 @pytest.mark.parametrize("channels", [1, 3])
 def test_train_export_load_round_trip(tmp_path, size, channels, recipe):
@@ -26,11 +30,11 @@ def test_train_export_load_round_trip(tmp_path, size, channels, recipe):
     out = tmp_path / "run"
     assert train(["--dataset", "folder", "--data-dir", str(tmp_path), "--channels", str(channels), "--image-size", str(size),
                   "--steps", "2", "--batch-size", "4", "--nz", "16", "--ngf", "8", "--ndf", "8", "--out", str(out),
-                  "--recipe", recipe]) == 0
+                  *recipe]) == 0
     model = load_model(out / "model")
-    d_norm = "batch" if recipe == "classic" else "none"
+    d_norm = "none" if "--spectral-norm" in recipe else "batch"
     assert model.config == ModelConfig(nz=16, ngf=8, ndf=8, nc=channels, image_size=size, d_norm=d_norm)
-    assert (out / "model" / "generator_raw.safetensors").exists() == (recipe == "studio")  # EMA on
+    assert (out / "model" / "generator_raw.safetensors").exists() == ("studio" in recipe)  # EMA on
     images = generate(model.generator, latents_for_seeds(0, 3, 16))
     assert images.shape == (3, channels, size, size) and images.dtype == torch.uint8
     again = generate(load_model(out / "model").generator, latents_for_seeds(0, 3, 16))
