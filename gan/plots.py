@@ -99,3 +99,19 @@ def score_histogram(generated: list[float], real: list[float] | None, uploads: l
     counts = {"generated_scores": str(len(generated)), "real_scores": str(len(real or [])), "uploads": str(len(uploads))}
     figure.savefig(buffer, format="png", metadata=counts)  # PNG text, so tests and scripts can tell what it shows
     return buffer.getvalue()
+
+
+def projection_curve(losses: list[float]) -> bytes:
+    """PNG: a projection's objective after each Adam step, small enough to sit beside its images."""
+    figure = Figure(figsize=(4.8, 2.2), dpi=100, layout="constrained")
+    FigureCanvasAgg(figure)
+    axis = figure.add_subplot()
+    axis.plot(range(len(losses)), losses, color="tab:blue", linewidth=1.5)
+    axis.ticklabel_format(axis="y", style="plain", useOffset=False)
+    axis.locator_params(axis="y", nbins=4)
+    axis.set_xlabel(f"Adam step (objective {losses[0]:.3g} \u2192 {losses[-1]:.3g})", fontsize=8)
+    axis.tick_params(labelsize=7)
+    axis.grid(alpha=0.3, which="both")
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"steps": str(len(losses) - 1)})
+    return buffer.getvalue()

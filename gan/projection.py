@@ -29,7 +29,7 @@ from torch import nn
 
 from .checkpoint import LoadedModel
 from .errors import GanError
-from .images import decode_image, fit_image, image_to_uint8, uint8_to_model_input
+from .images import decode_image, fit_upload, image_to_uint8, uint8_to_model_input
 from .models import Discriminator, Generator
 from .sampling import generate
 
@@ -141,13 +141,14 @@ def project(
 
 
 def project_file(model: LoadedModel, path: str | os.PathLike, name: str | None = None, **options) -> Projection:
-    """Decode an image file as the Score tab does, fit it to the model and project it (options: see `project`).
+    """Decode an image file and fit it to the model as the Score tab does (`fit_upload`: a 28x28 image for a 32x32
+    model is padded like the MNIST-family training data), and project it (options: see `project`).
 
     Raises ImageInputError for unusable files, with the same message the Score tab shows.
     """
     image, notes = decode_image(path, name)
     config = model.config
-    target = image_to_uint8(fit_image(image, config.image_size, config.nc, notes))
+    target = image_to_uint8(fit_upload(image, config.image_size, config.nc, notes))
     result = project(model.generator, target, model.discriminator, **options)
     result.notes = notes
     return result

@@ -111,13 +111,14 @@ def upscale(image: Image.Image, min_side: int = 512, max_side: int = 2048) -> Im
     return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST) if factor > 1 else image
 
 
-def png_bytes(image: Image.Image, text: dict[str, str] | None = None) -> bytes:
-    """Encode as PNG, with text chunks (model id, seed...) as metadata."""
+def png_bytes(image: Image.Image, text: dict[str, str] | None = None, compress_level: int = 6) -> bytes:
+    """Encode as PNG, with text chunks (model id, seed...) as metadata. The same image, text and level always give
+    the same bytes; level 1 encodes an upscaled grid about twice as fast as Pillow's default 6, ~20% larger."""
     info = PngImagePlugin.PngInfo()
     for key, value in (text or {}).items():
         info.add_text(key, str(value))
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=compress_level)
     return buffer.getvalue()
 
 

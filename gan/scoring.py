@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 
 from .errors import ImageInputError
-from .images import decode_image, fit_image, image_to_uint8, uint8_to_model_input
+from .images import decode_image, fit_upload, image_to_uint8, uint8_to_model_input
 from .models import Discriminator
 
 MAX_FILES = 64
@@ -58,7 +58,7 @@ def score_files(discriminator: Discriminator, paths: list[str | os.PathLike], na
         except ImageInputError as error:
             errors.append(str(error))
             continue
-        prepared.append((name, fit_image(image, config.image_size, config.nc, notes), notes))
+        prepared.append((name, fit_upload(image, config.image_size, config.nc, notes), notes))
     if not prepared:
         return [], errors
     values = score_images(discriminator, [seen for _, seen, _ in prepared])

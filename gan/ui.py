@@ -1,12 +1,12 @@
-"""The Gradio app: Sample, Interpolate and Score tabs over each visitor's model.
+"""The Gradio app: Sample, Interpolate, Project and Score tabs over each visitor's model.
 
 The model picker lists the startup and bundled models and takes any Hub repo id; the choice lives in the visitor's
 session (a gr.State holding a ModelRef, which the API does not expose), and loaded models sit in one small LRU
 `ModelCache` shared by all sessions. A failed load raises gr.Error and leaves the visitor's model as it was.
 
-Handlers return paths of PNG/GIF files written here (never PIL images): Gradio copies a file
-output into its cache atomically, whereas it rewrites PIL outputs in place, which breaks
-downloads when simultaneous visitors get byte-identical images (the default seed). Endpoint
+Handlers return paths of PNG/GIF files written here (never PIL images): each is written whole under a fresh name
+inside Gradio's cache folder, so Gradio serves it in place without copying, whereas it rewrites PIL outputs in
+place, which breaks downloads when simultaneous visitors get byte-identical images (the default seed). Endpoint
 parameter names are part of the API (`gradio_client` calls them by keyword): append new ones
 with defaults, never rename; new outputs go at the end.
 
@@ -17,19 +17,25 @@ waiting requests (visitors see their position) and refuses more rather than pili
 
 from __future__ import annotations
 
+import io
 import math
 import random
+import re
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
+from gradio.utils import get_upload_folder
 
 from . import BUNDLED_MODEL, hub
 from .checkpoint import LoadedModel, load_model
 from .errors import GanError, ImageInputError
-from .plots import score_histogram
+from .plots import projection_curve, score_histogram
+from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, LatentError, load_latent, project_file
 from .sampling import (
     INTERPOLATION_MODES,
     MAX_SEED,
@@ -49,20 +55,24 @@ from .scoring import MAX_FILES, score_files
 from .ui_assets import OutputFiles, ReferenceScores, TrainingData, model_identity, model_summary, nearest_images
 
 MAX_COUNT = 64
+MAX_STEPS = 1000  # projection budget: about 8 ms per step for 3 restarts of the bundled model's shape on the CPU
+MAX_RESTARTS = 8
 MAX_FRAMES = 120
 MAX_FPS = 50  # GIF frame delays are stored in 1/100 s and browsers slow anything under 20 ms down
 MODEL_CACHE_SIZE = 4  # Hub models kept loaded for all visitors, besides the startup and bundled ones
 MAX_DOWNLOAD_BYTES = 256 * 2**20  # a visitor-typed repo whose weights are larger is refused
 INFERENCE_WORKERS = 2
 QUEUE_SIZE = 64
+PNG_LEVEL = 1  # zlib level of output PNGs: the fastest; the 32 px samples are tiny either way
 MAX_UPLOAD = "32mb"  # per file; a 4096x4096 RGB PNG (the pixel cap) is rarely larger
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 DISCLAIMER = (
     "The discriminator learned to tell this generator's samples from the training images. Its score says how "
     "training-set-like an image looks to that one network; it is **not a calibrated detector of fake images**."
 )
-# Samples are 32 px: the browser scales them up, and should keep their pixels square rather than blur them.
-CSS = ".pixelated img { image-rendering: pixelated; }"
+# Samples are 32 px: the browser scales them up, and should keep their pixels square rather than blur them ("fill"
+# makes an image component show a native-size image as large as it has room for).
+CSS = ".pixelated img { image-rendering: pixelated; }\n.fill img { width: 100%; height: 100%; object-fit: contain; }"
 
 
 def _check_int(value, name: str, low: int, high: int) -> int:
@@ -164,7 +174,7 @@ def _example_images() -> list[tuple[str, list[str]]]:
 
 def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: int = MODEL_CACHE_SIZE) -> gr.Blocks:
     """The app over `model`; visitors may switch (for themselves) to a `bundled` export or any Hub repo id."""
-    outputs = OutputFiles()
+    outputs = OutputFiles(parent=get_upload_folder())  # Gradio serves them in place: no hashing and copying
     models = ModelCache(cache_size)
     training_data = TrainingData()
     references = ReferenceScores(training_data)
@@ -187,7 +197,7 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             raise gr.Error(f"your model could not be reloaded ({error}); pick it again or choose another") from None
 
     def png_file(image, text: dict | None = None) -> str:
-        return outputs.write(png_bytes(image, text), ".png")
+        return outputs.write(png_bytes(image, text, compress_level=PNG_LEVEL), ".png")
 
     def select_model(model: str, revision: str = "", ref: ModelRef | None = None):
         """Switch this visitor's model to a listed one or a Hub repo id; an error leaves the current one."""
@@ -253,20 +263,91 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         model = current(ref)
         seed_a = _check_int(seed_a, "seed_a", 0, MAX_SEED)
         seed_b = _check_int(seed_b, "seed_b", 0, MAX_SEED)
+        frames = check_path(frames, mode, fps)
+        nz = model.config.nz
+        return animate(model, latent_for_seed(seed_a, nz), latent_for_seed(seed_b, nz), frames, mode, pingpong, fps,
+                       {"seed_a": seed_a, "seed_b": seed_b})
+
+    def animate(model: LoadedModel, start, end, frames: int, mode: str, pingpong: bool, fps: float, ends: dict):
+        """The interpolation outputs: a GIF from latent start to end, and a PNG strip of its frames."""
+        images = generate(model.generator, interpolate_latents(start, end, frames, mode))
+        pictures = [upscale(to_pil(image), 256) for image in images]
+        gif = gif_bytes(ping_pong(pictures) if pingpong else pictures, fps=fps)
+        strip = upscale(grid_image(images, columns=min(frames, 12)), 512)
+        text = {**model_identity(model), "source": model.source, **ends, "frames": frames, "mode": mode,
+                "pingpong": bool(pingpong), "fps": fps}
+        return outputs.write(gif, ".gif"), png_file(strip, text)
+
+    def check_path(frames: float, mode: str, fps: float) -> int:
         frames = _check_int(frames, "frames", 2, MAX_FRAMES)
         if mode not in INTERPOLATION_MODES:
             raise gr.Error(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
         if fps is None or not (isinstance(fps, (int, float)) and math.isfinite(fps) and 1 <= fps <= MAX_FPS):
             raise gr.Error(f"fps must be between 1 and {MAX_FPS}, got {fps}")
+        return frames
+
+    def project(image: str | None, steps: float = DEFAULT_STEPS, restarts: float = DEFAULT_RESTARTS,
+                ref: ModelRef | None = None):
+        """Find the latent z whose sample best matches an uploaded image. Returns the image as the model sees it,
+        the reconstruction G(z) (both PNG at the model's size), z as a float32 .npy file (for /interpolate_latent),
+        the distance (mean absolute pixel error in [0, 1]), a summary, and the objective's curve (PNG)."""
+        model = current(ref)
+        steps = _check_int(steps, "steps", 1, MAX_STEPS)
+        restarts = _check_int(restarts, "restarts", 1, MAX_RESTARTS)
+        if not image:
+            raise gr.Error("upload an image to project")
+        name = Path(image).name
+        started = time.perf_counter()
+        try:
+            result = project_file(model, image, name, steps=steps, restarts=restarts)
+        except ImageInputError as error:
+            raise gr.Error(str(error)) from None
+        seconds = time.perf_counter() - started
+        about = {**model_identity(model), "source": model.source, "projected": name, "steps": steps, "restarts": restarts}
+        target = png_file(to_pil(result.target), {**about, "image": "target"})
+        reconstruction = png_file(to_pil(result.reconstruction), {**about, "image": "reconstruction",
+                                                                  "distance": f"{result.distance:.6f}"})
+        stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem)[:40].strip("-") or "image"
+        buffer = io.BytesIO()
+        np.save(buffer, result.z.numpy().astype(np.float32).reshape(-1))  # the format of projection.save_latent
+        z_file = outputs.write(buffer.getvalue(), ".npy", prefix=f"z-{stem}-")
+        features = "" if model.discriminator is not None else " (no discriminator in this export: pixels only)"
+        report = (f"**Distance {result.distance:.4f}** (mean absolute pixel error, 0 = identical, 1 = opposite) after "
+                  f"{steps} steps x {restarts} restarts in {seconds:.1f} s{features}. "
+                  f"**Conversion:** {'; '.join(result.notes) or 'none'}.")
+        return (target, reconstruction, z_file, round(result.distance, 6), report,
+                outputs.write(projection_curve(result.losses), ".png"))
+
+    def project_end(image: str | None, steps: float = DEFAULT_STEPS, restarts: float = DEFAULT_RESTARTS,
+                    ref: ModelRef | None = None):
+        """A second image projected as the end of the walk: its reconstruction and its z file."""
+        _, reconstruction, z_file, _, report, _ = project(image, steps, restarts, ref)
+        return reconstruction, z_file, report
+
+    def latent(path: str | None, nz: int, what: str):
+        try:
+            return load_latent(path, nz, Path(path).name)
+        except LatentError as error:
+            raise gr.Error(f"{what}: {error}") from None
+
+    def interpolate_latent(z_a: str | None, seed_b: float | None = None, z_b: str | None = None, frames: float = 24,
+                           mode: str = "slerp", pingpong: bool = False, fps: float = 12, ref: ModelRef | None = None):
+        """An animation and strip (as /interpolate) from latent z_a (a .npy file, e.g. from /project) to latent z_b
+        when given, else to seed_b's sample."""
+        model = current(ref)
+        frames = check_path(frames, mode, fps)
         nz = model.config.nz
-        start, end = latent_for_seed(seed_a, nz), latent_for_seed(seed_b, nz)  # endpoints: seeds (room for other kinds)
-        images = generate(model.generator, interpolate_latents(start, end, frames, mode))
-        pictures = [upscale(to_pil(image), 256) for image in images]
-        gif = gif_bytes(ping_pong(pictures) if pingpong else pictures, fps=fps)
-        strip = upscale(grid_image(images, columns=min(frames, 12)), 512)
-        text = {**model_identity(model), "source": model.source, "seed_a": seed_a, "seed_b": seed_b, "frames": frames,
-                "mode": mode, "pingpong": bool(pingpong), "fps": fps}
-        return outputs.write(gif, ".gif"), png_file(strip, text)
+        if not z_a:
+            raise gr.Error("upload the start latent z_a (a .npy file, e.g. the z that Project returns)")
+        start = latent(z_a, nz, "z_a")
+        if z_b:
+            end, ends = latent(z_b, nz, "z_b"), {"z_a": Path(z_a).name, "z_b": Path(z_b).name}
+        elif seed_b is not None and seed_b != "":
+            seed_b = _check_int(seed_b, "seed_b", 0, MAX_SEED)
+            end, ends = latent_for_seed(seed_b, nz), {"z_a": Path(z_a).name, "seed_b": seed_b}
+        else:
+            raise gr.Error("give the end of the walk: seed_b, or a second latent z_b")
+        return animate(model, start, end, frames, mode, pingpong, fps, ends)
 
     def score(images: list[str] | None, folder: list[str] | None = None, ref: ModelRef | None = None):
         """Each upload as the discriminator sees it with its logit, sorted, and where the uploads fall among the
@@ -293,7 +374,7 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
 
     inference = {"concurrency_id": "inference", "concurrency_limit": INFERENCE_WORKERS}
     with gr.Blocks(title="DCGAN Studio", delete_cache=(600, 3600)) as demo:
-        gr.Markdown("# DCGAN Studio\nSample, interpolate and score with a DCGAN.")
+        gr.Markdown("# DCGAN Studio\nSample, interpolate, project and score with a DCGAN.")
         session_model = gr.State(initial)  # per visitor: switching never affects anyone else
         with gr.Row():
             picker = gr.Dropdown(list(choices), value=next(iter(choices)), allow_custom_value=True, scale=3,
@@ -375,12 +456,76 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             interpolate_examples.load_input_event.then(interpolate, interpolate_inputs, [animation, strip],
                                                        api_visibility="private", **inference)
 
+        with gr.Tab("Project"):
+            gr.Markdown("Find the latent z whose sample looks most like an image, then walk from it. A 28x28 image is "
+                        "padded to 32x32 like the MNIST-family training data; other sizes are center-cropped and resized.")
+            with gr.Row():
+                with gr.Column(scale=2, min_width=260):
+                    to_project = gr.File(label="Image", type="filepath", file_count="single", elem_id="project-upload",
+                                         height=140)
+                    with gr.Row():
+                        steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="Steps",
+                                          info="Adam steps: more is closer and slower")
+                        restarts = gr.Slider(1, MAX_RESTARTS, value=DEFAULT_RESTARTS, step=1, label="Restarts",
+                                             info="random starts, best kept")
+                    project_button = gr.Button("Project", variant="primary")
+                with gr.Column(scale=3):
+                    with gr.Row():
+                        target = gr.Image(label="As the model sees it", type="filepath", format="png", height=200,
+                                          elem_id="project-target", elem_classes=["pixelated", "fill"], buttons=["download"])
+                        reconstruction = gr.Image(label="Reconstruction G(z)", type="filepath", format="png", height=200,
+                                                  elem_id="project-reconstruction", elem_classes=["pixelated", "fill"],
+                                                  buttons=["download"])
+                        curve = gr.Image(label="Objective per step", type="filepath", format="png", height=200,
+                                         elem_id="project-curve", elem_classes="fill", buttons=["download", "fullscreen"],
+                                         scale=2)
+                    distance = gr.Number(label="Distance (mean absolute pixel error, 0 to 1)", precision=4,
+                                         visible=False)  # for the API; the report below says it to visitors
+                    project_report = gr.Markdown(elem_id="project-report")
+            gr.Markdown("### Walk from this image\nStart from the latent above (or upload a z.npy) and end at a seed's "
+                        "sample, or at a second latent: upload one, or project a second image into it.")
+            with gr.Row():
+                z_a = gr.File(label="Start latent z (.npy)", type="filepath", file_count="single", elem_id="z-a", height=110)
+                with gr.Column():
+                    end_seed = gr.Number(label="End seed (used when there is no end latent)", value=1, precision=0,
+                                         minimum=0, maximum=MAX_SEED)
+                    z_b = gr.File(label="End latent z (.npy, optional)", type="filepath", file_count="single",
+                                  elem_id="z-b", height=110)
+                with gr.Column():
+                    with gr.Accordion("Or project a second image as the end", open=False):
+                        end_image = gr.File(label="End image", type="filepath", file_count="single", height=110,
+                                            elem_id="project-end-upload")
+                        end_button = gr.Button("Project end image", size="md")
+                        end_reconstruction = gr.Image(label="End reconstruction", type="filepath", format="png",
+                                                      height=120, elem_classes=["pixelated", "fill"])
+                        end_report = gr.Markdown()
+            with gr.Row():
+                walk_frames = gr.Slider(2, MAX_FRAMES, value=24, step=1, label="Frames")
+                walk_fps = gr.Slider(1, MAX_FPS, value=12, step=1, label="Frames per second")
+                walk_mode = gr.Radio(list(INTERPOLATION_MODES), value="slerp", label="Path")
+                walk_pingpong = gr.Checkbox(label="Ping-pong loop (there and back)", value=False)
+            walk_button = gr.Button("Interpolate from this image", variant="primary")
+            with gr.Row():
+                walk_animation = gr.Image(label="Animation (GIF)", type="filepath", height=260, elem_classes="pixelated",
+                                          buttons=["download"], scale=1, elem_id="walk-animation")
+                walk_strip = gr.Image(label="Frames", type="filepath", format="png", height=260, elem_classes="pixelated",
+                                      buttons=["download", "fullscreen"], scale=2, elem_id="walk-strip")
+            project_button.click(project, [to_project, steps, restarts, session_model],
+                                 [target, reconstruction, z_a, distance, project_report, curve], api_name="project",
+                                 **inference)
+            end_button.click(project_end, [end_image, steps, restarts, session_model], [end_reconstruction, z_b, end_report],
+                             api_visibility="private", **inference)
+            walk_button.click(interpolate_latent,
+                              [z_a, end_seed, z_b, walk_frames, walk_mode, walk_pingpong, walk_fps, session_model],
+                              [walk_animation, walk_strip], api_name="interpolate_latent", **inference)
+
         with gr.Tab("Score"):
             gr.Markdown(DISCLAIMER + f" Up to {MAX_FILES} files at once; transparency is composited on black, animations "
                         "give their first frame.")
             with gr.Row():
-                uploads = gr.File(label="Images", file_count="multiple", type="filepath", scale=2)
-                folder = gr.File(label="Or a folder of images", file_count="directory", type="filepath", scale=1)
+                uploads = gr.File(label="Images", file_count="multiple", type="filepath", scale=2, elem_id="score-upload")
+                folder = gr.File(label="Or a folder of images", file_count="directory", type="filepath", scale=1,
+                                 elem_id="score-folder")
             score_button = gr.Button("Score", variant="primary")
             example_sets = _example_images()
             if example_sets:

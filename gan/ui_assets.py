@@ -33,18 +33,24 @@ REFERENCES_KEPT = 64  # models whose reference scores are kept (a few KB each)
 
 
 class OutputFiles:
-    """Unique files for handler outputs, pruned after an hour (Gradio keeps its own copy). A grid of 64 writes 65
-    files, so the folder is scanned at most once a minute rather than on every write."""
+    """Unique files for handler outputs, pruned after an hour. A grid of 64 writes 65 files, so the folder is
+    scanned at most once a minute rather than on every write.
 
-    def __init__(self, max_age_s: float = 3600, prune_every_s: float = 60):
-        self.folder = Path(tempfile.mkdtemp(prefix="dcgan-studio-"))
+    With `parent` = Gradio's cache folder (as the app does), Gradio serves the files where they are instead of
+    hashing and copying each one into its cache: each file is complete before a handler returns its path and
+    never rewritten (a fresh name per write), so simultaneous visitors still never see a half-written file."""
+
+    def __init__(self, max_age_s: float = 3600, prune_every_s: float = 60, parent: str | Path | None = None):
+        if parent is not None:
+            Path(parent).mkdir(parents=True, exist_ok=True)
+        self.folder = Path(tempfile.mkdtemp(prefix="dcgan-studio-", dir=parent))
         self.max_age_s = max_age_s
         self.prune_every_s = prune_every_s
         self.pruned = time.time()
         self.lock = threading.Lock()
 
-    def write(self, data: bytes, suffix: str) -> str:
-        path = self.folder / f"{uuid.uuid4().hex}{suffix}"
+    def write(self, data: bytes, suffix: str, prefix: str = "") -> str:
+        path = self.folder / f"{prefix}{uuid.uuid4().hex}{suffix}"
         path.write_bytes(data)
         self._prune()
         return str(path)
@@ -56,8 +62,11 @@ class OutputFiles:
                 return
             self.pruned = now
             for old in self.folder.iterdir():
-                if old.stat().st_mtime < now - self.max_age_s:
-                    old.unlink(missing_ok=True)
+                try:  # Gradio's delete_cache may remove the same old files
+                    if old.stat().st_mtime < now - self.max_age_s:
+                        old.unlink(missing_ok=True)
+                except FileNotFoundError:
+                    pass
 
 
 @lru_cache(maxsize=32)

@@ -6,6 +6,7 @@ import io
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -247,3 +248,96 @@ def test_upscale_is_nearest_neighbour():
     image = Image.fromarray(np.array([[0, 255], [255, 0]], dtype=np.uint8))
     big = upscale(image, 8)
     assert big.size == (8, 8) and set(np.unique(np.asarray(big))) == {0, 255}
+
+
+def _project(client, path, **options):
+    target, reconstruction, z_file, distance, report, curve = client.predict(
+        image=handle_file(path), **{"steps": 60, "restarts": 2, **options}, api_name="/project")
+    return {"target": target, "reconstruction": reconstruction, "z": z_file, "distance": distance, "report": report,
+            "curve": curve}
+
+
+@pytest.fixture(scope="module")
+def projected(client):
+    """Seed 3's own sample (from /sample's gallery) projected back into the latent space."""
+    grid, gallery = client.predict(seed=3, count=1, api_name="/sample")
+    return {"sample": gallery[0]["image"], **_project(client, gallery[0]["image"])}
+
+
+def test_project_finds_a_generated_sample_again(projected, tiny_run):
+    from gan.projection import load_latent
+
+    sample = np.asarray(_png(projected["sample"]))
+    assert np.array_equal(np.asarray(_png(projected["target"])), sample)  # a 32x32 upload is taken as it is
+    reconstruction = _png(projected["reconstruction"])
+    assert reconstruction.size == (32, 32) and reconstruction.text["image"] == "reconstruction"
+    distance = projected["distance"]
+    assert distance == pytest.approx(np.abs(np.asarray(reconstruction, float) - sample).mean() / 255, abs=1e-4)
+    assert distance < 0.02, distance  # measured 0.001 with the tiny test model
+    assert f"Distance {distance:.4f}" in projected["report"] and "60 steps x 2 restarts" in projected["report"]
+    assert _png(projected["curve"]).text["steps"] == "60"
+    # the downloaded z regenerates the reconstruction exactly
+    model = load_model(tiny_run / "model")
+    z = load_latent(projected["z"], model.config.nz)
+    assert projected["z"].endswith(".npy") and Path(projected["z"]).name.startswith("z-")
+    assert np.array_equal(generate(model.generator, z[None])[0, 0].numpy(), np.asarray(reconstruction))
+
+
+def test_a_downloaded_z_walks_to_a_seed_and_to_another_z(client, projected):
+    gif, strip = client.predict(z_a=handle_file(projected["z"]), seed_b=4, frames=5, mode="lerp", fps=10,
+                                api_name="/interpolate_latent")
+    gif = Image.open(gif)
+    assert gif.format == "GIF"
+    total = 0
+    for index in range(gif.n_frames):
+        gif.seek(index)
+        total += gif.info["duration"]
+    assert total == 500  # 5 frames of 100 ms (Pillow may merge identical ones, never drop time)
+    strip = _png(strip)
+    assert strip.text["seed_b"] == "4" and strip.text["z_a"].startswith("z-") and strip.text["frames"] == "5"
+    scale = strip.height // 36  # one row of 32 px tiles with 2 px padding, upscaled
+    native = np.asarray(strip.resize((strip.width // scale, 36), Image.Resampling.NEAREST))
+    assert np.array_equal(native[2:34, 2:34], np.asarray(_png(projected["reconstruction"])))  # starts at G(z)
+    # z_b, when given, is the end (it wins over seed_b)
+    gif, strip = client.predict(z_a=handle_file(projected["z"]), seed_b=4, z_b=handle_file(projected["z"]), frames=3,
+                                api_name="/interpolate_latent")
+    assert "z_b" in _png(strip).text and "seed_b" not in _png(strip).text
+
+
+def test_bad_latents_and_bad_uploads_get_clear_errors(client, app, projected, uploads, tmp_path):
+    np.save(tmp_path / "short.npy", np.zeros(5, np.float32))
+    np.save(tmp_path / "nan.npy", np.full(8, np.nan, np.float32))
+    np.save(tmp_path / "objects.npy", np.array([{"a": 1}] * 8, dtype=object), allow_pickle=True)
+    (tmp_path / "text.npy").write_text("not an array")
+    for name, problem in [("short.npy", r"z_a: short.npy: shape \(5,\) does not fit this model; expected \(8,\)"),
+                          ("nan.npy", "z_a: nan.npy: 8 of 8 values are NaN or infinite"),
+                          ("objects.npy", "z_a: objects.npy: holds Python objects"),
+                          ("text.npy", "z_a: text.npy: not a .npy array file")]:
+        with pytest.raises(AppError, match=problem):
+            client.predict(z_a=handle_file(tmp_path / name), seed_b=1, api_name="/interpolate_latent")
+    with pytest.raises(AppError, match=r"z_b: short.npy: shape \(5,\)"):
+        client.predict(z_a=handle_file(projected["z"]), z_b=handle_file(tmp_path / "short.npy"), api_name="/interpolate_latent")
+    with pytest.raises(AppError, match="give the end of the walk: seed_b, or a second latent z_b"):
+        client.predict(z_a=handle_file(projected["z"]), seed_b=None, api_name="/interpolate_latent")
+    with pytest.raises(AppError, match="upload the start latent z_a"):
+        client.predict(z_a=None, seed_b=1, api_name="/interpolate_latent")
+    # bad image uploads get the Score tab's messages
+    for name, problem in [("notes.txt", "not an image"), ("empty.png", "the file is empty"),
+                          ("truncated.png", "the image data is truncated or corrupt"), ("tiny.png", "1x1 pixels is too small"),
+                          ("bomb.png", "400,000,000 pixels is over the limit")]:
+        with pytest.raises(AppError, match=f"{name}: {problem}"):
+            _project(client, uploads[name], steps=1, restarts=1)
+    with pytest.raises(AppError, match="Value 1001 is greater than maximum value 1000"):
+        _project(client, uploads["good.png"], steps=1001)
+    assert app.alive()
+    assert client.predict(seed=0, count=1, api_name="/sample")
+
+
+def test_a_28x28_upload_is_padded_like_the_training_data(client, tmp_path):
+    Image.new("L", (28, 28), 255).save(tmp_path / "white28.png")
+    gallery, table, message, histogram = client.predict(images=[handle_file(tmp_path / "white28.png")], api_name="/score")
+    assert table["data"][0][3] == "28x28 padded to 32x32 like the training data"
+    result = _project(client, tmp_path / "white28.png", steps=1, restarts=1)
+    target = np.asarray(_png(result["target"]))
+    assert target.shape == (32, 32) and (target[2:30, 2:30] == 255).all() and target.sum() == 255 * 28 * 28
+    assert "28x28 padded to 32x32 like the training data" in result["report"]

@@ -134,10 +134,31 @@ def test_interpolate_preset_sets_ping_pong_and_runs(page):
     assert page.get_by_label("Start seed").input_value() == "3" and page.get_by_label("End seed").input_value() == "17"
 
 
+def test_project_tab_projects_an_upload_and_walks_from_it(page, tmp_path):
+    files = write_test_images(tmp_path)
+    page.get_by_role("tab", name="Project").click()
+    page.locator("#project-upload input[type='file']").set_input_files(str(files["rgb.jpg"]))
+    page.wait_for_timeout(1000)
+    page.get_by_role("button", name="Project", exact=True).click()
+    page.locator("#project-reconstruction img").wait_for(timeout=WAIT_MS)
+    _expect()(page.locator("#project-report")).to_contain_text("Distance", timeout=WAIT_MS)
+    assert page.locator("#project-report").get_by_text("RGB converted to grayscale").count() == 1
+    distance = float(page.locator("#project-report strong").first.inner_text().split()[1])  # "Distance 0.1234"
+    assert 0 <= distance < 1 and abs(float(_png_text(page, "#project-reconstruction")["distance"]) - distance) < 1e-4
+    target = page.locator("#project-target img")
+    assert target.evaluate("img => img.naturalWidth") == 32 and target.evaluate("img => img.width") >= 128  # scaled by CSS
+    assert page.locator("#project-curve img").count() == 1
+    _expect()(page.locator("#z-a")).to_contain_text("z-rgb-", timeout=WAIT_MS)  # the latent, ready to download or walk
+    page.get_by_role("button", name="Interpolate from this image").click()
+    page.locator("#walk-animation img[src*='.gif']").wait_for(timeout=WAIT_MS)
+    assert _png_text(page, "#walk-strip")["seed_b"] == "1"
+    page.screenshot(path=ARTIFACTS / "project.png", full_page=True)
+
+
 def test_score_tab_scores_an_upload_and_names_a_bad_one(page, tmp_path):
     files = write_test_images(tmp_path)
     page.get_by_role("tab", name="Score").click()
-    page.locator("input[type='file']").first.set_input_files([str(files["rgb.jpg"]), str(files["notes.txt"])])
+    page.locator("#score-upload input[type='file']").set_input_files([str(files["rgb.jpg"]), str(files["notes.txt"])])
     page.wait_for_timeout(1000)
     page.get_by_role("button", name="Score").click()
     page.get_by_text("notes.txt: not an image").wait_for(timeout=WAIT_MS)
@@ -155,7 +176,7 @@ def test_score_a_folder_and_the_example_images(page, tmp_path):
     files = write_test_images(tmp_path / "all")
     for name in ("good.png", "palette.png", "sixteen.png"):
         (folder / name).write_bytes(files[name].read_bytes())
-    page.locator("input[type='file']").nth(1).set_input_files(str(folder))  # the folder upload
+    page.locator("#score-folder input[type='file']").set_input_files(str(folder))
     page.wait_for_timeout(1000)
     page.get_by_role("button", name="Score").click()
     page.get_by_role("cell", name="palette.png").wait_for(timeout=WAIT_MS)
@@ -166,7 +187,8 @@ def test_score_a_folder_and_the_example_images(page, tmp_path):
 
 def test_fashion_mnist_model_in_every_tab(browser, app):
     """A visitor picks the bundled model: real Fashion-MNIST samples, their nearest training images (where
-    Debian's Fashion-MNIST is installed), an interpolation and scores against real-data scores."""
+    Debian's Fashion-MNIST is installed), an interpolation, scores against real-data scores, and a drawn image
+    projected into the latent space and walked to a second projected one."""
     expect = _expect()
     page = _open(browser, app)
     try:
@@ -197,5 +219,21 @@ def test_fashion_mnist_model_in_every_tab(browser, app):
         text = _png_text(page, "#histogram")
         assert text["real_scores"] == ("512" if DEBIAN_FASHION.is_dir() else "0") and text["uploads"] == "5"
         page.screenshot(path=ARTIFACTS / "fashion-score.png", full_page=True)
+
+        page.get_by_role("tab", name="Project").click()  # a drawn T-shirt, walking to a drawn pair of trousers
+        page.locator("#project-upload input[type='file']").set_input_files(str(ROOT / "examples" / "drawn-tshirt.png"))
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Project", exact=True).click()
+        expect(page.locator("#project-report")).to_contain_text("Distance", timeout=WAIT_MS)
+        assert _png_text(page, "#project-reconstruction")["model"] == "dcgan-fashion-mnist"
+        page.get_by_text("Or project a second image as the end").click()
+        page.locator("#project-end-upload input[type='file']").set_input_files(str(ROOT / "examples" / "drawn-trousers.png"))
+        page.wait_for_timeout(1000)
+        page.get_by_role("button", name="Project end image").click()
+        expect(page.locator("#z-b")).to_contain_text("z-drawn-trousers-", timeout=WAIT_MS)
+        page.get_by_role("button", name="Interpolate from this image").click()
+        page.locator("#walk-animation img[src*='.gif']").wait_for(timeout=WAIT_MS)
+        assert _png_text(page, "#walk-strip")["z_b"].startswith("z-drawn-trousers-")
+        page.screenshot(path=ARTIFACTS / "fashion-project.png", full_page=True)
     finally:
         page.close()

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from gan.errors import ImageInputError
-from gan.images import decode_image, fit_image
+from gan.images import decode_image, fit_image, fit_upload, image_to_uint8
 from images_for_tests import png_header_only, write_test_images
 
 
@@ -65,6 +65,31 @@ def test_fit_image_reports_its_conversions(files):
     fitted = fit_image(image.crop((0, 0, 64, 40)), 32, 1, notes)
     assert fitted.size == (32, 32) and fitted.mode == "L"
     assert notes == ["64x40 center-cropped to 40x40", "resized to 32x32", "RGB converted to grayscale"]
+
+
+def test_a_28x28_upload_for_a_32x32_model_is_padded_like_the_training_data():
+    """The MNIST family is 28x28 padded by 2 black pixels to 32x32 in training (gan.data); uploads of that size get the
+    same, so an object keeps the size the model learned. Other sizes, other models and folder datasets resize."""
+    from PIL import Image
+
+    pixels = np.random.default_rng(0).integers(1, 256, (28, 28), dtype=np.uint8)
+    notes: list[str] = []
+    fitted = image_to_uint8(fit_upload(Image.fromarray(pixels), 32, 1, notes))[0].numpy()
+    assert notes == ["28x28 padded to 32x32 like the training data"]
+    assert np.array_equal(fitted[2:30, 2:30], pixels) and fitted.sum() == pixels.astype(int).sum()  # a black border
+    rgb = Image.fromarray(np.stack([pixels] * 3, -1))
+    notes = []
+    assert np.array_equal(image_to_uint8(fit_upload(rgb, 32, 3, notes))[:, 2:30, 2:30].numpy(), np.stack([pixels] * 3))
+    assert notes == ["28x28 padded to 32x32 like the training data"]
+    notes = []
+    fit_upload(Image.fromarray(pixels), 64, 1, notes)  # another model size: resized as before
+    assert notes == ["resized to 64x64"]
+    notes = []
+    fit_upload(Image.fromarray(np.zeros((30, 30), np.uint8)), 32, 1, notes)
+    assert notes == ["resized to 32x32"]
+    notes = []
+    fit_image(Image.fromarray(pixels), 32, 1, notes)  # what folder datasets use: unchanged, resized
+    assert notes == ["resized to 32x32"]
 
 
 def test_image_over_the_cap_but_under_pillows_guard_is_refused_from_its_header(tmp_path):
