@@ -405,6 +405,8 @@ class Run:
             return 0
         if self.steps_since_log:
             self._log(bar)
+        if self.evaluator is not None and trainer.step % args.eval_every:
+            self.evaluate(bar)  # the final state competes for --keep-best too
         self.save_samples()
         self.export()
         if self.best is not None:

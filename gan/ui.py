@@ -216,22 +216,32 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             raise gr.Error(f"{choice!r} is neither a listed model nor a Hub repo id (USER/NAME)")
         return chosen, model_summary(loaded)
 
-    def sample(seed: float, count: float, truncation: float = 0, columns: float = 0, ref: ModelRef | None = None):
-        """A grid of `count` samples for seeds seed..seed+count-1, and each sample alone at native size."""
+    def seeded_samples(seed: float, count: float, truncation: float, ref: ModelRef | None):
+        """Validated settings, the uint8 samples for seeds seed..seed+count-1, and the metadata their PNGs carry."""
         model = current(ref)
         seed = _check_int(seed, "seed", 0, MAX_SEED)
         count = _check_int(count, "count", 1, MAX_COUNT)
-        columns = _check_int(columns, "columns", 0, MAX_COUNT)
         truncation = _check_truncation(truncation)
         if seed + count - 1 > MAX_SEED:
             raise gr.Error(f"seeds {seed}..{seed + count - 1} run past {MAX_SEED}; choose a smaller seed")
         images = generate(model.generator, latents_for_seeds(seed, count, model.config.nz, truncation))
         about = {**model_identity(model), "source": model.source, **({"truncation": truncation} if truncation else {})}
+        return seed, count, truncation, images, about
+
+    def sample(seed: float, count: float, truncation: float = 0, columns: float = 0, ref: ModelRef | None = None):
+        """A grid of `count` samples for seeds seed..seed+count-1, scaled up for display."""
+        columns = _check_int(columns, "columns", 0, MAX_COUNT)
+        seed, count, _, images, about = seeded_samples(seed, count, truncation, ref)
         grid = grid_image(images, columns or None)
         scaled = upscale(grid)
-        grid_path = png_file(scaled, {**about, "seeds": f"{seed}-{seed + count - 1}", "scale": scaled.width // grid.width})
+        return png_file(scaled, {**about, "seeds": f"{seed}-{seed + count - 1}", "scale": scaled.width // grid.width})
+
+    def sample_gallery(seed: float, count: float, truncation: float = 0, ref: ModelRef | None = None):
+        """Each sample of that grid alone, at native size, with its own seed in its PNG metadata. A separate
+        endpoint so that `/sample` stays one file: an API round trip pays for every file it downloads."""
+        seed, count, truncation, images, about = seeded_samples(seed, count, truncation, ref)
         gallery = [(png_file(to_pil(image), {**about, "seed": seed + i}), f"seed {seed + i}") for i, image in enumerate(images)]
-        return grid_path, gallery, {"seed": seed, "truncation": truncation}
+        return gallery, {"seed": seed, "truncation": truncation}
 
     def nearest(seed: float, truncation: float = 0, ref: ModelRef | None = None):
         """A sample and the training images nearest to it in pixel space: a check for memorised training images."""
@@ -416,13 +426,17 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
                                         rows=1, fit_columns=False, height=170, object_fit="contain", elem_id="neighbours",
                                         elem_classes="pixelated")
                 neighbours_note = gr.Markdown()
-            sample_inputs, sample_outputs = [seed, count, truncation, columns, session_model], [grid, singles, shown]
-            sample_button.click(sample, sample_inputs, sample_outputs, api_name="sample", **inference)
-            random_button.click(lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private", queue=False).then(
-                sample, sample_inputs, sample_outputs, api_visibility="private", **inference)
-            sample_examples.load_input_event.then(sample, sample_inputs, sample_outputs, api_visibility="private", **inference)
-            demo.load(sample, sample_inputs, sample_outputs, api_visibility="private", **inference)  # output at once
-            model_loaded.success(sample, sample_inputs, sample_outputs, api_visibility="private", **inference)
+            show_grid = {"fn": sample, "inputs": [seed, count, truncation, columns, session_model], "outputs": grid, **inference}
+            show_gallery = {"fn": sample_gallery, "inputs": [seed, count, truncation, session_model], "outputs": [singles, shown],
+                            **inference}
+            sample_button.click(**show_grid, api_name="sample").then(**show_gallery, api_name="sample_gallery")
+            for shown_after in (
+                random_button.click(lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private", queue=False),
+                sample_examples.load_input_event,
+                demo.load(lambda: None, api_visibility="private", queue=False),  # a first visitor sees samples at once
+                model_loaded,
+            ):
+                shown_after.success(**show_grid, api_visibility="private").then(**show_gallery, api_visibility="private")
             nearest_button.click(nearest, [check_seed, truncation, session_model], [neighbours, neighbours_note],
                                  api_name="nearest", **inference)
             singles.select(check_selected, [shown, session_model], [check_seed, neighbours, neighbours_note],

@@ -31,7 +31,8 @@ def _png(path) -> Image.Image:
 
 
 def test_sample_returns_the_seeded_grid(client, tiny_run):
-    path, gallery = client.predict(seed=5, count=4, api_name="/sample")
+    path = client.predict(seed=5, count=4, api_name="/sample")
+    gallery = client.predict(seed=5, count=4, api_name="/sample_gallery")
     grid = _png(path)
     assert grid.text["seeds"] == "5-8"
     scale = int(grid.text["scale"])
@@ -54,12 +55,12 @@ def test_sample_returns_the_seeded_grid(client, tiny_run):
 
 
 def test_same_seed_same_bytes_and_grid_tiles_are_single_seeds(client):
-    first = open(client.predict(seed=123, count=3, api_name="/sample")[0], "rb").read()
-    second = open(client.predict(seed=123, count=3, api_name="/sample")[0], "rb").read()
+    first = open(client.predict(seed=123, count=3, api_name="/sample"), "rb").read()
+    second = open(client.predict(seed=123, count=3, api_name="/sample"), "rb").read()
     assert first == second
-    grid = _png(client.predict(seed=123, count=3, api_name="/sample")[0])
+    grid = _png(client.predict(seed=123, count=3, api_name="/sample"))
     native_grid = np.asarray(grid.resize((grid.width // int(grid.text["scale"]),) * 2, Image.Resampling.NEAREST))
-    single = _png(client.predict(seed=124, count=1, api_name="/sample")[0])
+    single = _png(client.predict(seed=124, count=1, api_name="/sample"))
     native_single = np.asarray(single.resize((single.width // int(single.text["scale"]),) * 2, Image.Resampling.NEAREST))
     assert native_single.shape == (32, 32)  # a one-image grid has no padding
     assert np.array_equal(native_grid[2:34, 36:68], native_single)
@@ -145,7 +146,8 @@ def test_too_many_files_are_refused(client, uploads):
 
 
 def test_truncation_and_columns_are_applied_and_reproducible(client, tiny_run):
-    grid_path, gallery = client.predict(seed=40, count=6, truncation=0.5, columns=6, api_name="/sample")
+    grid_path = client.predict(seed=40, count=6, truncation=0.5, columns=6, api_name="/sample")
+    gallery = client.predict(seed=40, count=6, truncation=0.5, api_name="/sample_gallery")
     grid = _png(grid_path)
     scale = int(grid.text["scale"])
     assert grid.size == (scale * (2 + 6 * 34), scale * 36) and grid.text["truncation"] == "0.5"
@@ -156,7 +158,7 @@ def test_truncation_and_columns_are_applied_and_reproducible(client, tiny_run):
         assert np.array_equal(np.asarray(single), expected[i, 0].numpy())
         assert (single.text["seed"], single.text["truncation"]) == (str(40 + i), "0.5")
     again = client.predict(seed=40, count=6, truncation=0.5, columns=6, api_name="/sample")
-    assert open(again[0], "rb").read() == open(grid_path, "rb").read()
+    assert open(again, "rb").read() == open(grid_path, "rb").read()
 
 
 def test_interpolate_ping_pong_and_frame_rate(client):
@@ -225,7 +227,8 @@ def test_concurrent_clients_with_identical_requests(app, uploads):
 
     def visitor(index: int) -> dict[str, bytes]:
         own = Client(app.url, verbose=False, download_files=False)
-        grid, gallery = own.predict(seed=0, count=16, api_name="/sample")
+        grid = own.predict(seed=0, count=16, api_name="/sample")
+        gallery = own.predict(seed=0, count=16, api_name="/sample_gallery")
         own.predict(seed=100 * index, count=4, truncation=0.7, api_name="/sample")
         gif, strip = own.predict(seed_a=0, seed_b=1, frames=6, mode="slerp", api_name="/interpolate")
         seen, table, message, histogram = own.predict(images=[handle_file(uploads["good.png"])], api_name="/score")
@@ -260,7 +263,8 @@ def _project(client, path, **options):
 @pytest.fixture(scope="module")
 def projected(client):
     """Seed 3's own sample (from /sample's gallery) projected back into the latent space."""
-    grid, gallery = client.predict(seed=3, count=1, api_name="/sample")
+    grid = client.predict(seed=3, count=1, api_name="/sample")
+    gallery = client.predict(seed=3, count=1, api_name="/sample_gallery")
     return {"sample": gallery[0]["image"], **_project(client, gallery[0]["image"])}
 
 

@@ -35,7 +35,8 @@ def test_metrics_on_known_gaussians():
     collapsed = a[:1000] * 0.05  # all samples in one small region: precise, no recall
     precision, recall = precision_recall(a[:1000], collapsed)
     assert precision > 0.9 and recall < 0.1
-    assert torch.equal(nearest_distances(a[:10], a), torch.zeros(10))
+    # cdist's matrix-multiplication path rounds: a point's distance to itself comes out within ~1e-3 of 0
+    torch.testing.assert_close(nearest_distances(a[:10], a), torch.zeros(10), atol=1e-2, rtol=0)
 
 
 def test_diffaugment_is_differentiable_and_keeps_shapes():
