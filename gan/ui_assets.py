@@ -85,12 +85,23 @@ def model_identity(model: LoadedModel) -> dict[str, str]:
     return {"model": model.name, "revision": f"local sha256:{digest}"}
 
 
+def _shown_source(source: str) -> str:
+    """A local export as a path relative to the app's folder (visitors need not see the server's file system)."""
+    path = Path(source)
+    if not path.is_absolute():
+        return source
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return path.name
+
+
 def model_summary(model: LoadedModel) -> str:
     """The model card in two lines: where it comes from and what it draws; how it was trained and how good it is."""
     config, meta = model.config, model.metadata
     training, final, evaluation = meta.get("training", {}), meta.get("final_metrics") or {}, meta.get("evaluation") or {}
     channels = f"{config.nc} channel{'s' if config.nc > 1 else ''}"
-    about = (f"**Model:** `{model.name}` · **From:** `{model.source}` · **Dataset:** {meta.get('dataset', 'unknown')} · "
+    about = (f"**Model:** `{model.name}` · **From:** `{_shown_source(model.source)}` · **Dataset:** {meta.get('dataset', 'unknown')} · "
              f"**Size:** {config.image_size}x{config.image_size}, {channels}, z={config.nz}")
     facts = []
     if training:
