@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from . import BUNDLED_MODEL, hub
+from .checkpoint import CONFIG_NAME, atomic_write
 from .errors import GanError
 from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, project_file, save_latent
 from .sampling import MAX_SEED, generate, grid_image, latents_for_seeds, png_bytes, to_pil
@@ -52,6 +53,8 @@ def evaluate(args: argparse.Namespace) -> None:
     from .evaluation import evaluate_generator
     from .features import feature_extractor
 
+    if args.save and not args.checkpoint:
+        raise GanError("--save records the result in a local export: pass --checkpoint DIR")
     model = load_chosen_model(args)
     dataset = args.dataset or model.metadata.get("dataset")
     if not dataset:
@@ -61,8 +64,11 @@ def evaluate(args: argparse.Namespace) -> None:
     train = load_dataset(dataset, args.data_dir, image_size, download=False)
     test = load_dataset(dataset, args.data_dir, image_size, download=False, split="test")
     result = evaluate_generator(model.generator, features, train, args.num, test)
-    result.update(model=model.name, dataset=dataset, feature_space=features.name)
-    print(json.dumps(result))
+    result.update(dataset=dataset, feature_space=features.name)
+    if args.save:  # the export's recorded evaluation (shown by the app and the model card)
+        config = json.loads((Path(args.checkpoint) / CONFIG_NAME).read_text())
+        atomic_write(Path(args.checkpoint) / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps({**config, "evaluation": result}, indent=2) + "\n"))
+    print(json.dumps({**result, "model": model.name}))
 
 
 def train_features(args: argparse.Namespace) -> None:
@@ -131,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default=None, help="default: the dataset named in the model's config.json")
     p.add_argument("--data-dir", default=None)
     p.add_argument("--num", type=int, default=10_000, help="generated and real images each")
+    p.add_argument("--save", action="store_true", help="record the result in the --checkpoint export's config.json")
     p.add_argument("--inception-weights", default=None, metavar="PATH",
                    help="Inception-v3 weights (torch-fidelity's pt_inception-2015-12-05 .pth or .safetensors) for FID")
     p.set_defaults(run=evaluate)

@@ -46,6 +46,22 @@ def _table(rows: dict, header: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _evaluation(evaluation: dict | None) -> str:
+    """The recorded sample-quality scores (from training's quick evaluation or `python -m gan evaluate --save`)."""
+    if not evaluation:
+        return "not recorded (`python -m gan evaluate --checkpoint DIR --save` records one)"
+    keys = ("fd", "kid", "precision", "recall")
+    rows = {key: evaluation[key] for key in keys if key in evaluation}
+    text = (f"{evaluation.get('num', '?')} samples against as many training images, in the feature space of "
+            f"{evaluation.get('feature_space', 'the dataset domain classifier (not comparable with Inception FIDs)')}:\n\n"
+            + _table(rows, ("metric", "value")))
+    reference = evaluation.get("real_vs_real")
+    if reference:
+        text += "\n\nReal test images against the training images (the reference a generator approaches): " + ", ".join(
+            f"{key} {reference[key]}" for key in keys if key in reference)
+    return text
+
+
 def model_card(config: dict, repo_id: str, files: list[str], revision: str | None = None) -> ModelCard:
     """The model card for an export whose config.json is `config`, published as `repo_id` with `files`."""
     dataset = config.get("dataset", "unknown")
@@ -101,6 +117,8 @@ def model_card(config: dict, repo_id: str, files: list[str], revision: str | Non
         (_table(metrics, ("metric", "value")) if metrics else "not recorded")
         + "\n\n`d_real`/`d_fake` are the discriminator's mean probabilities on real and generated images over the last"
         " logging interval; they describe the training game, not image quality.",
+        "## Evaluation",
+        _evaluation(config.get("evaluation")),
         "## Dataset",
         f"{config.get('dataset_credit', dataset)}. Licence: {config.get('dataset_license', 'unknown')}."
         " The weights were fitted to this data and inherit its terms.",

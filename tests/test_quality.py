@@ -14,6 +14,7 @@ from conftest import ROOT, TINY_MODEL_ARGS, needs_fashion_mnist, train
 from gan.augment import POLICIES, diff_augment, parse_policy
 from gan.checkpoint import load_model
 from gan.features import weights_path
+from gan.model_card import model_card
 from gan.metrics import frechet_distance, kernel_inception_distance, nearest_distances, precision_recall
 from gan.models import Generator, ModelConfig
 from gan.training import recalibrate_batchnorm
@@ -83,7 +84,7 @@ def test_evaluate_command_prints_json_last(tmp_path):
     out = tmp_path / "run"
     assert train(["--dataset", "fashion-mnist", "--no-download", "--steps", "2", "--eval-every", "0", "--out", str(out),
                   *TINY_MODEL_ARGS]) == 0
-    result = subprocess.run([sys.executable, "-m", "gan", "evaluate", "--checkpoint", str(out / "model"), "--num", "500"],
+    result = subprocess.run([sys.executable, "-m", "gan", "evaluate", "--checkpoint", str(out / "model"), "--num", "500", "--save"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout.strip().splitlines()[-1])
@@ -92,6 +93,10 @@ def test_evaluate_command_prints_json_last(tmp_path):
     assert scores["fd"] > 5 * scores["real_vs_real"]["fd"]
     assert scores["real_vs_real"]["precision"] > 0.5 and scores["real_vs_real"]["recall"] > 0.5
     assert scores["memorisation"]["test_to_train_median"] > 0
+    recorded = load_model(out / "model").metadata["evaluation"]  # --save: the export now carries this evaluation
+    assert recorded["num"] == 500 and recorded["fd"] == scores["fd"]
+    card = model_card(load_model(out / "model").metadata, "alice/tiny", ["config.json"]).text
+    assert f"| `fd` | {scores['fd']} |" in card and "real_vs_real" not in card and "Real test images" in card
 
 
 def test_evaluate_without_a_feature_network_says_so(tiny_run, capsys):
