@@ -63,10 +63,13 @@ def latents_for_seeds(start: int, count: int, nz: int, truncation: float | None 
 
 @torch.inference_mode()
 def generate(generator: Generator, latents: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
-    """Latents (N, nz) -> uint8 images (N, C, H, W) on the CPU."""
+    """Latents (N, nz) -> uint8 images (N, C, H, W) on the CPU, in eval mode; the generator's mode is restored
+    afterwards, so sampling during training leaves a training generator training."""
+    was_training = generator.training
     generator.eval()
     device = next(generator.parameters()).device
     chunks = [generator(chunk.to(device)) for chunk in latents.split(batch_size)]
+    generator.train(was_training)
     return model_output_to_uint8(torch.cat(chunks)).cpu()
 
 

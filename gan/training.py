@@ -189,6 +189,7 @@ class Trainer:
         if args.compile:
             self.g_train, self.d_train = torch.compile(self.g_train), torch.compile(self.d_train)
         self.ema = copy.deepcopy(self.generator).eval().requires_grad_(False) if args.ema > 0 else None
+        self.ema_calibrated_at: int | None = None  # the step whose EMA weights the BatchNorm statistics fit
         self.policy = parse_policy("" if args.diffaugment == "none" else args.diffaugment)
         fused = {"fused": True} if device.type == "cuda" else {}
         self.opt_g = torch.optim.Adam(self.generator.parameters(), args.lr_g, betas=(args.beta1, args.beta2), **fused)
@@ -280,7 +281,9 @@ class Trainer:
         weights (the live generator's running statistics belong to other weights), or the live one."""
         if self.ema is None:
             return copy.deepcopy(self.generator) if self.args.compile else self.generator
-        recalibrate_batchnorm(self.ema, self.device)
+        if self.ema_calibrated_at != self.step:  # samples, evaluation and export at one step share one calibration
+            recalibrate_batchnorm(self.ema, self.device)
+            self.ema_calibrated_at = self.step
         return self.ema
 
     # -- state ------------------------------------------------------------------------------
@@ -311,6 +314,7 @@ class Trainer:
             self.discriminator.load_state_dict(state["discriminator"])
             if self.ema is not None:
                 self.ema.load_state_dict(state["ema"])
+                self.ema_calibrated_at = None
             self.opt_g.load_state_dict(state["opt_g"])
             self.opt_d.load_state_dict(state["opt_d"])
             if self.scaler is not None and state["scaler"]:
@@ -455,7 +459,6 @@ class Run:
     def evaluate(self, bar: tqdm) -> None:
         """Quick quality scores, logged as an `eval` line; with --keep-best, export each new best."""
         scores = self.evaluator(self.trainer.sampling_generator())
-        self.trainer.generator.train()
         self.last_eval = {**scores, "step": self.trainer.step, "num": self.args.eval_num}
         record = {"step": self.trainer.step, "eval": scores}
         if scores["diversity"] < 0.5:
@@ -474,7 +477,6 @@ class Run:
         if records:
             plot_losses(records, self.out / LOSS_PLOT_NAME)
             plot_weight_norms(records, self.out / WEIGHTS_PLOT_NAME)
-        self.trainer.generator.train()
         return path
 
     def save_checkpoint(self) -> None:
@@ -524,7 +526,6 @@ class Run:
         for name in (LOSS_PLOT_NAME, WEIGHTS_PLOT_NAME, METRICS_NAME):
             if (self.out / name).exists():
                 shutil.copyfile(self.out / name, folder / name)
-        trainer.generator.train()
         return folder
 
 
