@@ -1,18 +1,22 @@
 """Classic DCGAN vs the default recipe at an equal wall-clock training budget, on real Fashion-MNIST.
 
-Each variant trains for the same number of seconds on this machine (same batch, widths, image size and
-precision), then the project's evaluator scores 10k samples against 10k training images in the domain
-feature space, next to the real-vs-real reference (10k test images). Run it on an otherwise idle machine:
+Every variant trains for the same number of seconds (same batch, widths, image size and precision). Variants
+run side by side, each on its own core with one thread, so they share the machine alike (waves of as many
+variants as there are cores). At each time in --at and at the end, the training clock stops while the project's
+evaluator scores --num samples against --num training images in the domain feature space; the real-vs-real
+reference (test images) is printed under the table. Run it on an otherwise idle machine:
 
-    .venv/bin/python bench/quality.py --seconds 600
-    .venv/bin/python bench/quality.py --seconds 120 --variant classic --variant "studio --diffaugment none"
+    .venv/bin/python bench/quality.py --seconds 1500 --at 420,900 --plot docs/quality.png
+    .venv/bin/python bench/quality.py --seconds 420 --variant classic --variant "studio --lr-g 4e-4"
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,41 +31,104 @@ from gan.features import DomainFeatures  # noqa: E402
 from gan.training import Trainer, parse_args  # noqa: E402
 
 
-def train_for(variant: str, seconds: float, dataset) -> tuple[Trainer, int]:
+def train_and_evaluate(variant: str, times: list[float], num: int) -> None:
+    """Train one variant, printing one JSON line of scores at each training time in `times`."""
+    train = load_dataset("fashion-mnist", download=False)
+    test = load_dataset("fashion-mnist", download=False, split="test")
+    features = DomainFeatures("fashion-mnist")
     recipe, *flags = shlex.split(variant)
-    trainer = Trainer(parse_args(["--recipe", recipe, *flags]), dataset, torch.device("cpu"))
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        trainer.train_step(trainer.next_batch())
-        trainer.step += 1
-    return trainer, trainer.step
+    trainer = Trainer(parse_args(["--recipe", recipe, *flags]), train, torch.device("cpu"))
+    trained = 0.0
+    for until in times:
+        while trained < until:
+            start = time.perf_counter()
+            trainer.train_step(trainer.next_batch())
+            trainer.step += 1
+            trained += time.perf_counter() - start
+        generators = {variant: trainer.sampling_generator()}
+        if trainer.ema is not None:  # the live generator too: what EMA adds at equal steps
+            generators[f"{variant} [live G]"] = trainer.generator
+        for label, generator in generators.items():
+            scores = evaluate_generator(generator, features, train, num, test)
+            print(json.dumps({"variant": label, "seconds": until, "steps": trainer.step, **scores}), flush=True)
+
+
+def run_side_by_side(variants: list[str], times: list[float], num: int) -> list[dict]:
+    """One child process per variant, pinned to its own core with one thread; waves of len(cores) variants."""
+    cores = sorted(os.sched_getaffinity(0))
+    rows = []
+    for first in range(0, len(variants), len(cores)):
+        children = []
+        for core, variant in zip(cores, variants[first : first + len(cores)]):
+            command = [sys.executable, __file__, "--worker", variant, "--at", ",".join(map(str, times)), "--num", str(num)]
+            env = {**os.environ, "OMP_NUM_THREADS": "1"}
+            children.append(subprocess.Popen(["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, text=True, env=env))
+        for child in children:
+            for line in child.stdout:
+                rows.append(json.loads(line))
+                print(line, end="", flush=True)
+            if child.wait() != 0:
+                sys.exit(f"a variant failed (exit {child.returncode})")
+    return rows
+
+
+def print_table(rows: list[dict], variants: list[str], num: int) -> None:
+    classic = {row["seconds"]: row["fd"] for row in rows if row["variant"] == variants[0]}
+    labels = list(dict.fromkeys(row["variant"] for row in rows))
+    print(f"\n{num} samples, Fashion-MNIST domain features, one thread per variant, variants side by side")
+    print(f"{'variant':44s} {'seconds':>7s} {'steps':>6s} {'FD':>8s} {'KID':>8s} {'precision':>9s} {'recall':>7s} "
+          f"{'FD/' + variants[0][:12]:>16s}")
+    for row in sorted(rows, key=lambda r: (r["seconds"], labels.index(r["variant"]))):
+        print(f"{row['variant']:44s} {row['seconds']:7.0f} {row['steps']:6d} {row['fd']:8.2f} {row['kid']:8.4f} "
+              f"{row['precision']:9.3f} {row['recall']:7.3f} {row['fd'] / classic[row['seconds']]:16.2f}")
+    reference = rows[0]["real_vs_real"]
+    print(f"{'real vs real (test images)':44s} {'':7s} {'':6s} {reference['fd']:8.2f} {reference['kid']:8.4f} "
+          f"{reference['precision']:9.3f} {reference['recall']:7.3f}")
+
+
+def plot(rows: list[dict], path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.6))
+    for variant in dict.fromkeys(row["variant"] for row in rows):
+        mine = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["seconds"])
+        minutes = [r["seconds"] / 60 for r in mine]
+        for axis, key in zip(axes, ("fd", "precision", "recall")):
+            axis.plot(minutes, [r[key] for r in mine], marker="o", label=variant)
+    reference = rows[0]["real_vs_real"]
+    for axis, key, title in zip(axes, ("fd", "precision", "recall"), ("Frechet distance (lower is better)", "precision", "recall")):
+        axis.axhline(reference[key], color="gray", linestyle=":", label="real vs real")
+        axis.set_title(title)
+        axis.set_xlabel("training minutes (one CPU core)")
+    axes[0].set_yscale("log")
+    axes[0].legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    print(f"plot: {path}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=600, help="training budget per variant")
+    parser.add_argument("--at", default="", help="comma-separated earlier training times (s) to evaluate at too")
     parser.add_argument("--num", type=int, default=10_000, help="samples and real images per evaluation")
     parser.add_argument("--variant", action="append", help="recipe name plus train.py flags (default: classic, studio)")
+    parser.add_argument("--plot", default=None, help="write FD/precision/recall against training time to this PNG")
+    parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     options = parser.parse_args()
+    times = sorted({float(t) for t in options.at.split(",") if t} | ({options.seconds} if not options.worker else set()))
+    if options.worker:
+        torch.set_num_threads(1)
+        train_and_evaluate(options.worker, times, options.num)
+        return
     variants = options.variant or ["classic", "studio"]
-    train = load_dataset("fashion-mnist", download=False)
-    test = load_dataset("fashion-mnist", download=False, split="test")
-    features = DomainFeatures("fashion-mnist")
-    rows = []
-    for variant in variants:
-        trainer, steps = train_for(variant, options.seconds, train)
-        scores = evaluate_generator(trainer.sampling_generator(), features, train, options.num, test)
-        rows.append({"variant": variant, "steps": steps, **scores})
-        print(json.dumps(rows[-1]), flush=True)
-    reference = rows[0]["real_vs_real"]
-    print(f"\n{options.seconds:.0f} s of training each on {torch.get_num_threads()} CPU threads, {options.num} samples, "
-          f"Fashion-MNIST domain features")
-    print(f"{'variant':40s} {'steps':>6s} {'FD':>8s} {'KID':>8s} {'precision':>10s} {'recall':>8s} {'FD/classic':>11s}")
-    for row in rows:
-        print(f"{row['variant']:40s} {row['steps']:6d} {row['fd']:8.2f} {row['kid']:8.4f} {row['precision']:10.3f} "
-              f"{row['recall']:8.3f} {row['fd'] / rows[0]['fd']:11.2f}")
-    print(f"{'real vs real (test images)':40s} {'':6s} {reference['fd']:8.2f} {reference['kid']:8.4f} "
-          f"{reference['precision']:10.3f} {reference['recall']:8.3f}")
+    rows = run_side_by_side(variants, times, options.num)
+    print_table(rows, variants, options.num)
+    if options.plot:
+        plot(rows, options.plot)
 
 
 if __name__ == "__main__":

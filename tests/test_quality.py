@@ -17,7 +17,8 @@ from gan.features import weights_path
 from gan.model_card import model_card
 from gan.metrics import frechet_distance, kernel_inception_distance, nearest_distances, precision_recall
 from gan.models import Generator, ModelConfig
-from gan.training import recalibrate_batchnorm
+from gan.data import load_dataset
+from gan.training import Trainer, parse_args, recalibrate_batchnorm
 
 needs_feature_network = pytest.mark.skipif(
     not weights_path("fashion-mnist").exists(), reason="gan/assets/fashion-mnist-features.safetensors is not trained yet"
@@ -64,6 +65,19 @@ def test_recalibrated_batchnorm_statistics_match_the_generators_own_activations(
     assert not generator.training and first_bn.momentum == 0.1
 
 
+@pytest.mark.parametrize(("step", "decay"), [(0, 0.0), (40, 0.5**0.5), (10_000, 0.5 ** (1 / 500)), (100_000, 0.999)])
+def test_ema_half_life_ramps_up_with_training_then_holds_at_the_chosen_decay(idx_dir, step, decay):
+    """Half-life min(693 steps (= decay 0.999), 5% of the steps so far): 2 steps at step 40, capped later."""
+    args = parse_args(["--dataset", "mnist", *TINY_MODEL_ARGS, "--ema", "0.999"])
+    trainer = Trainer(args, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))
+    trainer.step = step
+    before = [p.clone() for p in trainer.ema.parameters()]
+    trainer.train_step(trainer.next_batch())
+    for averaged, old, live in zip(trainer.ema.parameters(), before, trainer.generator.parameters()):
+        torch.testing.assert_close(averaged, decay * old + (1 - decay) * live.detach())
+    assert any(not torch.equal(a, b) for a, b in zip(trainer.ema.parameters(), before))
+
+
 @needs_fashion_mnist
 @needs_feature_network
 def test_eval_during_training_and_keep_best(tmp_path):
@@ -76,6 +90,9 @@ def test_eval_during_training_and_keep_best(tmp_path):
     exported = load_model(out / "model").metadata
     assert exported["evaluation"]["step"] == best["step"] and exported["evaluation"]["fd"] == best["eval"]["fd"]
     assert (out / "best" / "model.safetensors").read_bytes() == (out / "model" / "model.safetensors").read_bytes()
+    # the export's log and plots are the whole run's, even when an earlier state won
+    assert (out / "model" / "metrics.jsonl").read_text() == (out / "metrics.jsonl").read_text()
+    assert (out / "model" / "loss.png").read_bytes() == (out / "loss.png").read_bytes()
 
 
 @needs_fashion_mnist
