@@ -417,10 +417,11 @@ class Run:
         if self.evaluator is not None and trainer.step % args.eval_every:
             self.evaluate(bar)  # the final state competes for --keep-best too
         self.save_samples()
-        self.export()
-        if self.best is not None:
+        if self.best is None:
+            self.export()
+        else:  # the best state was exported when reached; model/ takes it, with the whole run's curves
             shutil.copytree(self.out / "best", self.out / "model", dirs_exist_ok=True)
-            self.copy_history(self.out / "model")  # the whole run's curves, not those up to the best state
+            self.copy_history(self.out / "model")
             print(f"kept the best evaluated state (step {self.best['step']}, fd {self.best['fd']}) in {self.out / 'model'}")
         if self.stop_signal is not None:
             print(f"stopped by signal at step {trainer.step}; resume with: --out {self.out} --resume auto")
