@@ -67,7 +67,8 @@ def evaluate(args: argparse.Namespace) -> None:
     result.update(dataset=dataset, feature_space=features.name)
     if args.save:  # the export's recorded evaluation (shown by the app and the model card)
         config = json.loads((Path(args.checkpoint) / CONFIG_NAME).read_text())
-        atomic_write(Path(args.checkpoint) / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps({**config, "evaluation": result}, indent=2) + "\n"))
+        recorded = {**result, "step": config.get("training", {}).get("steps")}  # like training's quick evaluations
+        atomic_write(Path(args.checkpoint) / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps({**config, "evaluation": recorded}, indent=2) + "\n"))
     print(json.dumps({**result, "model": model.name}))
 
 

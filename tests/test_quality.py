@@ -112,6 +112,7 @@ def test_evaluate_command_prints_json_last(tmp_path):
     assert scores["memorisation"]["test_to_train_median"] > 0
     recorded = load_model(out / "model").metadata["evaluation"]  # --save: the export now carries this evaluation
     assert recorded["num"] == 500 and recorded["fd"] == scores["fd"]
+    assert recorded["step"] == load_model(out / "model").metadata["training"]["steps"]  # the app shows it
     card = model_card(load_model(out / "model").metadata, "alice/tiny", ["config.json"]).text
     assert f"| `fd` | {scores['fd']} |" in card and "real_vs_real" not in card and "Real test images" in card
 
