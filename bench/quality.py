@@ -4,7 +4,9 @@ Every variant trains for the same number of seconds (same batch, widths, image s
 run side by side, each on its own core with one thread, so they share the machine alike (waves of as many
 variants as there are cores). At each time in --at and at the end, the training clock stops while the project's
 evaluator scores --num samples against --num training images in the domain feature space; the real-vs-real
-reference (test images) is printed under the table. Run it on an otherwise idle machine:
+reference (test images) is printed under the table. Learning-rate decay (--lr-decay) is planned over the
+--seconds budget, so scores at earlier --at times are snapshots of a run not yet at its end. Run it on an
+otherwise idle machine:
 
     .venv/bin/python bench/quality.py --seconds 1500 --at 420,900 --plot docs/quality.png
     .venv/bin/python bench/quality.py --seconds 420 --variant classic --variant "studio --lr-g 4e-4"
@@ -42,6 +44,7 @@ def train_and_evaluate(variant: str, times: list[float], num: int) -> None:
     for until in times:
         while trained < until:
             start = time.perf_counter()
+            trainer.set_progress(trained / times[-1])  # the budget is the last time
             trainer.train_step(trainer.next_batch())
             trainer.step += 1
             trained += time.perf_counter() - start
@@ -101,10 +104,13 @@ def plot(rows: list[dict], path: str) -> None:
     reference = rows[0]["real_vs_real"]
     for axis, key, title in zip(axes, ("fd", "precision", "recall"), ("Frechet distance (lower is better)", "precision", "recall")):
         axis.axhline(reference[key], color="gray", linestyle=":", label="real vs real")
+        if key != "fd":
+            axis.axhline(0.8 * reference[key], color="red", linestyle="--", label="target: 0.8x real vs real")
         axis.set_title(title)
         axis.set_xlabel("training minutes (one CPU core)")
     axes[0].set_yscale("log")
     axes[0].legend(fontsize=8)
+    axes[1].legend(handles=axes[1].get_lines()[-1:], fontsize=8)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     print(f"plot: {path}")

@@ -78,6 +78,15 @@ def test_ema_half_life_ramps_up_with_training_then_holds_at_the_chosen_decay(idx
     assert any(not torch.equal(a, b) for a, b in zip(trainer.ema.parameters(), before))
 
 
+@pytest.mark.parametrize(("fraction", "scale"), [(0.0, 1.0), (0.6, 1.0), (0.8, 0.5), (1.0, 0.0)])
+def test_lr_decay_holds_then_falls_linearly_to_zero(idx_dir, fraction, scale):
+    args = parse_args(["--dataset", "mnist", *TINY_MODEL_ARGS, "--lr-g", "1e-3", "--lr-d", "4e-4", "--lr-decay", "0.4"])
+    trainer = Trainer(args, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))
+    trainer.set_progress(fraction)
+    assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * scale)
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * scale)
+
+
 @needs_fashion_mnist
 @needs_feature_network
 def test_eval_during_training_and_keep_best(tmp_path):

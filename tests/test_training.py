@@ -41,12 +41,28 @@ def _final_generator(out) -> dict[str, torch.Tensor]:
 
 
 @pytest.mark.parametrize("amp", ["auto", "off"])
-def test_resume_is_bitwise_exact(tmp_path, idx_dir, amp):
+def test_resume_is_bitwise_exact(tmp_path, idx_dir, amp, monkeypatch):
+    """A run stopped by SIGTERM after step 4 and resumed ends bitwise where the uninterrupted run does
+    (learning-rate decay included: it runs over the last half here)."""
     common = ["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--amp", amp, "--log-every", "1",
-              "--sample-every", "100", "--checkpoint-every", "100", *TINY_MODEL_ARGS]
-    assert train([*common, "--steps", "8", "--out", str(tmp_path / "straight")]) == 0
-    assert train([*common, "--steps", "4", "--out", str(tmp_path / "split")]) == 0
-    assert train([*common, "--steps", "8", "--out", str(tmp_path / "split"), "--resume", "auto"]) == 0
+              "--sample-every", "100", "--checkpoint-every", "100", "--steps", "8", "--lr-decay", "0.5", *TINY_MODEL_ARGS]
+    assert train([*common, "--out", str(tmp_path / "straight")]) == 0
+    train_step = Trainer.train_step
+
+    def stop_after_step_4(trainer, real):
+        stats = train_step(trainer, real)
+        if trainer.step == 3:  # counted after this call returns
+            os.kill(os.getpid(), signal.SIGTERM)
+        return stats
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "train_step", stop_after_step_4)
+        assert train([*common, "--out", str(tmp_path / "split")]) == 128 + signal.SIGTERM
+    assert load_training_state(list_training_states(tmp_path / "split" / "checkpoints")[-1])["step"] == 4
+    # the last of 8 steps ran at 1/4 of the learning rate: (1 - 7/8) / 0.5
+    last = load_training_state(list_training_states(tmp_path / "straight" / "checkpoints")[-1])
+    assert last["opt_g"]["param_groups"][0]["lr"] == pytest.approx(last["args"]["lr_g"] / 4)
+    assert train([*common, "--out", str(tmp_path / "split"), "--resume", "auto"]) == 0
     straight, split = _final_generator(tmp_path / "straight"), _final_generator(tmp_path / "split")
     assert straight.keys() == split.keys()
     for key in straight:
@@ -140,5 +156,7 @@ def test_missing_data_is_one_clear_line(tmp_path):
 def test_bad_flags_are_refused(tmp_path, capsys):
     assert train(["--batch-size", "0", "--out", str(tmp_path)]) == 2
     assert "--batch-size must be at least 1" in capsys.readouterr().err
+    assert train(["--lr-decay", "1.5", "--out", str(tmp_path)]) == 2
+    assert "--lr-decay 1.5 is not a fraction of the run" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         train(["--amp", "fp8"])
