@@ -263,7 +263,6 @@ def _project(client, path, **options):
 @pytest.fixture(scope="module")
 def projected(client):
     """Seed 3's own sample (from /sample's gallery) projected back into the latent space."""
-    grid = client.predict(seed=3, count=1, api_name="/sample")
     gallery = client.predict(seed=3, count=1, api_name="/sample_gallery")
     return {"sample": gallery[0]["image"], **_project(client, gallery[0]["image"])}
 
