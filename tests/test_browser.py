@@ -81,15 +81,21 @@ def _png_text(page, selector: str) -> dict[str, str]:
         return Image.open(io.BytesIO(response.read())).text
 
 
+def _natural_width(image) -> int:
+    """The image's pixel width once it has loaded (the element appears before its file does)."""
+    image.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=WAIT_MS)
+    return image.evaluate("img => img.naturalWidth")
+
+
 def test_sample_tab_shows_a_grid(page):
     page.get_by_role("button", name="Generate").click()
     grid = page.locator("img[src*='.png']").first
     grid.wait_for(timeout=WAIT_MS)
-    assert grid.evaluate("img => img.naturalWidth") >= 400  # upscaled so a 32 px sample is visible
+    assert _natural_width(grid) >= 400  # upscaled so a 32 px sample is visible
     page.screenshot(path=ARTIFACTS / "sample.png", full_page=True)
     singles = page.locator("#singles .thumbnail-item")
     assert singles.count() == 16 and singles.first.inner_text() == "seed 0"
-    assert singles.first.locator("img").evaluate("img => img.naturalWidth") == 32  # native size, scaled by CSS
+    assert _natural_width(singles.first.locator("img")) == 32  # native size, scaled by CSS
     assert singles.first.locator("img").evaluate("img => getComputedStyle(img).imageRendering") == "pixelated"
 
 
@@ -146,7 +152,7 @@ def test_project_tab_projects_an_upload_and_walks_from_it(page, tmp_path):
     distance = float(page.locator("#project-report strong").first.inner_text().split()[1])  # "Distance 0.1234"
     assert 0 <= distance < 1 and abs(float(_png_text(page, "#project-reconstruction")["distance"]) - distance) < 1e-4
     target = page.locator("#project-target img")
-    assert target.evaluate("img => img.naturalWidth") == 32 and target.evaluate("img => img.width") >= 128  # scaled by CSS
+    assert _natural_width(target) == 32 and target.evaluate("img => img.width") >= 128  # scaled by CSS
     assert page.locator("#project-curve img").count() == 1
     _expect()(page.locator("#z-a")).to_contain_text("z-rgb-", timeout=WAIT_MS)  # the latent, ready to download or walk
     page.get_by_role("button", name="Interpolate from this image").click()
