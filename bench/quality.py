@@ -44,9 +44,7 @@ def train_and_evaluate(variant: str, times: list[float], num: int) -> None:
     for until in times:
         while trained < until:
             start = time.perf_counter()
-            trainer.set_progress(trained / times[-1])  # the budget is the last time
-            trainer.train_step(trainer.next_batch())
-            trainer.step += 1
+            trainer.advance(trained / times[-1])  # the budget is the last time
             trained += time.perf_counter() - start
         generators = {variant: trainer.sampling_generator()}
         if trainer.ema is not None:  # the live generator too: what EMA adds at equal steps

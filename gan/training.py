@@ -243,10 +243,17 @@ class Trainer:
     def set_progress(self, fraction: float) -> None:
         """Set both learning rates for a run `fraction` done: constant, then (--lr-decay) linear to 0 at the end."""
         decay = self.args.lr_decay
-        scale = min(1.0, (1.0 - fraction) / decay) if decay > 0 else 1.0
+        scale = max(0.0, min(1.0, (1.0 - fraction) / decay)) if decay > 0 else 1.0
         for optimizer, lr in ((self.opt_g, self.args.lr_g), (self.opt_d, self.args.lr_d)):
             for group in optimizer.param_groups:
-                group["lr"] = lr * max(scale, 0.0)
+                group["lr"] = lr * scale
+
+    def advance(self, fraction: float) -> dict[str, torch.Tensor]:
+        """One step of a run `fraction` done: its learning rates, a fresh batch, the update, the step count."""
+        self.set_progress(fraction)
+        stats = self.train_step(self.next_batch())
+        self.step += 1
+        return stats
 
     def train_step(self, real: torch.Tensor) -> dict[str, torch.Tensor]:
         """One discriminator update on real + fake, then one generator update."""
@@ -395,9 +402,7 @@ class Run:
         self.started = time.perf_counter() - trainer.elapsed
         self.window_start = time.perf_counter()
         while trainer.step < self.total_steps and not trainer.world.any(self.stop_signal is not None):
-            trainer.set_progress(trainer.step / self.total_steps)
-            stats = trainer.train_step(trainer.next_batch())
-            trainer.step += 1
+            stats = trainer.advance(trainer.step / self.total_steps)
             self.steps_since_log += 1
             for key, value in stats.items():
                 self.metrics[key] = self.metrics.get(key, 0) + value
