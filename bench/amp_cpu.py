@@ -2,7 +2,8 @@
 
 Prints speed (ms per training step) and a sample-quality proxy for each: the Frechet distance
 between 5000 generated and 5000 real images in raw pixel space (1024-d). Pixel FD is crude, but
-it compares two runs of one recipe fairly. Run on an idle machine:
+it compares two runs of one recipe fairly. Then what `--amp auto` chooses on this machine, and why. Every figure
+belongs to the CPU named in the first line. Run on an idle machine:
 
     .venv/bin/python bench/amp_cpu.py --steps 600
 """
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from gan.data import load_dataset  # noqa: E402
 from gan.images import uint8_to_model_input  # noqa: E402
 from gan.metrics import frechet_distance  # noqa: E402
+from gan.precision import choose_precision, describe_device  # noqa: E402
 from gan.sampling import generate, latents_for_seeds  # noqa: E402
 from gan.training import Trainer, parse_args  # noqa: E402
 
@@ -30,8 +32,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--num", type=int, default=5000)
     options = parser.parse_args()
+    print(f"machine: {describe_device('cpu')}; torch {torch.__version__}")
     dataset = load_dataset("fashion-mnist", download=False)
     real = uint8_to_model_input(dataset.images[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[: options.num]])
+    medians = {}
     for amp in ("off", "bf16"):
         args = parse_args(["--amp", amp, "--seed", "0"])
         trainer = Trainer(args, dataset, torch.device("cpu"))
@@ -42,8 +46,10 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         fake = uint8_to_model_input(generate(trainer.generator, latents_for_seeds(10_000, options.num, args.nz)))
         distance = frechet_distance(fake.flatten(1), real.flatten(1))
-        median_ms = sorted(times)[len(times) // 2] * 1000
+        medians[amp] = median_ms = sorted(times)[len(times) // 2] * 1000
         print(f"amp={amp:5s} {median_ms:6.0f} ms/step (median of {options.steps})  pixel-FD after {options.steps} steps: {distance:.2f}")
+    print(f"bf16 / fp32 step time: {medians['bf16'] / medians['off']:.2f}")
+    print(f"--amp auto here: {choose_precision('auto', torch.device('cpu'), trainer.generator, trainer.discriminator, args.batch_size).reason}")
 
 
 if __name__ == "__main__":

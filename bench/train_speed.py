@@ -2,8 +2,9 @@
 
 (a) classic: torchvision dataset + DataLoader (ToTensor/Normalize per sample), fp32, eager, `.item()` every
     step, as pytorch/examples' dcgan/main.py does it;
-(b) project: the in-memory uint8 dataset with seeded index draws, channels_last, the default autocast
-    precision (bf16), fused Adam on CUDA, host syncs only when logging; optionally torch.compile.
+(b) project: the in-memory uint8 dataset with seeded index draws, channels_last, the default precision (--amp auto:
+    bf16 on CUDA; on a CPU bf16 only where it is measured faster, see gan/precision.py), fused Adam on CUDA, host syncs
+    only when logging; optionally torch.compile.
 Prints images/second for each, the ratio, and achieved TFLOP/s from a FLOP count of one training step.
 
     .venv/bin/python bench/train_speed.py                      # CPU, Fashion-MNIST-shaped data (1x32x32)
@@ -27,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from gan.data import ImageDataset  # noqa: E402
 from gan.models import Discriminator, Generator, ModelConfig  # noqa: E402
+from gan.precision import describe_device  # noqa: E402
 from gan.training import Trainer, parse_args  # noqa: E402
 
 BF16_DENSE_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # SXM dense bf16
@@ -119,12 +121,13 @@ def main() -> None:
     config = ModelConfig(100, options.width, options.width, options.channels, options.image_size)
     flags = ["--recipe", options.recipe, "--amp", options.amp, "--batch-size", str(options.batch_size),
              "--ngf", str(options.width), "--ndf", str(options.width), "--image-size", str(options.image_size), "--eval-every", "0"]
-    results = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads",
+    results = {"device": describe_device(device),
                "image": f"{options.channels}x{options.image_size}x{options.image_size}", "batch": options.batch_size,
                "width": options.width, "recipe": options.recipe, "amp": options.amp, "torch": torch.__version__}
     results["classic_img_s"] = round(classic_loop(dataset, config, options.batch_size, options.steps, device), 1)
     fast, trainer = project_loop(dataset, flags, options.steps, device, compile_models=False)
     results["project_img_s"] = round(fast, 1)
+    results["project_precision"] = trainer.precision.reason
     flops = flops_per_step(trainer)
     results["gflop_per_step"] = round(flops / 1e9, 2)
     results["project_tflop_s"] = round(flops * fast / options.batch_size / 1e12, 3)

@@ -13,6 +13,7 @@ run's arguments (never a token). It is written atomically and read with `weights
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -22,7 +23,8 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as save_safetensors
 
 from .errors import CheckpointError
 from .models import Discriminator, Generator, ModelConfig
@@ -33,6 +35,11 @@ GENERATOR_NAME = "model.safetensors"
 DISCRIMINATOR_NAME = "discriminator.safetensors"
 RAW_GENERATOR_NAME = "generator_raw.safetensors"  # the live (non-EMA) generator, when EMA is on
 STATE_PATTERN = re.compile(r"step_(\d+)\.pt$")
+TEMPORARY_SUFFIX = ".tmp"
+STATE_KEYS = ("step", "generator", "discriminator", "opt_g", "opt_d", "rng", "args")
+MAX_CONFIG_BYTES = 64 * 1024  # the bundled model's config.json is 2.5 KB
+MAX_CONFIG_DEPTH = 16  # it nests 3 levels
+JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # strings (skipped whole) and brackets
 
 
 @dataclass
@@ -47,16 +54,29 @@ class LoadedModel:
 
     @property
     def name(self) -> str:
-        return self.metadata.get("name") or self.source
+        name = self.metadata.get("name")
+        return name if isinstance(name, str) and name else self.source
+
+
+def _umask() -> int:
+    """The process's umask (os.umask can only be read by setting it: done once, at import)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+FILE_MODE = 0o666 & ~_umask()  # what open() gives a new file; mkstemp's files are 0600
 
 
 def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), then rename over path, so a crash never leaves a half-written file."""
+    """Call write(tmp_path), then rename over path, so a crash never leaves a half-written file (only a
+    `.NAME.*.tmp` beside it, which `remove_temporaries` cleans). The file gets the user's umask, like any other."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -83,35 +103,70 @@ def export_model(
     weights = {GENERATOR_NAME: generator, DISCRIMINATOR_NAME: discriminator, RAW_GENERATOR_NAME: raw_generator}
     for name, module in weights.items():
         if module is not None:
-            atomic_write(folder / name, lambda p, m=module: save_file(_state_dict(m), p, metadata={"format": "pt"}))
+            data = save_safetensors(_state_dict(module), metadata={"format": "pt"})  # bytes: disk errors are OSErrors
+            atomic_write(folder / name, lambda p, d=data: Path(p).write_bytes(d))
     atomic_write(folder / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps(config, indent=2) + "\n"))
     return folder
 
 
-def read_config(folder: Path) -> tuple[ModelConfig, dict]:
-    path = folder / CONFIG_NAME
+def _named(folder: Path, name: str | None, relative: bool) -> str:
+    """How messages name a file of an export (name None: the export): by its path, or (relative, for a Hub snapshot,
+    whose place in the server's cache is nobody else's business) by its name alone."""
+    if relative:
+        return name or "the export"
+    return str(folder / name) if name else str(folder)
+
+
+def _json_depth(text: str) -> int:
+    """How deep JSON text nests arrays and objects, found without parsing it (json recurses once per level)."""
+    depth = deepest = 0
+    for match in JSON_TOKENS.finditer(text):
+        if match.group() in ("[", "{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif match.group() in ("]", "}"):
+            depth -= 1
+    return deepest
+
+
+def read_config(folder: Path, relative: bool = False) -> tuple[ModelConfig, dict]:
+    """The architecture and metadata of an export's config.json, whose size and nesting are bounded before parsing:
+    a model repo chosen by anyone must not be able to make the parser take the server's memory or stack."""
+    path, named = folder / CONFIG_NAME, _named(folder, CONFIG_NAME, relative)
     if not path.is_file():
-        raise CheckpointError(f"{folder} is not a model export: {CONFIG_NAME} is missing")
+        raise CheckpointError(f"{_named(folder, None, relative)} is not a model export: {CONFIG_NAME} is missing")
+    with open(path, "rb") as file:
+        raw = file.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise CheckpointError(f"{named} holds {path.stat().st_size:,} bytes, over the limit of {MAX_CONFIG_BYTES:,} "
+                              "(DCGAN Studio writes about 3,000)")
     try:
-        data = json.loads(path.read_text())
-        version = data.get("format_version")
-        if version != FORMAT_VERSION:
-            raise CheckpointError(
-                f"{path} has format_version {version!r}; this version of DCGAN Studio reads {FORMAT_VERSION}"
-            )
+        text = raw.decode()
+        if _json_depth(text) > MAX_CONFIG_DEPTH:
+            raise CheckpointError(f"{named} nests deeper than {MAX_CONFIG_DEPTH} levels (DCGAN Studio writes 3)")
+        data = json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CheckpointError(f"{named} is not valid JSON ({error})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{named} is not a JSON object")
+    version = data.get("format_version")
+    if type(version) is not int or version != FORMAT_VERSION:
+        raise CheckpointError(f"{named} has format_version {version!r:.40}; this version of DCGAN Studio reads "
+                              f"{FORMAT_VERSION}")
+    try:
         config = ModelConfig.from_dict(data)
-    except (json.JSONDecodeError, AttributeError) as error:
-        raise CheckpointError(f"{path} is not valid JSON ({error})") from None
-    except (TypeError, ValueError) as error:
-        raise CheckpointError(f"{path} does not describe a DCGAN ({error})") from None
+    except ValueError as error:
+        raise CheckpointError(f"{named} does not describe a DCGAN ({error})") from None
     return config, data
 
 
-def _load_weights(module: torch.nn.Module, path: Path) -> None:
+def _load_weights(module: torch.nn.Module, path: Path, named: str) -> None:
     try:
         tensors = load_file(path)
-    except (SafetensorError, OSError) as error:
-        raise CheckpointError(f"{path} is not a readable safetensors file ({error})") from None
+    except SafetensorError as error:
+        raise CheckpointError(f"{named} is not a readable safetensors file ({error})") from None
+    except OSError as error:  # its text would repeat the path
+        raise CheckpointError(f"{named} is not a readable safetensors file ({error.strerror})") from None
     expected = module.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -126,40 +181,51 @@ def _load_weights(module: torch.nn.Module, path: Path) -> None:
             )
             if part
         )
-        raise CheckpointError(f"{path} does not match {CONFIG_NAME}: {detail}")
+        raise CheckpointError(f"{named} does not match {CONFIG_NAME}: {detail}")
     module.load_state_dict(tensors)
 
 
-def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu", source: str | None = None) -> LoadedModel:
-    """Rebuild generator (and discriminator when present) from an export folder, in eval mode."""
+def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu", source: str | None = None,
+               relative: bool = False) -> LoadedModel:
+    """Rebuild generator (and discriminator when present) from an export folder, in eval mode; `relative` names
+    its files without their folder in error messages."""
     folder = Path(folder)
     if not folder.is_dir():
         raise CheckpointError(f"{folder} is not a folder; --checkpoint takes an export folder holding {CONFIG_NAME}")
-    config, metadata = read_config(folder)
+    config, metadata = read_config(folder, relative)
     generator = Generator(config)
     if not (folder / GENERATOR_NAME).is_file():
-        raise CheckpointError(f"{folder} is not a complete export: {GENERATOR_NAME} is missing")
-    _load_weights(generator, folder / GENERATOR_NAME)
+        raise CheckpointError(f"{_named(folder, None, relative)} is not a complete export: {GENERATOR_NAME} is missing")
+    _load_weights(generator, folder / GENERATOR_NAME, _named(folder, GENERATOR_NAME, relative))
     discriminator = None
     if (folder / DISCRIMINATOR_NAME).is_file():
         discriminator = Discriminator(config)
-        _load_weights(discriminator, folder / DISCRIMINATOR_NAME)
+        _load_weights(discriminator, folder / DISCRIMINATOR_NAME, _named(folder, DISCRIMINATOR_NAME, relative))
         discriminator.to(device).eval()
     return LoadedModel(generator.to(device).eval(), discriminator, config, metadata, source or str(folder))
 
 
 def save_training_state(path: Path, state: dict) -> None:
-    atomic_write(path, lambda p: torch.save(state, p))
+    buffer = io.BytesIO()  # serialised first: torch.save to a full disk fails without an errno, a write with ENOSPC
+    torch.save(state, buffer)
+    atomic_write(path, lambda p: Path(p).write_bytes(buffer.getbuffer()))
 
 
 def load_training_state(path: str | os.PathLike) -> dict:
     path = Path(path)
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
         raise CheckpointError(f"no training state at {path}") from None
-    except Exception as error:  # torch raises UnpicklingError/RuntimeError for foreign or broken files
-        raise CheckpointError(f"{path} is not a DCGAN Studio training state ({str(error).splitlines()[0]})") from None
+    except Exception as error:  # torch raises UnpicklingError/RuntimeError/EOFError... for foreign or broken files
+        reason = str(error).splitlines()[0] if str(error).strip() else type(error).__name__
+        if path.is_file() and path.stat().st_size == 0:
+            reason = "the file is empty"
+        raise CheckpointError(f"{path} is not a readable DCGAN Studio training state ({reason})") from None
+    missing = [key for key in STATE_KEYS if not isinstance(state, dict) or key not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a complete DCGAN Studio training state (no {', '.join(missing)})")
+    return state
 
 
 def list_training_states(folder: Path) -> list[Path]:
@@ -172,6 +238,17 @@ def list_training_states(folder: Path) -> list[Path]:
 
 def state_path(folder: Path, step: int) -> Path:
     return folder / f"step_{step:07d}.pt"
+
+
+def remove_temporaries(folder: Path) -> list[Path]:
+    """Delete the `.NAME.*.tmp` files that a killed `atomic_write` leaves in folder (not below it); only safe while
+    no process writes there (training holds the run folder's lock)."""
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(TEMPORARY_SUFFIX) and p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return stale
 
 
 def prune_training_states(folder: Path, keep_last: int) -> None:

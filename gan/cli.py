@@ -94,7 +94,10 @@ def push(args: argparse.Namespace) -> None:
 
 def deploy_space(args: argparse.Namespace) -> None:
     """Create or update a Gradio Space running this app on a Hub model (Space variables GAN_REPO_ID, GAN_REVISION)."""
-    published = hub.deploy_space(args.space_id, args.repo_id, revision=args.revision, token=args.hub_token, private=args.private)
+    from . import space
+
+    published = space.deploy_space(args.space_id, args.repo_id, revision=args.revision, token=args.hub_token,
+                                   private=args.private)
     print(f"deployed the app serving {args.repo_id} to {published.url} (commit {published.commit[:7]}); "
           "the Space builds and starts in a few minutes")
 

@@ -1,4 +1,4 @@
-"""Hugging Face Hub: publish an export as a model repo, load a model from a repo id, deploy the app as a Space.
+"""Hugging Face Hub: publish an export as a model repo, load a model from a repo id (Spaces: gan.space).
 
 A published repo holds, at its root, the export's files (config.json, model.safetensors = the sampling generator,
 generator_raw.safetensors when EMA is on, discriminator.safetensors, samples.png, loss.png, weights.png,
@@ -9,7 +9,9 @@ is read, `--checkpoint` for a local export folder. The token comes from `--hub-t
 `hf auth login`; it is never printed, logged or written anywhere (error messages are scrubbed of it too).
 
 Every Hub failure becomes a one-line `HubError` saying what to do (see `explain`). Nothing here deletes or changes
-local files: a failed push leaves the export as it was.
+local files (but `prune_cache`, in the Hub cache): a failed push leaves the export as it was. A model repo is anyone's
+work and HF_ENDPOINT any server's: loading bounds and checks what they say (`check_revision`, `_unsafe_answer`,
+checkpoint.read_config) and names files by repo id, never by their place in the server's cache.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import importlib
 import re
 import sys
 from dataclasses import dataclass
-from importlib import metadata as package_metadata
 from pathlib import Path
 
 import torch
@@ -30,8 +31,6 @@ from huggingface_hub import (
     CommitOperationDelete,
     HfApi,
     PyTorchModelHubMixin,
-    SpaceCard,
-    SpaceCardData,
     constants,
     get_token,
     snapshot_download,
@@ -42,7 +41,7 @@ from safetensors import safe_open
 
 from . import checkpoint as ckpt
 from .errors import CheckpointError, GanError, HubError
-from .model_card import model_card
+from .model_card import model_card, published_config
 from .models import Discriminator, Generator, ModelConfig
 
 PUBLISHED_FILES = (ckpt.CONFIG_NAME, "*.safetensors", "*.png", "metrics.jsonl")  # an export's root files to push
@@ -51,7 +50,6 @@ REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 LOGIN_HINT = "run `hf auth login`, set HF_TOKEN, or pass --hub-token"
 REPO_ID_VARIABLE, REVISION_VARIABLE = "GAN_REPO_ID", "GAN_REVISION"  # how the app (and a Space) is pointed at a model
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SPACE_REQUIREMENTS_DROPPED = ("gradio", "gradio-client", "gradio_client")  # a Space installs its sdk_version's own
 
 
 def _network_errors() -> tuple[type[BaseException], ...]:
@@ -220,7 +218,8 @@ def push_export(
     token = resolve_token(token)
     files = export_files(folder)
     card = model_card(model.metadata, repo_id, files, revision)
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(folder / name)) for name in files]
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=published_config(model.metadata)
+                                     if name == ckpt.CONFIG_NAME else str(folder / name)) for name in files]
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
     metrics = model.metadata.get("final_metrics", {})
     description = "Pushed with DCGAN Studio. Final metrics: " + (
@@ -318,6 +317,73 @@ def push_trained(args: argparse.Namespace, out: Path) -> Published:
 
 # -- load -------------------------------------------------------------------------------------------------------
 
+REVISION_PART = re.compile(r"[A-Za-z0-9_-][\w.-]*", re.ASCII)  # a segment of a branch, tag or commit: never . or ..
+COMMIT = re.compile(r"[0-9a-f]{40}")
+PLAIN_HASH = re.compile(r"[A-Za-z0-9][\w-]{0,127}", re.ASCII)  # what the real Hub answers as ETag: hex digests
+MAX_HEADER_BYTES = 64 * 1024  # of a safetensors file: the bundled model's are 1.6 KB
+REPO_API = re.compile(r"/api/models/[^/]+/[^/]+(?:/revision/[^/]+|/tree/.*)?$")  # repo info and file listings
+
+
+class UnsafeAnswer(HubError):
+    """The server answered a commit id or ETag that huggingface_hub would make a path outside its cache from."""
+
+
+def check_revision(revision: str | None) -> str | None:
+    """Refuse a revision that is no branch, tag or commit name: huggingface_hub stores `refs/<revision>` in its cache,
+    so one like '../../x' (which a mirror or HF_ENDPOINT may resolve, unlike the Hub) would write outside it."""
+    if revision is not None and (len(revision) > 200 or ".." in revision or revision.endswith(".lock")
+                                 or not all(REVISION_PART.fullmatch(part) for part in revision.split("/"))):
+        raise HubError(f"revision {revision!r:.80} is not a branch, tag or commit name: use letters, digits, '-', '_', "
+                       "'.' and '/' (e.g. main, v1.0, refs/pr/1)")
+    return revision
+
+
+def _unsafe_answer(response) -> str | None:
+    """What in a Hub answer huggingface_hub would use as a cache path and is not a plain hash: the X-Repo-Commit
+    header (snapshots/<commit>), the ETag or X-Linked-Etag header (blobs/<etag>), a repo's `sha` or a listed LFS
+    oid; None when all is well."""
+    commit = response.headers.get("X-Repo-Commit")
+    if commit is not None and not COMMIT.fullmatch(commit):
+        return "an X-Repo-Commit header that is not a commit id"
+    for name in ("X-Linked-Etag", "ETag"):
+        etag = response.headers.get(name)
+        if etag is not None and not PLAIN_HASH.fullmatch(etag.lstrip("W/").strip('"')):  # as the client normalises it
+            return f"an {name} header that is not a plain hash"
+    request = response.request
+    if request.method != "GET" or response.status_code != 200 or not REPO_API.search(request.url.path):
+        return None
+    try:
+        response.read()
+        data = response.json()
+    except (ValueError, RecursionError):  # RecursionError: nested deeper than the parser's stack
+        return "a repo description that is not valid JSON"
+    if isinstance(data, dict) and "sha" in data and not COMMIT.fullmatch(str(data["sha"])):
+        return "a repo `sha` that is not a commit id"
+    for entry in data if isinstance(data, list) else []:
+        lfs = entry.get("lfs") if isinstance(entry, dict) else None
+        if isinstance(lfs, dict) and not PLAIN_HASH.fullmatch(str(lfs.get("oid"))):
+            return "an LFS oid that is not a plain hash"
+    return None
+
+
+def _refuse_unsafe_answer(response) -> None:
+    """A response hook of huggingface_hub's HTTP client: the real Hub answers hex digests where the client takes file
+    names from, but a mirror or HF_ENDPOINT answering '../..' there would make it write outside its cache."""
+    problem = _unsafe_answer(response)
+    if problem:
+        response.close()
+        raise UnsafeAnswer(f"the server at {constants.ENDPOINT} answered {problem}, which huggingface_hub would "
+                           "write as a path outside its cache: is HF_ENDPOINT a Hugging Face Hub?")
+
+
+def _check_answers() -> None:
+    """Hook `_refuse_unsafe_answer` into huggingface_hub's shared HTTP client (made anew after a fork or a close)."""
+    from huggingface_hub import get_session
+
+    hooks = get_session().event_hooks["response"]
+    if _refuse_unsafe_answer not in hooks:
+        hooks.append(_refuse_unsafe_answer)
+
 
 def _check_download_size(repo_id: str, revision: str | None, max_bytes: int, token: str | None) -> None:
     """Refuse a repo whose files to download exceed max_bytes (when the Hub can tell; else the download decides)."""
@@ -333,12 +399,22 @@ def _check_download_size(repo_id: str, revision: str | None, max_bytes: int, tok
 
 
 def download_export(repo_id: str, revision: str | None = None, token: str | None = None, max_bytes: int | None = None) -> Path:
-    """config.json + safetensors of a model repo, from the Hub or (offline, or unreachable) the local cache."""
+    """config.json + safetensors of a model repo, from the Hub or (offline, or unreachable) the local cache. Neither
+    the revision nor the server's answers may make huggingface_hub write outside its cache."""
     check_repo_id(repo_id, "--repo-id")
+    check_revision(revision)
+    _check_answers()
     if max_bytes is not None:
         _check_download_size(repo_id, revision, max_bytes, token)
-    with hub_errors(f"downloading {repo_id}", repo_id, revision, token=token):
-        folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=DOWNLOADED_FILES, token=token))
+    try:
+        with hub_errors(f"downloading {repo_id}", repo_id, revision, token=token):
+            folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=DOWNLOADED_FILES, token=token))
+    except UnsafeAnswer as error:
+        raise HubError(f"refused {repo_id}@{revision or 'main'}: {error}") from None
+    except ValueError as error:  # huggingface_hub refusing an answer itself, e.g. a listed file named '../x'
+        reason = _first_line(str(error).replace(str(constants.HF_HUB_CACHE), "the Hub cache"))  # nobody's business
+        raise HubError(f"refused {repo_id}@{revision or 'main'}: huggingface_hub cannot use the server's answer "
+                       f"({reason})") from None
     if not (folder / ckpt.CONFIG_NAME).is_file():
         raise HubError(f"{repo_id}@{revision or 'main'} has no {ckpt.CONFIG_NAME}: it is not a DCGAN Studio model "
                        "(publish one with `train.py --push-to-hub` or `python -m gan push`)")
@@ -348,13 +424,18 @@ def download_export(repo_id: str, revision: str | None = None, token: str | None
 def _check_shapes_before_building(folder: Path, repo_id: str) -> None:
     """Compare the safetensors headers with the networks config.json describes, built on the meta device (no memory),
     so an inconsistent or absurdly large config is refused before anything is allocated."""
-    config, _ = ckpt.read_config(folder)
+    config, _ = ckpt.read_config(folder, relative=True)
     with torch.device("meta"):
         expected = {ckpt.GENERATOR_NAME: Generator(config).state_dict(), ckpt.DISCRIMINATOR_NAME: Discriminator(config).state_dict()}
     for name, tensors in expected.items():
         path = folder / name
         if not path.is_file():
             continue
+        with open(path, "rb") as file:  # safetensors reads headers of up to 100 MB into memory
+            header = int.from_bytes(file.read(8), "little")
+        if header > MAX_HEADER_BYTES:
+            raise HubError(f"{repo_id}: {name} has a header of {header:,} bytes, over the limit of "
+                           f"{MAX_HEADER_BYTES:,} (DCGAN Studio writes about 1,500)")
         try:
             with safe_open(path, "pt") as weights:
                 shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
@@ -373,15 +454,40 @@ def load_repo(
 
 
 def load_snapshot(folder: Path, repo_id: str, revision: str | None = None, device: str | torch.device = "cpu") -> ckpt.LoadedModel:
-    """Verify and build a downloaded snapshot (its folder is named after its commit)."""
+    """Verify and build a downloaded snapshot (its folder is named after its commit); messages name its files by
+    their names alone, never by their place in the Hub cache."""
     commit = folder.name
     try:
         _check_shapes_before_building(folder, repo_id)
-        model = ckpt.load_model(folder, device, source=f"{repo_id}@{revision or 'main'} (commit {commit[:7]})")
+        model = ckpt.load_model(folder, device, source=f"{repo_id}@{revision or 'main'} (commit {commit[:7]})",
+                                relative=True)
     except CheckpointError as error:
         raise HubError(f"{repo_id}@{revision or 'main'} is not a usable DCGAN Studio model: {error}") from None
     model.metadata = {**model.metadata, "hub": {"repo_id": repo_id, "revision": revision or "main", "commit": commit}}
     return model
+
+
+def prune_cache(repo_ids: set[str], keep: set[str], max_bytes: int, max_revisions: int) -> list[str]:
+    """Delete the cached revisions of the model repos `repo_ids` (those visitors chose) beyond the `max_revisions`
+    most recently downloaded or `max_bytes` in all, never the commits in `keep` (the startup model, the one in use);
+    other repos in the cache, maybe a developer's own, are left alone. Returns the deleted commits."""
+    from huggingface_hub import CacheNotFound, scan_cache_dir
+
+    try:
+        cache = scan_cache_dir()
+    except CacheNotFound:
+        return []
+    revisions = sorted((revision for repo in cache.repos if repo.repo_type == "model" and repo.repo_id in repo_ids
+                        for revision in repo.revisions if revision.commit_hash not in keep),
+                       key=lambda revision: revision.last_modified, reverse=True)
+    total, stale = 0, []
+    for index, revision in enumerate(revisions):
+        total += revision.size_on_disk
+        if index >= max_revisions or total > max_bytes:
+            stale.append(revision.commit_hash)
+    if stale:
+        cache.delete_revisions(*stale).execute()
+    return stale
 
 
 def load_source(checkpoint: str | Path | None, repo_id: str | None = None, revision: str | None = None,
@@ -415,73 +521,3 @@ class HubGenerator(Generator, PyTorchModelHubMixin, library_name="pytorch", pipe
 
     def __init__(self, config: ModelConfig | dict):
         super().__init__(config if isinstance(config, ModelConfig) else ModelConfig.from_dict(config))
-
-
-# -- deploy a Space ---------------------------------------------------------------------------------------------
-
-
-def _gradio_version() -> str:
-    for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines():
-        if m := re.fullmatch(r"\s*gradio\s*==\s*([\w.]+)\s*", line):
-            return m.group(1)
-    return package_metadata.version("gradio")
-
-
-def space_files(repo_id: str, revision: str | None, space_id: str) -> dict[str, bytes | Path]:
-    """The Space repo: app.py, the gan package, example images, requirements.txt and a README with the Space's front matter."""
-    if not (PROJECT_ROOT / "app.py").is_file() or not (PROJECT_ROOT / "requirements.txt").is_file():
-        raise GanError(f"deploy-space needs a DCGAN Studio checkout (app.py and requirements.txt next to gan/ in {PROJECT_ROOT})")
-    files: dict[str, bytes | Path] = {"app.py": PROJECT_ROOT / "app.py"}
-    for path in sorted((PROJECT_ROOT / "gan").glob("*.py")):
-        files[f"gan/{path.name}"] = path
-    for path in sorted((PROJECT_ROOT / "examples").glob("*.png")):  # the Score tab's example images
-        files[f"examples/{path.name}"] = path
-    requirements = [
-        line for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
-        if re.split(r"[\s=<>~!\[;]", line.strip(), maxsplit=1)[0].lower() not in SPACE_REQUIREMENTS_DROPPED
-    ]
-    files["requirements.txt"] = ("\n".join(requirements) + "\n").encode()
-    data = SpaceCardData(
-        title="DCGAN Studio", sdk="gradio", sdk_version=_gradio_version(), app_file="app.py",
-        python_version=f"{sys.version_info.major}.{sys.version_info.minor}", models=[repo_id],
-        tags=["gan", "dcgan", "unconditional-image-generation"],
-        emoji="🎨", colorFrom="indigo", colorTo="pink", pinned=False,
-        short_description="Sample, interpolate and score with a DCGAN",
-    )
-    at = f" at revision `{revision}`" if revision else ""
-    body = (
-        f"# DCGAN Studio\n\nSample, interpolate and score with the DCGAN [{repo_id}](/{repo_id}){at}.\n\n"
-        f"The model comes from the Space variable `{REPO_ID_VARIABLE}` (and `{REVISION_VARIABLE}` for a branch, tag or "
-        "commit): change it in the Space's settings, or redeploy with\n\n"
-        f"```bash\npython -m gan deploy-space --space-id {space_id} --repo-id USER/MODEL\n```\n\n"
-        "A private model needs a read token as the Space secret `HF_TOKEN`. Visitors can load another public DCGAN Studio "
-        "model by typing its repo id into the model picker; that choice is theirs alone.\n"
-    )
-    files["README.md"] = str(SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}")).encode()
-    return files
-
-
-def deploy_space(space_id: str, repo_id: str, *, revision: str | None = None, token: str | None = None,
-                 private: bool = False) -> Published:
-    """Create or update a Gradio Space serving `repo_id` (Space variables GAN_REPO_ID/GAN_REVISION), in one commit."""
-    check_repo_id(space_id, "--space-id")
-    check_repo_id(repo_id, "--repo-id")
-    token = resolve_token(token)
-    files = space_files(repo_id, revision, space_id)
-    api = HfApi(token=token)
-    with hub_errors(f"checking the model {repo_id}", repo_id, revision, token=token):
-        model_private = api.model_info(repo_id, revision=revision).private
-    with hub_errors(f"deploying the Space {space_id}", space_id, writing=True, token=token):
-        url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private or None, exist_ok=True)
-        api.add_space_variable(space_id, REPO_ID_VARIABLE, repo_id, description="the DCGAN Studio model to serve")
-        if revision:
-            api.add_space_variable(space_id, REVISION_VARIABLE, revision, description="its branch, tag or commit")
-        elif REVISION_VARIABLE in api.get_space_variables(space_id):
-            api.delete_space_variable(space_id, REVISION_VARIABLE)
-        operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=str(data) if isinstance(data, Path) else data)
-                      for path, data in files.items()]
-        info = api.create_commit(space_id, operations, repo_type="space",
-                                 commit_message=f"Deploy DCGAN Studio serving {repo_id}" + (f"@{revision}" if revision else ""))
-    if model_private:
-        print(f"note: {repo_id} is private: add a read token as the secret HF_TOKEN in the Space's settings")
-    return Published(space_id, "main", info.oid, str(url), info.commit_url)

@@ -35,6 +35,16 @@ FILE_DESCRIPTIONS = {
 LOCAL_PATH_ARGS = ("out", "data_dir", "resume")  # the trainer's own paths: noise to readers, and private
 
 
+def published_config(config: dict) -> bytes:
+    """config.json as pushed: the export's, less the training machine's own paths (the local export keeps them: the
+    app's memorisation check reads `data_dir`)."""
+    training = config.get("training", {})
+    if training:
+        args = {k: v for k, v in training.get("args", {}).items() if k not in LOCAL_PATH_ARGS}
+        config = {**config, "training": {**training, "args": args}}
+    return (json.dumps(config, indent=2) + "\n").encode()
+
+
 def _value(value) -> str:
     text = json.dumps(value) if isinstance(value, (dict, list)) else str(value)
     return text.replace("|", "\\|")

@@ -18,6 +18,10 @@ from torch import nn
 SUPPORTED_IMAGE_SIZES = (32, 64)
 SUPPORTED_CHANNELS = (1, 3)
 D_NORMS = ("batch", "none")
+# Far above anything train.py makes in practice (default nz 100, widths 64), far below what breaks torch or memory.
+MAX_LATENT = 4096  # nz
+MAX_WIDTH = 4096  # ngf, ndf
+MAX_PARAMETERS = 2**30  # both networks together: 4 GiB of float32 weights (ngf = ndf = 512 at 64 px is 0.35e9)
 
 
 @dataclass(frozen=True)
@@ -32,20 +36,42 @@ class ModelConfig:
     d_norm: str = "batch"  # "batch" (classic) or "none" (spectral normalisation during training)
 
     def __post_init__(self):
-        if self.d_norm not in D_NORMS:
-            raise ValueError(f"d_norm must be one of {D_NORMS}, got {self.d_norm!r}")
-        if self.image_size not in SUPPORTED_IMAGE_SIZES:
-            raise ValueError(f"image_size must be one of {SUPPORTED_IMAGE_SIZES}, got {self.image_size}")
-        if self.nc not in SUPPORTED_CHANNELS:
-            raise ValueError(f"nc (image channels) must be one of {SUPPORTED_CHANNELS}, got {self.nc}")
-        for name in ("nz", "ngf", "ndf"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+        """Refuse any value but a plain int in range (not a bool, float or string) with one line naming the field,
+        and a size whose weights would not fit in memory, before anything is built."""
+        if not isinstance(self.d_norm, str) or self.d_norm not in D_NORMS:
+            raise ValueError(f"d_norm must be one of {D_NORMS}, got {self.d_norm!r:.40}")
+        for name, allowed in (("image_size", SUPPORTED_IMAGE_SIZES), ("nc", SUPPORTED_CHANNELS)):
+            value = getattr(self, name)
+            if type(value) is not int or value not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {value!r:.40}")
+        for name, limit in (("nz", MAX_LATENT), ("ngf", MAX_WIDTH), ("ndf", MAX_WIDTH)):
+            value = getattr(self, name)
+            if type(value) is not int or not 1 <= value <= limit:
+                raise ValueError(f"{name} must be a whole number from 1 to {limit}, got {value!r:.40}")
+        if self.parameters > MAX_PARAMETERS:
+            raise ValueError(f"nz={self.nz}, ngf={self.ngf}, ndf={self.ndf} make {self.parameters:,} weights, over the "
+                             f"limit of {MAX_PARAMETERS:,}")
 
     @property
     def num_blocks(self) -> int:
         """Stride-2 stages between the 4x4 map and the image (3 for 32 px, 4 for 64 px)."""
         return int(math.log2(self.image_size)) - 2
+
+    @property
+    def parameters(self) -> int:
+        """Weights of both networks (BatchNorm included), counted from the config without building them."""
+        width = self.ngf * 2 ** (self.num_blocks - 1)
+        count = self.nz * width * 16 + 2 * width  # Generator: the first transposed conv and its BatchNorm
+        for _ in range(self.num_blocks - 1):
+            count += width * (width // 2) * 16 + width  # conv + BatchNorm (2 x width // 2)
+            width //= 2
+        count += width * self.nc * 16
+        width = self.ndf
+        count += self.nc * width * 16  # Discriminator
+        for _ in range(self.num_blocks - 1):
+            count += width * 2 * width * 16 + (4 * width if self.d_norm == "batch" else 2 * width)  # BatchNorm, or bias
+            width *= 2
+        return count + width * 16
 
     def to_dict(self) -> dict:
         return asdict(self)

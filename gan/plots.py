@@ -7,21 +7,39 @@ import io
 import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
-import numpy as np  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
+import numpy as np
 
 MARKED_UPLOADS = 8  # uploads named one by one in the histogram's legend; more share one entry
 
 
+def _figure(**options):
+    """A matplotlib figure drawn by the Agg canvas. matplotlib is imported here, when a picture is drawn, not when
+    the app or the command line starts; the object API (not pyplot) lets concurrent requests draw at once."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(**options)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def parse_metrics(lines: list[str]) -> list[dict | None]:
+    """Each line's record, or None where a line is not one (torn by a kill or a full disk mid-write)."""
+    records = []
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        records.append(record if isinstance(record, dict) else None)
+    return records
+
+
 def read_metrics(path: Path) -> list[dict]:
+    """The records of a metrics log, skipping lines that are not records."""
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [r for r in parse_metrics(path.read_text(errors="replace").splitlines()) if r is not None]
 
 
 def plot_losses(records: list[dict], path: Path) -> None:
@@ -30,7 +48,8 @@ def plot_losses(records: list[dict], path: Path) -> None:
     evaluations = [r for r in records if "eval" in r]
     records = [r for r in records if "loss_d" in r]
     steps = [r["step"] for r in records]
-    figure, axes = plt.subplots(1, 3 if evaluations else 2, figsize=(16 if evaluations else 11, 4))
+    figure = _figure(figsize=(16 if evaluations else 11, 4))
+    axes = figure.subplots(1, 3 if evaluations else 2)
     losses, outputs = axes[:2]
     losses.plot(steps, [r["loss_d"] for r in records], label="discriminator")
     losses.plot(steps, [r["loss_g"] for r in records], label="generator")
@@ -53,14 +72,14 @@ def plot_losses(records: list[dict], path: Path) -> None:
         axis.legend()
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def plot_weight_norms(records: list[dict], path: Path) -> None:
     """Per-layer L2 norms of the weights of both networks over training."""
     records = [r for r in records if "weight_norms_g" in r]
     steps = [r["step"] for r in records]
-    figure, axes = plt.subplots(1, 2, figsize=(11, 4))
+    figure = _figure(figsize=(11, 4))
+    axes = figure.subplots(1, 2)
     for axis, (key, title) in zip(axes, (("weight_norms_g", "Generator"), ("weight_norms_d", "Discriminator"))):
         for layer in records[-1][key]:
             axis.plot(steps, [r[key].get(layer, float("nan")) for r in records], label=layer)
@@ -69,15 +88,13 @@ def plot_weight_norms(records: list[dict], path: Path) -> None:
         axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
-    plt.close(figure)
 
 
 def score_histogram(generated: list[float], real: list[float] | None, uploads: list[tuple[str, float]], note: str = "") -> bytes:
     """PNG: histograms of the discriminator's logits on generated samples and (where available) real training
     images, with each upload's logit marked, so a visitor can read where an upload falls. Uses the object API,
     not pyplot, so concurrent requests can draw at once."""
-    figure = Figure(figsize=(8, 4.4), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = _figure(figsize=(8, 4.4), dpi=100, layout="constrained")
     axis = figure.add_subplot()
     values = [*generated, *(real or []), *(logit for _, logit in uploads)]
     bins = np.histogram_bin_edges(values, bins=40)
@@ -103,8 +120,7 @@ def score_histogram(generated: list[float], real: list[float] | None, uploads: l
 
 def projection_curve(losses: list[float]) -> bytes:
     """PNG: a projection's objective after each Adam step, small enough to sit beside its images."""
-    figure = Figure(figsize=(4.8, 2.2), dpi=100, layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = _figure(figsize=(4.8, 2.2), dpi=100, layout="constrained")
     axis = figure.add_subplot()
     axis.plot(range(len(losses)), losses, color="tab:blue", linewidth=1.5)
     axis.ticklabel_format(axis="y", style="plain", useOffset=False)

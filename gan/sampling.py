@@ -17,7 +17,6 @@ import io
 import numpy as np
 import torch
 from PIL import Image, PngImagePlugin
-from torchvision.utils import make_grid
 
 from .images import model_output_to_uint8
 from .models import Generator
@@ -100,11 +99,27 @@ def to_pil(image: torch.Tensor) -> Image.Image:
     return Image.fromarray(array[:, :, 0] if array.shape[2] == 1 else array)
 
 
+def tile(images: torch.Tensor, columns: int, padding: int = 2) -> torch.Tensor:
+    """(N, C, H, W) -> (C, rows * (H + padding) + padding, columns * (W + padding) + padding) on a black background,
+    laid out as torchvision's `make_grid` does. Written here because importing torchvision.utils loads all of
+    torchvision (and torch._dynamo): seconds at every start of the app and the command line. One image is
+    returned as it is, as make_grid does."""
+    count, channels, height, width = images.shape
+    if count == 1:
+        return images[0]
+    columns = max(1, min(columns, count))
+    rows = -(-count // columns)
+    cells = images.new_zeros((rows * columns, channels, height + padding, width + padding))
+    cells[:count, :, padding:, padding:] = images
+    grid = cells.view(rows, columns, channels, height + padding, width + padding).permute(2, 0, 3, 1, 4)
+    grid = grid.reshape(channels, rows * (height + padding), columns * (width + padding))
+    return torch.nn.functional.pad(grid, (0, padding, 0, padding))
+
+
 def grid_image(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> Image.Image:
     """uint8 (N, C, H, W) -> one grid image; columns defaults to a near-square layout."""
     columns = columns or int(np.ceil(np.sqrt(images.shape[0])))
-    grid = make_grid(images, nrow=columns, padding=padding, pad_value=0)
-    return to_pil(grid[: images.shape[1]])  # make_grid repeats 1 channel to 3; keep grayscale grayscale
+    return to_pil(tile(images, columns, padding))
 
 
 def upscale(image: Image.Image, min_side: int = 512, max_side: int = 2048) -> Image.Image:

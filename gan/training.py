@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import argparse
 import copy
+import errno
+import fcntl
 import json
 import math
-import platform
+import os
 import shutil
 import signal
 import sys
@@ -35,10 +37,11 @@ from .features import FEATURE_DATASETS, DomainFeatures
 from .images import uint8_to_model_input
 from .augment import diff_augment, parse_policy
 from .models import Discriminator, Generator, ModelConfig, add_spectral_norm, without_spectral_norm
-from .plots import plot_losses, plot_weight_norms, read_metrics
+from .plots import parse_metrics, plot_losses, plot_weight_norms, read_metrics
+from .precision import AMP_DTYPES, choose_precision, describe_device
 from .sampling import generate, grid_image, latents_for_seeds
 
-AMP_CHOICES = ("auto", "off", "bf16", "fp16")
+AMP_CHOICES = ("auto", *AMP_DTYPES)
 LOSSES = ("bce", "hinge")
 RECIPES = {
     "classic": {"loss": "bce", "spectral_norm": False, "ema": 0.0, "diffaugment": "none", "r1": 0.0,
@@ -58,6 +61,8 @@ SAMPLE_GRID_NAME = "samples.png"
 LOSS_PLOT_NAME = "loss.png"
 WEIGHTS_PLOT_NAME = "weights.png"
 METRICS_NAME = "metrics.jsonl"
+LOCK_NAME = ".lock"
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO)
 NUM_FIXED_SAMPLES = 64
 
 
@@ -102,7 +107,8 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument(
         "--amp", choices=AMP_CHOICES, default="auto",
-        help="autocast precision; auto = bf16 on CUDA and on CPU (measured faster with the same sample quality)",
+        help="autocast precision; auto = bf16 on CUDA, and on a CPU only where bf16 is measured faster than fp32 "
+             "(CPUs without native bf16 train in fp32)",
     )
     run.add_argument("--compile", action="store_true", help="torch.compile G and D for training (see README for when it helps)")
     run.add_argument("--log-every", type=int, default=50, help="steps between metrics lines and progress-bar updates")
@@ -125,13 +131,6 @@ def resolve_device(name: str) -> torch.device:
     if name == "cuda" and not torch.cuda.is_available():
         raise GanError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu")
     return torch.device("cuda" if name == "auto" and torch.cuda.is_available() else ("cpu" if name == "auto" else name))
-
-
-def resolve_amp(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype, or None for fp32."""
-    if name == "auto":
-        return torch.bfloat16
-    return {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[name]
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -198,7 +197,10 @@ class Trainer:
         fused = {"fused": True} if device.type == "cuda" else {}
         self.opt_g = torch.optim.Adam(self.generator.parameters(), args.lr_g, betas=(args.beta1, args.beta2), **fused)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), args.lr_d, betas=(args.beta1, args.beta2), **fused)
-        self.amp_dtype = resolve_amp(args.amp, device)
+        precision = choose_precision(args.amp, device, self.generator, self.discriminator, self.batch_size)
+        self.precision = world.gather(precision)[0]  # under torchrun, rank 0's verdict for every rank
+        self.amp_dtype = self.precision.dtype
+        args.amp = self.precision.amp  # checkpoints record the precision chosen, so a resumed run keeps it
         self.scaler = torch.amp.GradScaler(device.type) if self.amp_dtype == torch.float16 else None
         self.images = dataset.images[world.rank :: world.size].to(device)  # this rank's shard
         self.data_rng = torch.Generator(device).manual_seed(args.seed + 1 + 1000 * world.rank)
@@ -401,29 +403,31 @@ class Run:
         bar = tqdm(total=self.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True, desc="training", disable=not main)
         self.started = time.perf_counter() - trainer.elapsed
         self.window_start = time.perf_counter()
-        while trainer.step < self.total_steps and not trainer.world.any(self.stop_signal is not None):
-            stats = trainer.advance(trainer.step / self.total_steps)
-            self.steps_since_log += 1
-            for key, value in stats.items():
-                self.metrics[key] = self.metrics.get(key, 0) + value
-            bar.update(1)
-            if trainer.step % args.checkpoint_every == 0:
-                self.save_checkpoint()
-            if not main:
-                continue
-            if trainer.step % args.log_every == 0:
-                self._log(bar)
-            if trainer.step % args.sample_every == 0:
-                self.save_samples()
-            if self.evaluator is not None and trainer.step % args.eval_every == 0:
-                self.evaluate(bar)
-            if self.step_hooks:
-                paused = time.perf_counter()
-                for hook in self.step_hooks:
-                    hook(self)
-                spent = time.perf_counter() - paused
-                self.started, self.window_start = self.started + spent, self.window_start + spent
-        bar.close()
+        try:
+            while trainer.step < self.total_steps and not trainer.world.any(self.stop_signal is not None):
+                stats = trainer.advance(trainer.step / self.total_steps)
+                self.steps_since_log += 1
+                for key, value in stats.items():
+                    self.metrics[key] = self.metrics.get(key, 0) + value
+                bar.update(1)
+                if trainer.step % args.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if not main:
+                    continue
+                if trainer.step % args.log_every == 0:
+                    self._log(bar)
+                if trainer.step % args.sample_every == 0:
+                    self.save_samples()
+                if self.evaluator is not None and trainer.step % args.eval_every == 0:
+                    self.evaluate(bar)
+                if self.step_hooks:
+                    paused = time.perf_counter()
+                    for hook in self.step_hooks:
+                        hook(self)
+                    spent = time.perf_counter() - paused
+                    self.started, self.window_start = self.started + spent, self.window_start + spent
+        finally:
+            bar.close()  # also when a write fails: the error line then stands alone
         self.save_checkpoint()
         self.check_ranks_agree()
         if not main:
@@ -530,8 +534,8 @@ class Run:
                 "images_seen": trainer.step * args.batch_size,
                 "train_images": len(self.dataset),
                 "time_s": round(trainer.elapsed, 1),
-                "device": device_description(trainer.device),
-                "precision": str(trainer.amp_dtype).removeprefix("torch.") if trainer.amp_dtype else "fp32",
+                "device": describe_device(trainer.device),
+                "precision": trainer.precision.name,
                 "skipped_steps": trainer.skipped_steps,
                 "world_size": trainer.world.size,
                 "generator_digest": parameter_digest(trainer.generator),
@@ -566,12 +570,6 @@ def make_evaluator(trainer: Trainer, dataset: ImageDataset) -> TrainingEvaluator
     return TrainingEvaluator(DomainFeatures(dataset.name, trainer.device), dataset, args.eval_num)
 
 
-def device_description(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-
-
 def total_steps(args: argparse.Namespace, dataset_size: int) -> int:
     if args.steps is not None:
         return args.steps
@@ -588,11 +586,20 @@ def _resume_state(args: argparse.Namespace, explicit: dict, out: Path, quiet: bo
             if not quiet:
                 print(f"no training state in {out / 'checkpoints'}; starting a new run")
             return None
-        path = states[-1]
+        path, state = newest_readable_state(states, quiet)
     else:
         path = Path(args.resume)
-    state = ckpt.load_training_state(path)
-    saved = state.get("args", {})
+        state = ckpt.load_training_state(path)
+    saved = dict(state.get("args", {}))
+    if saved.get("amp") == "auto":  # states of earlier versions, whose auto was bf16 everywhere
+        saved["amp"] = "bf16"
+    if explicit.get("amp") == "auto":  # auto on resume: the precision the run chose
+        explicit = {k: v for k, v in explicit.items() if k != "amp"}
+    elif "amp" in explicit and explicit["amp"] != saved.get("amp"):
+        if not quiet:
+            print(f"warning: --amp {explicit['amp']} replaces the resumed run's --amp {saved.get('amp')}: training goes "
+                  "on, but no longer bit for bit as the uninterrupted run would have")
+        saved["amp"] = explicit["amp"]
     for key in RESUME_LOCKED:
         if key in explicit and key in saved and explicit[key] != saved[key]:
             flag = "--" + key.replace("_", "-")
@@ -604,15 +611,84 @@ def _resume_state(args: argparse.Namespace, explicit: dict, out: Path, quiet: bo
     return state
 
 
+def newest_readable_state(states: list[Path], quiet: bool = False) -> tuple[Path, dict]:
+    """The newest of `states` that can be read, saying which newer ones could not (a kill or a full disk can leave
+    an empty or truncated file where the atomic rename of an older version kept no partial one)."""
+    problems = []
+    for path in reversed(states):
+        try:
+            state = ckpt.load_training_state(path)
+        except CheckpointError as error:
+            problems.append(str(error))
+            if not quiet:
+                print(f"warning: {error}; trying the state before it")
+            continue
+        return path, state
+    raise CheckpointError(f"none of the {len(states)} training states in {states[0].parent} can be read (newest: "
+                          f"{problems[0]}); start again with a new --out")
+
+
+def truncate_metrics(path: Path, step: int) -> int:
+    """Cut the metrics log back to the lines up to `step` (the state a run resumes from), so that no step appears
+    twice, dropping torn lines; returns how many lines went."""
+    if not path.is_file():
+        return 0
+    lines = path.read_text(errors="replace").splitlines()
+    kept = [line for line, record in zip(lines, parse_metrics(lines)) if record is not None and record.get("step", 0) <= step]
+    if len(kept) < len(lines):
+        ckpt.atomic_write(path, lambda p: Path(p).write_text("".join(line + "\n" for line in kept)))
+    return len(lines) - len(kept)
+
+
+def claim_run_folder(out: Path) -> int:
+    """Check that --out can be written (before any data is loaded), lock it for this process, and remove the
+    half-written files a killed run left there. Returns the lock's file descriptor, held until it is closed."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise GanError(f"--out {out} cannot be written ({error.strerror}): choose a folder you can write to") from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        raise GanError(f"another training run is using --out {out}: wait for it to end, or choose another --out") from None
+    try:
+        os.ftruncate(lock, 0)
+        os.write(lock, f"{os.getpid()}\n".encode())
+    except OSError as error:
+        os.close(lock)
+        raise GanError(f"--out {out} cannot be written ({error.strerror}): choose a folder you can write to") from None
+    removed = [p for folder in (out, out / "checkpoints", out / "model", out / "best") for p in ckpt.remove_temporaries(folder)]
+    if removed:
+        print(f"removed {len(removed)} half-written file(s) left in {out} by an interrupted run")
+    return lock
+
+
+def storage_failure(error: OSError, out: Path) -> str:
+    """One line for a write that failed for lack of space (or a read-only or failing disk) during a run."""
+    where = f" {error.filename}" if error.filename else f" to {out}"
+    states = ckpt.list_training_states(out / "checkpoints")
+    kept = f"the last good training state is {states[-1]}" if states else "no training state was saved yet"
+    return (f"could not write{where} ({error.strerror or error}); {kept}: free some space, then continue with "
+            f"--out {out} --resume auto")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
     explicit = vars(build_parser(suppress_defaults=True).parse_args(argv))
     world = World()
+    lock = None
+    out = Path(args.out or f"runs/{args.dataset}")
     try:
         for flag in ("batch_size", "log_every", "sample_every", "checkpoint_every"):
             if getattr(args, flag) < 1:
                 raise GanError(f"--{flag.replace('_', '-')} must be at least 1")
+        try:  # before any data loads; 3 channels, the most a dataset has
+            ModelConfig(args.nz, args.ngf, args.ndf, 3, args.image_size)
+        except ValueError as error:
+            raise GanError(f"--nz/--ngf/--ndf do not make a model this project trains: {error}") from None
         if not 0 <= args.lr_decay <= 1:
             raise GanError(f"--lr-decay {args.lr_decay} is not a fraction of the run: give a value from 0 (off) to 1 (the whole run)")
         hub.check_push_arguments(args)  # a missing token or repo id fails now, not after training
@@ -623,8 +699,11 @@ def main(argv: list[str] | None = None) -> int:
                 raise GanError(f"--batch-size {args.batch_size} (the global batch) must be divisible by the {world.size} processes")
             if device.type == "cuda":
                 device = torch.device("cuda", world.local_rank)
-        out = Path(args.out or f"runs/{args.dataset}")
+        if world.is_main:
+            lock = claim_run_folder(out)
         state = _resume_state(args, explicit, out, quiet=not world.is_main)
+        if state is not None and world.is_main and (cut := truncate_metrics(out / METRICS_NAME, state["step"])):
+            print(f"{METRICS_NAME}: {cut} line(s) after step {state['step']} (the state resumed) removed")
         dataset = load_dataset(args.dataset, args.data_dir, args.image_size, not args.no_download, args.channels)
         if device.type == "cuda":
             torch.backends.cudnn.benchmark = True
@@ -639,13 +718,14 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"note: the run was planned for {planned} steps, now {steps}: the learning-rate decay is re-planned")
         run = Run(trainer, dataset, out, steps)
         if world.is_main:
-            out.mkdir(parents=True, exist_ok=True)
-            precision = str(trainer.amp_dtype).removeprefix("torch.") + " autocast" if trainer.amp_dtype else "fp32"
             processes = f" x {world.size} processes" if world.distributed else ""
             print(
                 f"training a {args.image_size}x{args.image_size} DCGAN on {dataset.name} ({len(dataset)} images from {dataset.source}) "
-                f"for {steps} steps on {device_description(device)}{processes}, {precision}, {args.recipe} recipe; run folder {out}"
+                f"for {steps} steps on {describe_device(device)}{processes}, {trainer.precision.reason}, {args.recipe} recipe; "
+                f"run folder {out}"
             )
+            if trainer.precision.warning:
+                print(f"warning: {trainer.precision.warning}", file=sys.stderr)
             if (push_hook := hub.scheduled_push(args)) is not None:
                 run.step_hooks.append(push_hook)
         code = run.run()
@@ -660,5 +740,12 @@ def main(argv: list[str] | None = None) -> int:
     except GanError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        if error.errno not in STORAGE_ERRNOS:
+            raise
+        print(f"\nerror: {storage_failure(error, out)}", file=sys.stderr)
+        return 2
     finally:
+        if lock is not None:
+            os.close(lock)
         world.close()

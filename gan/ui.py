@@ -2,7 +2,9 @@
 
 The model picker lists the startup and bundled models and takes any Hub repo id; the choice lives in the visitor's
 session (a gr.State holding a ModelRef, which the API does not expose), and loaded models sit in one small LRU
-`ModelCache` shared by all sessions. A failed load raises gr.Error and leaves the visitor's model as it was.
+`ModelCache` shared by all sessions, bounded by count and bytes. A failed load raises gr.Error and leaves the visitor's
+model as it was. What visitors download stays bounded on disk too (hub.prune_cache), and what they see names models by
+repo id or folder name, never by the server's paths.
 
 Handlers return paths of PNG/GIF files written here (never PIL images): each is written whole under a fresh name
 inside Gradio's cache folder, so Gradio serves it in place without copying, whereas it rewrites PIL outputs in
@@ -52,7 +54,15 @@ from .sampling import (
     upscale,
 )
 from .scoring import MAX_FILES, score_files
-from .ui_assets import OutputFiles, ReferenceScores, TrainingData, model_identity, model_summary, nearest_images
+from .ui_assets import (
+    OutputFiles,
+    ReferenceScores,
+    TrainingData,
+    model_identity,
+    model_summary,
+    nearest_images,
+    shown_source,
+)
 
 MAX_COUNT = 64
 MAX_STEPS = 1000  # projection budget: about 8 ms per step for 3 restarts of the bundled model's shape on the CPU
@@ -60,7 +70,10 @@ MAX_RESTARTS = 8
 MAX_FRAMES = 120
 MAX_FPS = 50  # GIF frame delays are stored in 1/100 s and browsers slow anything under 20 ms down
 MODEL_CACHE_SIZE = 4  # Hub models kept loaded for all visitors, besides the startup and bundled ones
+MODEL_CACHE_BYTES = 512 * 2**20  # and their weights at most (but the latest is kept whatever its size)
 MAX_DOWNLOAD_BYTES = 256 * 2**20  # a visitor-typed repo whose weights are larger is refused
+HUB_CACHE_BYTES = 1024 * 2**20  # downloads of visitor-typed repos kept on disk: at most this much
+HUB_CACHE_REVISIONS = 16  # and this many revisions, most recently downloaded first
 INFERENCE_WORKERS = 2
 QUEUE_SIZE = 64
 PNG_LEVEL = 1  # zlib level of output PNGs: the fastest; the 32 px samples are tiny either way
@@ -118,14 +131,25 @@ class ModelRef:
         return load_model(self.folder)
 
 
-class ModelCache:
-    """Loaded models shared by every session, thread-safe: pinned ones (startup, bundled) plus at most `capacity` others,
-    least recently used first out. A session keeps only a ModelRef, so an evicted model is simply loaded again."""
+def model_bytes(model: LoadedModel) -> int:
+    """Memory held by a loaded model's tensors: weights and BatchNorm statistics of both networks."""
+    modules = [module for module in (model.generator, model.discriminator) if module is not None]
+    return sum(t.numel() * t.element_size() for module in modules for t in (*module.parameters(), *module.buffers()))
 
-    def __init__(self, capacity: int = MODEL_CACHE_SIZE):
+
+class ModelCache:
+    """Loaded models shared by every session, thread-safe: pinned ones (startup, bundled) plus at most `capacity` others
+    of at most `max_bytes` in all (as `size` counts them), least recently used first out; the latest one stays
+    whatever its size (downloads are bounded by MAX_DOWNLOAD_BYTES). A session keeps only a ModelRef, so an evicted
+    model is simply loaded again."""
+
+    def __init__(self, capacity: int = MODEL_CACHE_SIZE, max_bytes: int = MODEL_CACHE_BYTES, size=model_bytes):
         self.capacity = capacity
+        self.max_bytes = max_bytes
+        self.size = size
         self.pinned: dict[ModelRef, LoadedModel] = {}
         self.recent: OrderedDict[ModelRef, LoadedModel] = OrderedDict()
+        self.sizes: dict[ModelRef, int] = {}
         self.lock = threading.Lock()
         self.loading = threading.Lock()  # one load at a time; cache hits never wait for it
 
@@ -151,9 +175,11 @@ class ModelCache:
         with self.lock:
             if ref not in self.pinned:
                 self.recent[ref] = model
+                self.sizes[ref] = self.size(model)
                 self.recent.move_to_end(ref)
-                while len(self.recent) > self.capacity:
-                    self.recent.popitem(last=False)
+                while len(self.recent) > 1 and (len(self.recent) > self.capacity
+                                                or sum(self.sizes.values()) > self.max_bytes):
+                    del self.sizes[self.recent.popitem(last=False)[0]]
         return model
 
 
@@ -162,7 +188,7 @@ def _label(model: LoadedModel) -> str:
     if origin:
         return origin["repo_id"] + ("" if origin["revision"] == "main" else f"@{origin['revision']}")
     bundled = Path(model.source).resolve() == BUNDLED_MODEL.resolve()
-    return f"{model.name} ({'bundled' if bundled else Path(model.source).name})"
+    return f"{shown_source(model.name)} ({'bundled' if bundled else Path(model.source).name})"
 
 
 def _example_images() -> list[tuple[str, list[str]]]:
@@ -179,6 +205,7 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
     training_data = TrainingData()
     references = ReferenceScores(training_data)
     initial = ModelRef.of(model)
+    visitor_repos: set[str] = set()  # Hub repos typed into the picker, whose downloads are bounded
     models.pin(initial, model)
     choices = {_label(model): initial}
     for folder in bundled:
@@ -206,8 +233,11 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             chosen = choices[choice]
             loaded = models.get(chosen)
         elif hub.looks_like_repo_id(choice):
+            visitor_repos.add(choice)
             try:
                 folder = hub.download_export(choice, revision, max_bytes=MAX_DOWNLOAD_BYTES)
+                hub.prune_cache(visitor_repos, {folder.name, initial.commit or folder.name}, HUB_CACHE_BYTES,
+                                HUB_CACHE_REVISIONS)  # never the startup model's download, nor this one
                 chosen = ModelRef(repo_id=choice, revision=revision, commit=folder.name)
                 loaded = models.get(chosen, lambda: hub.load_snapshot(folder, choice, revision))
             except GanError as error:
@@ -225,7 +255,8 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         if seed + count - 1 > MAX_SEED:
             raise gr.Error(f"seeds {seed}..{seed + count - 1} run past {MAX_SEED}; choose a smaller seed")
         images = generate(model.generator, latents_for_seeds(seed, count, model.config.nz, truncation))
-        about = {**model_identity(model), "source": model.source, **({"truncation": truncation} if truncation else {})}
+        about = {**model_identity(model), "source": shown_source(model.source),
+                 **({"truncation": truncation} if truncation else {})}
         return seed, count, truncation, images, about
 
     def sample(seed: float, count: float, truncation: float = 0, columns: float = 0, ref: ModelRef | None = None):
@@ -284,8 +315,8 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         pictures = [upscale(to_pil(image), 256) for image in images]
         gif = gif_bytes(ping_pong(pictures) if pingpong else pictures, fps=fps)
         strip = upscale(grid_image(images, columns=min(frames, 12)), 512)
-        text = {**model_identity(model), "source": model.source, **ends, "frames": frames, "mode": mode,
-                "pingpong": bool(pingpong), "fps": fps}
+        text = {**model_identity(model), "source": shown_source(model.source), **ends, "frames": frames,
+                "mode": mode, "pingpong": bool(pingpong), "fps": fps}
         return outputs.write(gif, ".gif"), png_file(strip, text)
 
     def check_path(frames: float, mode: str, fps: float) -> int:
@@ -313,7 +344,8 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         except ImageInputError as error:
             raise gr.Error(str(error)) from None
         seconds = time.perf_counter() - started
-        about = {**model_identity(model), "source": model.source, "projected": name, "steps": steps, "restarts": restarts}
+        about = {**model_identity(model), "source": shown_source(model.source), "projected": name, "steps": steps,
+                 "restarts": restarts}
         target = png_file(to_pil(result.target), {**about, "image": "target"})
         reconstruction = png_file(to_pil(result.reconstruction), {**about, "image": "reconstruction",
                                                                   "distance": f"{result.distance:.6f}"})

@@ -9,6 +9,7 @@ makes the app read a path its config names, since a visitor may choose any Hub m
 from __future__ import annotations
 
 import hashlib
+import re
 import tempfile
 import threading
 import time
@@ -21,15 +22,20 @@ from pathlib import Path
 import torch
 
 from .checkpoint import GENERATOR_NAME, LoadedModel
-from .data import ImageDataset, load_dataset
+from .data import DATASETS, ImageDataset, load_dataset
 from .errors import GanError
 from .sampling import generate, latents_for_seeds
 from .scoring import discriminator_logits
 
 REFERENCE_SAMPLES = 512  # generated seeds 0..511 and as many real images per model, for the score histogram
 NEAREST = 8  # training images shown per memorisation check
-DATASETS_KEPT = 2  # full training sets held in memory (Fashion-MNIST: 61 MB as uint8)
+DATASETS_KEPT = 1  # full training sets held in memory (Fashion-MNIST: 61 MB as uint8)
+MAX_DATASET_BYTES = 160 * 2**20  # a set of every 32 px model (CIFAR-10: 147 MiB as uint8); 64 px sets are 4x larger
+NATIVE_CHANNELS = {"mnist": 1, "fashion-mnist": 1, "cifar10": 3}  # a model of other channels never trained on them
+TRAIN_IMAGES = {"mnist": 60_000, "fashion-mnist": 60_000, "cifar10": 50_000}  # to size a set before loading it
 REFERENCES_KEPT = 64  # models whose reference scores are kept (a few KB each)
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~:.])")  # backslash-escaped: no markup, HTML, link or autolink
+MAX_SHOWN = 100  # characters of one metadata value in the summary
 
 
 class OutputFiles:
@@ -82,11 +88,12 @@ def model_identity(model: LoadedModel) -> dict[str, str]:
         return {"model": origin["repo_id"], "revision": origin["commit"]}
     weights = Path(model.source) / GENERATOR_NAME
     digest = _weights_digest(str(weights), weights.stat().st_mtime_ns) if weights.is_file() else "unknown"
-    return {"model": model.name, "revision": f"local sha256:{digest}"}
+    return {"model": shown_source(model.name), "revision": f"local sha256:{digest}"}
 
 
-def _shown_source(source: str) -> str:
-    """A local export as a path relative to the app's folder (visitors need not see the server's file system)."""
+def shown_source(source: str) -> str:
+    """A local export as a path relative to the app's folder, or its folder's name (visitors need not see the server's
+    file system); anything else (a Hub model's `repo@revision (commit ...)`, a name) as it is."""
     path = Path(source)
     if not path.is_absolute():
         return source
@@ -96,23 +103,46 @@ def _shown_source(source: str) -> str:
         return path.name
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _text(value) -> str:
+    """A metadata value as literal Markdown text: one line, at most MAX_SHOWN characters, markup and HTML escaped (a
+    Hub model's config.json is written by anyone)."""
+    return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split())[:MAX_SHOWN])
+
+
+def _number(value, spec: str) -> str:
+    return format(value, spec) if _is_number(value) else _text(value)
+
+
 def model_summary(model: LoadedModel) -> str:
-    """The model card in two lines: where it comes from and what it draws; how it was trained and how good it is."""
+    """The model card in two lines: where it comes from and what it draws; how it was trained and how good it is.
+    Metadata of any type is shown as text, never as markup."""
     config, meta = model.config, model.metadata
-    training, final, evaluation = meta.get("training", {}), meta.get("final_metrics") or {}, meta.get("evaluation") or {}
+    training, final, evaluation = (meta.get(key) if isinstance(meta.get(key), dict) else {}
+                                   for key in ("training", "final_metrics", "evaluation"))
     channels = f"{config.nc} channel{'s' if config.nc > 1 else ''}"
-    about = (f"**Model:** `{model.name}` · **From:** `{_shown_source(model.source)}` · **Dataset:** {meta.get('dataset', 'unknown')} · "
+    source = shown_source(model.source).replace("`", "'")  # a repo id and revision, or a local folder's name
+    about = (f"**Model:** {_text(shown_source(model.name))} · **From:** `{source}` · "
+             f"**Dataset:** {_text(meta.get('dataset', 'unknown'))} · "
              f"**Size:** {config.image_size}x{config.image_size}, {channels}, z={config.nz}")
     facts = []
     if training:
-        minutes = training.get("time_s", 0) / 60
-        facts.append(f"**Training:** {training.get('steps', '?')} steps, {minutes:.0f} min on {training.get('device', '?')}")
+        time_s = training.get("time_s")
+        minutes = f"{time_s / 60:.0f}" if _is_number(time_s) else "?"
+        facts.append(f"**Training:** {_text(training.get('steps', '?'))} steps, {minutes} min on "
+                     f"{_text(training.get('device', '?'))}")
     if "d_real" in final and "d_fake" in final:
-        facts.append(f"**Last step:** D(real) {final['d_real']:.2f}, D(generated) {final['d_fake']:.2f}")
+        facts.append(f"**Last step:** D(real) {_number(final['d_real'], '.2f')}, "
+                     f"D(generated) {_number(final['d_fake'], '.2f')}")
     if evaluation:
         names = {"fd": "FD", "precision": "precision", "recall": "recall"}
-        scores = ", ".join(f"{name} {evaluation[key]:.3g}" for key, name in names.items() if isinstance(evaluation.get(key), (int, float)))
-        facts.append(f"**Evaluation** ({evaluation.get('num', '?')} samples, step {evaluation.get('step', '?')}): {scores}")
+        scores = ", ".join(f"{name} {evaluation[key]:.3g}" for key, name in names.items()
+                           if _is_number(evaluation.get(key)))
+        facts.append(f"**Evaluation** ({_text(evaluation.get('num', '?'))} samples, step "
+                     f"{_text(evaluation.get('step', '?'))}): {scores}")
     elif training:
         facts.append("**Evaluation:** none recorded")
     return "\n\n".join([about, " · ".join(facts)] if facts else [about])
@@ -127,6 +157,10 @@ class Reference:
     note: str  # why there are no real scores, or ""
 
 
+def _too_large(name: str, size: int) -> str:
+    return f"its training data ({name}) at {size}x{size} is over this server's limit of {MAX_DATASET_BYTES >> 20} MiB"
+
+
 class TrainingData:
     """Each model's training set when it is on this machine, loaded once and shared (a few, least recent out)."""
 
@@ -137,11 +171,18 @@ class TrainingData:
     def find(self, model: LoadedModel) -> ImageDataset | str:
         """The model's training images at its size and channels, or a sentence saying why they are not here."""
         name = model.metadata.get("dataset")
-        if not name:
+        if not name or not isinstance(name, str):
             return "the model does not say which data it was trained on"
+        if name not in DATASETS:  # and never echo it: these notes are Markdown
+            return "the model names a dataset this server does not know"
+        size, channels = model.config.image_size, model.config.nc
+        if NATIVE_CHANNELS.get(name, channels) != channels:  # refused before loading: it would only be converted
+            return f"its training data ({name}) has {NATIVE_CHANNELS[name]} channel(s), the model {channels}"
+        if TRAIN_IMAGES.get(name, 0) * channels * size * size > MAX_DATASET_BYTES:
+            return _too_large(name, size)
         local = "hub" not in model.metadata
         data_dir = model.metadata.get("training", {}).get("args", {}).get("data_dir") if local else None
-        key = (name, data_dir, model.config.image_size, model.config.nc)
+        key = (name, data_dir, size, channels)
         with self.lock:
             if key not in self.loaded:
                 self.loaded[key] = self._load(*key)
@@ -158,6 +199,8 @@ class TrainingData:
             return f"its training data ({name}) is not available on this server"
         if dataset.channels != channels:
             return f"its training data ({name}) has {dataset.channels} channel(s), the model {channels}"
+        if dataset.images.numel() > MAX_DATASET_BYTES:  # a folder: its size is known only now
+            return _too_large(name, size)
         return dataset
 
 

@@ -94,15 +94,16 @@ def free_port() -> int:
 
 
 class RunningApp:
-    """`python app.py ARGS` on a free port, ready to answer once constructed."""
+    """`python app.py ARGS` on a free port, ready to answer once constructed; `cwd` holds the app.py to run (a
+    downloaded Space, or this checkout)."""
 
-    def __init__(self, log: Path, args: list[str], env: dict[str, str] | None = None):
+    def __init__(self, log: Path, args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.log = log
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "app.py"), *args, "--port", str(self.port)],
-            cwd=ROOT, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+            [sys.executable, str(cwd / "app.py"), *args, "--port", str(self.port)],
+            cwd=cwd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 90
         while time.time() < deadline:

@@ -153,6 +153,9 @@ class _Repo:
     commits: dict[str, _Commit] = field(default_factory=dict)
     lfs_objects: dict[str, bytes] = field(default_factory=dict)
     variables: dict[str, dict] = field(default_factory=dict)
+    file_headers: dict[str, str] = field(default_factory=dict)  # see FakeHub.misbehave
+    sha: str | None = None
+    any_revision: bool = False
 
     @property
     def namespace(self) -> str:
@@ -166,6 +169,8 @@ class _Repo:
     def resolve(self, revision: str) -> _Commit:
         """Commit named by a branch or a full commit id."""
         oid = self.branches.get(revision, revision)
+        if oid not in self.commits and self.any_revision:
+            oid = self.branches["main"]
         if oid not in self.commits:
             raise _HttpError(404, f"Invalid rev id: {revision}", "RevisionNotFound")
         return self.commits[oid]
@@ -434,6 +439,21 @@ class FakeHub:
             additions = {path: _Blob(data, self._is_lfs(path, len(data))) for path, data in files.items()}
             return repo.commit(revision, author=repo.namespace, title=message, additions=additions).oid
 
+    def misbehave(
+        self,
+        repo_id: str,
+        *,
+        file_headers: dict[str, str] | None = None,
+        sha: str | None = None,
+        any_revision: bool = False,
+    ) -> None:
+        """Make a model repo answer like a careless or hostile mirror: `file_headers` replace those of its file
+        answers (e.g. `ETag: "../x"`), `sha` is its commit id in repo info answers, and `any_revision` resolves any
+        revision string, e.g. `../x`, to main (the real Hub refuses such branch names)."""
+        with self._lock:
+            repo = self._repo("model", repo_id)
+            repo.file_headers, repo.sha, repo.any_revision = dict(file_headers or {}), sha, any_revision
+
     def files(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> dict[str, bytes]:
         """Content of every file of the repo at `revision`."""
         with self._lock:
@@ -585,7 +605,7 @@ class FakeHub:
             "_id": hashlib.sha1(f"{repo.repo_type}/{repo.repo_id}".encode()).hexdigest()[:24],
             "id": repo.repo_id,
             "author": repo.namespace,
-            "sha": commit.oid,
+            "sha": repo.sha or commit.oid,
             "private": repo.private,
             "gated": False,
             "disabled": False,
@@ -767,6 +787,7 @@ class FakeHub:
         }
         if blob.lfs:
             headers.update({"X-Linked-Etag": f'"{blob.sha256}"', "X-Linked-Size": str(len(blob.data))})
+        headers.update(repo.file_headers)
         data, status = blob.data, 200
         byte_range = re.fullmatch(r"bytes=(\d+)-(\d*)", req.headers.get("range", ""))
         if byte_range:

@@ -144,8 +144,14 @@ def test_train_push_publishes_a_model_repo(hub, published):
         "Upload dcgan-mnist: 6 steps on mnist", "Training checkpoint: step 3 of 6", "initial commit"]
     files = hub.files(REPO, revision=hub.commits(REPO)[-3]["id"])
     assert set(files) == EXPORT_FILES | {".gitattributes", "README.md"}
-    for name in EXPORT_FILES:
+    for name in EXPORT_FILES - {"config.json"}:
         assert files[name] == (export / name).read_bytes(), name
+    # config.json as exported, less the training machine's paths, which the local export keeps
+    local, pushed = json.loads((export / "config.json").read_text()), json.loads(files["config.json"])
+    assert {"data_dir", "out"} <= set(local["training"]["args"]) and str(out) in json.dumps(local)
+    assert {"data_dir", "out", "resume"}.isdisjoint(pushed["training"]["args"]) and str(out) not in json.dumps(pushed)
+    del local["training"]["args"]["data_dir"], local["training"]["args"]["out"], local["training"]["args"]["resume"]
+    assert pushed == local
     assert {"model.safetensors", "generator_raw.safetensors", "discriminator.safetensors"} <= hub.lfs_files(REPO)
     assert "config.json" not in hub.lfs_files(REPO)
     assert any(method == "PUT" and path.startswith("/lfs-upload/") for method, path in hub.requests)
@@ -170,7 +176,7 @@ def test_model_card_parses_and_carries_the_metadata(hub, published, tmp_path):
     assert {"gan", "dcgan", "unconditional-image-generation", "mnist"} <= set(data.tags)
     text = card.text
     for expected in (f'G = load_generator("{REPO}")', "from gan import load_generator", f"python app.py --repo-id {REPO}",
-                     "deploy-space", "MNIST (LeCun, Cortes and Burges)", "CC BY-SA 3.0", "- steps: 6", "CPU (",
+                     "deploy-space", "MNIST (LeCun, Cortes and Burges)", "CC BY-SA 3.0", "- steps: 6", "- hardware: CPU ",
                      "| `lr_g` |", "| `loss_d` |", "![64 samples from seeds 0..63](samples.png)", "`generator_raw.safetensors`"):
         assert expected in text, expected
     assert "token" not in text.lower().split("## training")[1].split("## final metrics")[0]
@@ -355,7 +361,7 @@ def test_model_cache_is_a_bounded_thread_safe_lru():
 
     from gan.ui import ModelCache, ModelRef
 
-    cache, loads = ModelCache(capacity=2), []
+    cache, loads = ModelCache(capacity=2, size=len), []
 
     def loader(name):
         def load():

@@ -90,3 +90,17 @@ def test_load_rejects_incomplete_or_mismatched_exports(tiny_run, tmp_path):
     (broken / "model.safetensors").write_bytes(b"not safetensors")
     with pytest.raises(CheckpointError, match="not a readable safetensors file"):
         load_model(broken)
+
+
+def test_config_ranges_admit_trainable_models_and_refuse_absurd_ones():
+    for nz, width in ((1, 1), (100, 64), (512, 512), (4096, 128)):  # train.py's defaults and far beyond
+        config = ModelConfig(nz=nz, ngf=width, ndf=width, nc=3, image_size=64)
+        with torch.device("meta"):  # the count that caps the size is the networks' own
+            built = sum(p.numel() for net in (Generator(config), Discriminator(config)) for p in net.parameters())
+        assert config.parameters == built
+    for field, value in (("nz", 0), ("nz", 4097), ("nz", 8.0), ("nz", True), ("ngf", 2**62), ("ndf", float("nan")),
+                         ("ngf", "64"), ("nc", 3.0), ("image_size", True)):
+        with pytest.raises(ValueError, match=f"^{field} must be "):
+            ModelConfig(**{field: value})
+    with pytest.raises(ValueError, match="weights, over the limit of 1,073,741,824"):
+        ModelConfig(ngf=1024, ndf=1024, image_size=64)

@@ -158,5 +158,8 @@ def test_bad_flags_are_refused(tmp_path, capsys):
     assert "--batch-size must be at least 1" in capsys.readouterr().err
     assert train(["--lr-decay", "1.5", "--out", str(tmp_path)]) == 2
     assert "--lr-decay 1.5 is not a fraction of the run" in capsys.readouterr().err
+    assert train(["--ngf", "5000", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err.strip() == ("error: --nz/--ngf/--ndf do not make a model this project trains: ngf must "
+                                               "be a whole number from 1 to 4096, got 5000")
     with pytest.raises(SystemExit):
         train(["--amp", "fp8"])

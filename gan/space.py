@@ -1,0 +1,158 @@
+"""Deploy the app as a Gradio Space serving a Hub model: `python -m gan deploy-space`.
+
+The Space is uploaded through the Hub API as one commit, never with `git push` of this repo (the Hub refuses binary
+files not stored in LFS/Xet, and this repo's history holds model weights as plain git objects): app.py, the whole
+`gan` package (assets included), the example images, requirements.txt without gradio (a Space installs its
+`sdk_version`'s), packages.txt (Debian's Fashion-MNIST, for the memorisation check), a .gitattributes storing
+binaries in LFS, and a README whose front matter pins the Python and Gradio versions, links the model and its
+dataset, and preloads the weights at build time.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+from importlib import metadata as package_metadata
+from pathlib import Path
+
+from .checkpoint import CONFIG_NAME
+from .errors import GanError, HubError
+from .hub import (
+    DOWNLOADED_FILES,
+    NETWORK_ERRORS,
+    PROJECT_ROOT,
+    REPO_ID_VARIABLE,
+    REVISION_VARIABLE,
+    Published,
+    check_repo_id,
+    hub_errors,
+    resolve_token,
+)
+from .model_card import HUB_DATASETS
+
+SPACE_REQUIREMENTS_DROPPED = ("gradio", "gradio-client", "gradio_client")  # a Space installs its sdk_version's own
+SPACE_SKIPPED = ("__pycache__", "*.pyc")  # never uploaded from gan/
+LFS_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.npy", "*.npz", "*.pkl", "*.png", "*.jpg",
+                "*.jpeg", "*.gif", "*.webp", "*.gz", "*.zip", "*.tar")
+GITATTRIBUTES = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in LFS_PATTERNS)
+
+
+def _gradio_version() -> str:
+    for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines():
+        if m := re.fullmatch(r"\s*gradio\s*==\s*([\w.]+)\s*", line):
+            return m.group(1)
+    return package_metadata.version("gradio")
+
+
+def python_version() -> str:
+    """The Space's Python: this checkout's README front matter says it (the tests check that every pinned
+    requirement supports it)."""
+    from huggingface_hub import SpaceCard
+
+    version = SpaceCard.load(PROJECT_ROOT / "README.md").data.python_version
+    if not isinstance(version, str):
+        raise GanError(f"{PROJECT_ROOT / 'README.md'} front matter needs python_version as a string, e.g. \"3.11\"")
+    return version
+
+
+def _skipped(path: Path) -> bool:
+    return any(fnmatch.fnmatch(part, pattern) for part in path.parts for pattern in SPACE_SKIPPED)
+
+
+def _package_files() -> dict[str, Path]:
+    """Every file of the gan package, subfolders (assets/) included, without byte-code."""
+    package = PROJECT_ROOT / "gan"
+    return {f"gan/{path.relative_to(package).as_posix()}": path for path in sorted(package.rglob("*"))
+            if path.is_file() and not _skipped(path.relative_to(package))}
+
+
+def preload_entry(repo_id: str, files: list[str], commit: str | None = None) -> str:
+    """A `preload_from_hub` item, "REPO FILE1,FILE2[ COMMIT]": the Space downloads these while it builds."""
+    return f"{repo_id} {','.join(files)}" + (f" {commit}" if commit else "")
+
+
+def space_files(repo_id: str, revision: str | None, space_id: str, *, weights: list[str], commit: str | None = None,
+                dataset: str | None = None) -> dict[str, bytes | Path]:
+    """The Space repo: app.py, the gan package, example images, requirements.txt, packages.txt, .gitattributes and a
+    README with the Space's front matter. `weights` are the model's files loading needs (preloaded at build time,
+    at `commit` when given), `dataset` the one it was trained on (a DCGAN Studio name such as "fashion-mnist")."""
+    from huggingface_hub import SpaceCard, SpaceCardData
+
+    needed = [PROJECT_ROOT / name for name in ("app.py", "requirements.txt", "packages.txt", "README.md")]
+    if not all(path.is_file() for path in needed):
+        raise GanError("deploy-space needs a DCGAN Studio checkout (app.py, requirements.txt, packages.txt and "
+                       f"README.md next to gan/ in {PROJECT_ROOT})")
+    files: dict[str, bytes | Path] = {"app.py": PROJECT_ROOT / "app.py", **_package_files()}
+    for path in sorted((PROJECT_ROOT / "examples").glob("*.png")):  # the Score tab's example images
+        files[f"examples/{path.name}"] = path
+    requirements = [
+        line for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+        if re.split(r"[\s=<>~!\[;]", line.strip(), maxsplit=1)[0].lower() not in SPACE_REQUIREMENTS_DROPPED
+    ]
+    files["requirements.txt"] = ("\n".join(requirements) + "\n").encode()
+    files["packages.txt"] = PROJECT_ROOT / "packages.txt"
+    files[".gitattributes"] = GITATTRIBUTES.encode()
+    data = SpaceCardData(
+        title="DCGAN Studio", sdk="gradio", sdk_version=_gradio_version(), python_version=python_version(),
+        app_file="app.py", models=[repo_id], datasets=[HUB_DATASETS[dataset]] if dataset in HUB_DATASETS else None,
+        tags=["gan", "dcgan", "unconditional-image-generation"],
+        emoji="🎨", colorFrom="indigo", colorTo="pink", pinned=False,
+        short_description="Sample, interpolate and score with a DCGAN",
+        suggested_hardware="cpu-basic", preload_from_hub=[preload_entry(repo_id, weights, commit)],
+    )
+    at = f" at revision `{revision}`" if revision else ""
+    body = (
+        f"# DCGAN Studio\n\nSample, interpolate and score with the DCGAN [{repo_id}](/{repo_id}){at}.\n\n"
+        f"The model comes from the Space variable `{REPO_ID_VARIABLE}` (and `{REVISION_VARIABLE}` for a branch, tag or "
+        "commit): change it in the Space's settings, or redeploy with\n\n"
+        f"```bash\npython -m gan deploy-space --space-id {space_id} --repo-id USER/MODEL\n```\n\n"
+        "A private model needs a read token as the Space secret `HF_TOKEN`. Visitors can load another public "
+        "DCGAN Studio model by typing its repo id into the model picker; that choice is theirs alone.\n"
+    )
+    files["README.md"] = str(SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}")).encode()
+    return files
+
+
+def _trained_on(api, repo_id: str, commit: str) -> str | None:
+    """The dataset named in the model's config.json, or None when that cannot be read."""
+    try:
+        config = json.loads(Path(api.hf_hub_download(repo_id, CONFIG_NAME, revision=commit)).read_text())
+    except (OSError, ValueError, *NETWORK_ERRORS):
+        return None
+    return config.get("dataset") if isinstance(config, dict) else None
+
+
+def deploy_space(space_id: str, repo_id: str, *, revision: str | None = None, token: str | None = None,
+                 private: bool = False) -> Published:
+    """Create or update a Gradio Space serving `repo_id` (Space variables GAN_REPO_ID/GAN_REVISION), in one commit."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    check_repo_id(space_id, "--space-id")
+    check_repo_id(repo_id, "--repo-id")
+    token = resolve_token(token)
+    api = HfApi(token=token)
+    with hub_errors(f"checking the model {repo_id}", repo_id, revision, token=token):
+        info = api.model_info(repo_id, revision=revision)
+    names = [s.rfilename for s in info.siblings or []]
+    weights = sorted((name for name in names if any(fnmatch.fnmatch(name, g) for g in DOWNLOADED_FILES)),
+                     key=lambda name: (name != CONFIG_NAME, name))  # what loading downloads, config.json first
+    if CONFIG_NAME not in weights:
+        raise HubError(f"{repo_id}@{revision or 'main'} has no {CONFIG_NAME}: it is not a DCGAN Studio model "
+                       "(publish one with `train.py --push-to-hub` or `python -m gan push`)")
+    # a --revision is preloaded at the commit it names now; main is preloaded as it is when the Space builds
+    files = space_files(repo_id, revision, space_id, weights=weights, commit=info.sha if revision else None,
+                        dataset=_trained_on(api, repo_id, info.sha))
+    with hub_errors(f"deploying the Space {space_id}", space_id, writing=True, token=token):
+        url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private or None, exist_ok=True)
+        api.add_space_variable(space_id, REPO_ID_VARIABLE, repo_id, description="the DCGAN Studio model to serve")
+        if revision:
+            api.add_space_variable(space_id, REVISION_VARIABLE, revision, description="its branch, tag or commit")
+        elif REVISION_VARIABLE in api.get_space_variables(space_id):
+            api.delete_space_variable(space_id, REVISION_VARIABLE)
+        operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in files.items()]
+        message = f"Deploy DCGAN Studio serving {repo_id}" + (f"@{revision}" if revision else "")
+        commit = api.create_commit(space_id, operations, repo_type="space", commit_message=message)
+    if info.private:
+        print(f"note: {repo_id} is private: add a read token as the secret HF_TOKEN in the Space's settings")
+    return Published(space_id, "main", commit.oid, str(url), commit.commit_url)

@@ -1,0 +1,23 @@
+"""Cold start: the command line and the app import only what they use at start-up."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+HEAVY = ("torchvision", "matplotlib", "torch_fidelity", "scipy")
+
+
+@pytest.mark.parametrize("module", ["gan.cli", "gan.ui", "gan.sampling", "gan.training"])
+def test_importing_loads_no_heavy_library(module):
+    """torchvision alone costs seconds (it pulls in torch._dynamo); matplotlib, torch-fidelity and scipy are needed
+    only to draw, evaluate or load the datasets that use them."""
+    code = f"import json, sys; import {module}; print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.splitlines()[-1]) == []
