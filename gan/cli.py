@@ -117,6 +117,8 @@ def project(args: argparse.Namespace) -> None:
     result = project_file(model, args.image, steps=args.steps, restarts=args.restarts, seed=args.seed)
     for note in result.notes:
         print(f"input: {note}")
+    if model.discriminator is not None and not result.features:
+        print("note: the discriminator's features are not finite (broken weights); matched on pixels only")
     save_latent(result.z, out)
     print(f"wrote z ({model.config.nz} values) to {out}")
     if args.reconstruction:

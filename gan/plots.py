@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -92,15 +93,42 @@ def plot_weight_norms(records: list[dict], path: Path) -> None:
 
 def score_histogram(generated: list[float], real: list[float] | None, uploads: list[tuple[str, float]], note: str = "") -> bytes:
     """PNG: histograms of the discriminator's logits on generated samples and (where available) real training
-    images, with each upload's logit marked, so a visitor can read where an upload falls. Uses the object API,
-    not pyplot, so concurrent requests can draw at once."""
+    images, with each upload's logit marked, so a visitor can read where an upload falls. Scores that are not finite
+    (a discriminator with broken weights gives NaN) are left out and counted in the title; with no finite score at
+    all, the picture says so instead. Uses the object API, not pyplot, so concurrent requests can draw at once."""
+    given = len(generated) + len(real or []) + len(uploads)
+    generated = [value for value in generated if math.isfinite(value)]
+    real = [value for value in real or [] if math.isfinite(value)]
+    uploads = [(name, logit) for name, logit in uploads if math.isfinite(logit)]
+    finite = [*generated, *real, *(logit for _, logit in uploads)]
+    left_out = given - len(finite)
+    if left_out:
+        note = "\n".join(filter(None, [note, f"{left_out} score(s) not finite (NaN or infinite) are not drawn"]))
     figure = _figure(figsize=(8, 4.4), dpi=100, layout="constrained")
     axis = figure.add_subplot()
-    values = [*generated, *(real or []), *(logit for _, logit in uploads)]
-    bins = np.histogram_bin_edges(values, bins=40)
-    axis.hist(generated, bins=bins, density=True, alpha=0.55, color="tab:orange", label=f"generated samples ({len(generated)})")
+    title = "Discriminator scores: generated vs real, and the uploads"
+    axis.set_title(title + (f"\n{note}" if note else ""), fontsize=10)
+    if finite:
+        _draw_scores(figure, axis, generated, real, uploads, np.histogram_bin_edges(finite, bins=40))
+    else:
+        axis.text(0.5, 0.5, "No finite discriminator score to draw", ha="center", va="center", fontsize=12,
+                  transform=axis.transAxes)
+        axis.set_axis_off()
+    buffer = io.BytesIO()
+    counts = {"generated_scores": str(len(generated)), "real_scores": str(len(real)), "uploads": str(len(uploads)),
+              "not_finite": str(left_out)}
+    figure.savefig(buffer, format="png", metadata=counts)  # PNG text, so tests and scripts can tell what it shows
+    return buffer.getvalue()
+
+
+def _draw_scores(figure, axis, generated: list[float], real: list[float], uploads: list[tuple[str, float]],
+                 bins) -> None:
+    if generated:
+        axis.hist(generated, bins=bins, density=True, alpha=0.55, color="tab:orange",
+                  label=f"generated samples ({len(generated)})")
     if real:
-        axis.hist(real, bins=bins, density=True, alpha=0.55, color="tab:blue", label=f"real training images ({len(real)})")
+        axis.hist(real, bins=bins, density=True, alpha=0.55, color="tab:blue",
+                  label=f"real training images ({len(real)})")
     many = len(uploads) > MARKED_UPLOADS
     for index, (name, logit) in enumerate(uploads):
         if many:
@@ -108,14 +136,9 @@ def score_histogram(generated: list[float], real: list[float] | None, uploads: l
         else:
             color, label = f"C{index + 2}", f"{name if len(name) <= 28 else name[:25] + '...'}: {logit:+.2f}"
         axis.axvline(logit, color=color, linewidth=0.8 if many else 1.5, label=label)
-    axis.set_title("Discriminator scores: generated vs real, and the uploads" + (f"\n{note}" if note else ""), fontsize=10)
     axis.set(xlabel="discriminator logit (higher = looks more like its training data)", ylabel="density")
     axis.grid(alpha=0.3)
     figure.legend(fontsize=8, loc="outside lower center", ncols=3)  # below the axes: the bars stay readable
-    buffer = io.BytesIO()
-    counts = {"generated_scores": str(len(generated)), "real_scores": str(len(real or [])), "uploads": str(len(uploads))}
-    figure.savefig(buffer, format="png", metadata=counts)  # PNG text, so tests and scripts can tell what it shows
-    return buffer.getvalue()
 
 
 def projection_curve(losses: list[float]) -> bytes:

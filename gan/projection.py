@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,14 @@ class LatentError(GanError):
     """A latent file cannot be used (names the file and the problem)."""
 
 
+class ProjectionStopped(Exception):
+    """`should_stop` said to stop a projection after `steps` Adam steps (e.g. its client has gone)."""
+
+    def __init__(self, steps: int):
+        super().__init__(f"stopped after {steps} steps")
+        self.steps = steps
+
+
 @dataclass
 class Projection:
     """The best match found for one image."""
@@ -57,6 +66,7 @@ class Projection:
     distance: float  # mean |target - reconstruction| over pixels, in [0, 1] units
     target: torch.Tensor  # uint8 (C, H, W): the image that was matched, as the networks see it
     notes: list[str] = field(default_factory=list)  # how an image file was converted into the target
+    features: bool = True  # whether the discriminator's features were matched (not without one, nor when NaN)
 
 
 def discriminator_features(discriminator: Discriminator, images: torch.Tensor) -> list[torch.Tensor]:
@@ -82,11 +92,14 @@ def project(
     lr: float = DEFAULT_LR,
     feature_weight: float = DEFAULT_FEATURE_WEIGHT,
     prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+    should_stop: Callable[[], bool] | None = None,
 ) -> Projection:
-    """Project a uint8 (C, H, W) image already fitted to the model; without a discriminator, no feature term.
+    """Project a uint8 (C, H, W) image already fitted to the model. Without a discriminator, or with one whose features
+    of the target are not finite (broken weights), there is no feature term, and `features` says so.
 
     Deterministic for a given seed on a given device: the restarts' starting latents are drawn
-    from a CPU generator seeded with `seed`.
+    from a CPU generator seeded with `seed`. `should_stop` is asked before every step (keep it
+    cheap); when it says True, ProjectionStopped is raised.
     """
     config = generator.config
     expected = (config.nc, config.image_size, config.image_size)
@@ -103,6 +116,8 @@ def project(
     if discriminator is not None and feature_weight > 0:
         with torch.no_grad():
             goal_features = discriminator_features(discriminator, goal)
+        if not all(torch.isfinite(f).all() for f in goal_features):
+            goal_features = []
     scales = [f.square().mean().clamp_min(1e-8) for f in goal_features]
 
     def objective(z: torch.Tensor) -> torch.Tensor:
@@ -121,6 +136,8 @@ def project(
     optimizer = torch.optim.Adam([z], lr=lr)
     history = []
     for step in range(steps):
+        if should_stop is not None and should_stop():
+            raise ProjectionStopped(step)
         for group in optimizer.param_groups:  # cosine decay: large moves first, then settle precisely
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * step / steps))
         loss = objective(z)
@@ -137,7 +154,7 @@ def project(
     target = target.cpu()
     distance = (reconstruction.float() - target.float()).abs().mean().item() / 255.0
     losses = torch.stack(history)[:, best].tolist()
-    return Projection(reconstruction, z, losses, distance, target.clone())
+    return Projection(reconstruction, z, losses, distance, target.clone(), features=bool(goal_features))
 
 
 def project_file(model: LoadedModel, path: str | os.PathLike, name: str | None = None, **options) -> Projection:

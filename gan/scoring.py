@@ -7,6 +7,7 @@ training. It is not a calibrated detector of generated images.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,7 +47,8 @@ def score_images(discriminator: Discriminator, images: list[Image.Image]) -> lis
 
 
 def score_files(discriminator: Discriminator, paths: list[str | os.PathLike], names: list[str] | None = None) -> tuple[list[Score], list[str]]:
-    """Scores sorted from most to least real-looking, and one error line per unusable file."""
+    """Scores sorted from most to least real-looking (any that is not finite, from broken weights, last), and one
+    error line per unusable file."""
     names = names or [Path(p).name for p in paths]
     if len(paths) > MAX_FILES:
         raise ImageInputError(f"{len(paths)} files is over the limit of {MAX_FILES} per request; score them in batches")
@@ -63,4 +65,4 @@ def score_files(discriminator: Discriminator, paths: list[str | os.PathLike], na
         return [], errors
     values = score_images(discriminator, [seen for _, seen, _ in prepared])
     scores = [Score(name, logit, prob, seen, notes) for (name, seen, notes), (logit, prob) in zip(prepared, values)]
-    return sorted(scores, key=lambda s: s.logit, reverse=True), errors
+    return sorted(scores, key=lambda s: -s.logit if math.isfinite(s.logit) else math.inf), errors

@@ -12,9 +12,17 @@ place, which breaks downloads when simultaneous visitors get byte-identical imag
 parameter names are part of the API (`gradio_client` calls them by keyword): append new ones
 with defaults, never rename; new outputs go at the end.
 
-Concurrency: every handler that runs a network shares one queue group of INFERENCE_WORKERS, since torch already
-spreads each call over the CPU cores and more at once only thrash them; the queue holds up to QUEUE_SIZE
-waiting requests (visitors see their position) and refuses more rather than piling up work.
+Concurrency: torch already spreads each call over the CPU cores, so few run at once, in three queue groups by cost.
+Gradio's queue skips a full group for the next one with room, so a long projection never holds back a sample: light
+work (samples, the gallery, nearest images, scores: well under a second) runs INFERENCE_WORKERS at once; interpolations
+(up to MAX_FRAMES frames, half a second) ANIMATION_WORKERS; projections (up to MAX_STEPS x MAX_RESTARTS, half a
+minute) PROJECTION_WORKERS. The queue holds up to QUEUE_SIZE waiting requests (visitors see their position) and
+refuses more rather than piling up work; interpolations and projections are also capped per visitor, per address and
+in all when they are queued (JOB_CAPS, see fairness.py), which leaves the shared queue room for light work. A
+projection whose client has gone (or cancelled it) stops at its next step.
+
+Numeric inputs are checked by the handlers, not by Gradio's components (see `_checked_by_handler`), so that any value
+sent as raw JSON (NaN, a string) gets the app's message naming the parameter.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ import random
 import re
 import threading
 import time
+from abc import ABCMeta
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,8 +46,9 @@ from gradio.utils import get_upload_folder
 from . import BUNDLED_MODEL, hub
 from .checkpoint import LoadedModel, load_model
 from .errors import GanError, ImageInputError
+from .fairness import Admission, Caps, client_gone, held_requests
 from .plots import projection_curve, score_histogram
-from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, LatentError, load_latent, project_file
+from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, LatentError, ProjectionStopped, load_latent, project_file
 from .sampling import (
     INTERPOLATION_MODES,
     MAX_SEED,
@@ -56,8 +67,10 @@ from .sampling import (
 from .scoring import MAX_FILES, score_files
 from .ui_assets import (
     OutputFiles,
+    Reference,
     ReferenceScores,
     TrainingData,
+    markdown_text,
     model_identity,
     model_summary,
     nearest_images,
@@ -69,13 +82,20 @@ MAX_STEPS = 1000  # projection budget: about 8 ms per step for 3 restarts of the
 MAX_RESTARTS = 8
 MAX_FRAMES = 120
 MAX_FPS = 50  # GIF frame delays are stored in 1/100 s and browsers slow anything under 20 ms down
+MAX_TRUNCATION = 3
 MODEL_CACHE_SIZE = 4  # Hub models kept loaded for all visitors, besides the startup and bundled ones
 MODEL_CACHE_BYTES = 512 * 2**20  # and their weights at most (but the latest is kept whatever its size)
 MAX_DOWNLOAD_BYTES = 256 * 2**20  # a visitor-typed repo whose weights are larger is refused
 HUB_CACHE_BYTES = 1024 * 2**20  # downloads of visitor-typed repos kept on disk: at most this much
 HUB_CACHE_REVISIONS = 16  # and this many revisions, most recently downloaded first
-INFERENCE_WORKERS = 2
-QUEUE_SIZE = 64
+INFERENCE_WORKERS = 2  # light jobs at once: samples, the gallery, nearest images, scores
+ANIMATION_WORKERS = 1  # interpolations at once
+PROJECTION_WORKERS = 1  # projections at once
+QUEUE_SIZE = 64  # waiting requests of all kinds
+JOB_CAPS = {  # queued or running; the totals leave most of QUEUE_SIZE to light jobs
+    "animation": Caps("interpolations", per_session=3, per_address=12, total=24),
+    "projection": Caps("projections", per_session=2, per_address=6, total=12),
+}
 PNG_LEVEL = 1  # zlib level of output PNGs: the fastest; the 32 px samples are tiny either way
 MAX_UPLOAD = "32mb"  # per file; a 4096x4096 RGB PNG (the pixel cap) is rarely larger
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -88,24 +108,83 @@ DISCLAIMER = (
 CSS = ".pixelated img { image-rendering: pixelated; }\n.fill img { width: 100%; height: 100%; object-fit: contain; }"
 
 
-def _check_int(value, name: str, low: int, high: int) -> int:
-    try:
-        whole = value is not None and float(value) == int(float(value))
-    except (TypeError, ValueError, OverflowError):
-        whole = False
-    if not whole:
-        raise gr.Error(f"{name} must be a whole number between {low} and {high}")
-    value = int(float(value))
-    if not low <= value <= high:
-        raise gr.Error(f"{name} must be between {low} and {high}, got {value}")
+def _finite_number(value) -> bool:
+    """An int or a finite float: not a bool, a string, None, NaN or an infinity."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return isinstance(value, int) or math.isfinite(value)
+
+
+def _check_number(value, name: str, low: float, high: float, whole: bool = False) -> float:
+    """A numeric input as sent: anything but a finite (whole) number gets the app's message, a number out of range
+    Gradio's own words for it (what its components said before they left the checks to the handlers)."""
+    if not _finite_number(value) or (whole and value != int(value)):
+        raise gr.Error(f"{name} must be {'a whole number' if whole else 'a number'} between {low} and {high}")
+    if value < low:
+        raise gr.Error(f"{name}: Value {value} is less than minimum value {low}")
+    if value > high:
+        raise gr.Error(f"{name}: Value {value} is greater than maximum value {high}")
     return value
+
+
+def _check_int(value, name: str, low: int, high: int) -> int:
+    return int(_check_number(value, name, low, high, whole=True))
 
 
 def _check_truncation(value) -> float | None:
     try:
-        return check_truncation(value)
-    except (TypeError, ValueError) as error:
+        return check_truncation(_check_number(value, "truncation", 0, MAX_TRUNCATION))
+    except ValueError as error:
         raise gr.Error(str(error)) from None
+
+
+def _in_range(component: gr.Number | gr.Slider, payload) -> bool:
+    low, high = component.minimum, component.maximum
+    return _finite_number(payload) and (low is None or payload >= low) and (high is None or payload <= high)
+
+
+def _a_choice(component: gr.Radio, payload) -> bool:
+    return payload in [value for _, value in component.choices]
+
+
+def _checked_by_handler(base: type, accepts: Callable[[object, object], bool]) -> type:
+    """A subclass of the Gradio input `base` whose preprocessing hands the handler, as sent, any payload that `accepts`
+    refuses, for the handler's checks to name the parameter. Gradio's own fails on raw JSON such as NaN or "abc" with a
+    generic error; and inside an event's validator, which runs the same preprocessing, any failure refuses the job
+    with a bare HTTP 400 whose message gradio_client drops. Shown, and named in the API, as `base` (is_template).
+    Built with ABCMeta.__new__: Gradio's ComponentMeta.__new__ would write a stub of this module beside it (ui.pyi),
+    as it does for custom components, and adds nothing a subclass without events or __init__ needs."""
+
+    def preprocess(self, payload):
+        return base.preprocess(self, payload) if accepts(self, payload) else payload
+
+    return ABCMeta.__new__(type(base), f"{base.__name__}Input", (base,),
+                           {"preprocess": preprocess, "is_template": True, "__module__": __name__})
+
+
+NumberInput = _checked_by_handler(gr.Number, _in_range)
+SliderInput = _checked_by_handler(gr.Slider, _in_range)
+RadioInput = _checked_by_handler(gr.Radio, _a_choice)
+
+
+def _score_text(value: float, spec: str) -> str:
+    return format(value, spec) if math.isfinite(value) else "NaN" if math.isnan(value) else f"{value:+}"
+
+
+def _score_cell(value: float) -> float | str:
+    """A score for the table: rounded, or as text when it is not finite (JSON has no NaN: Gradio would send null)."""
+    return round(value, 4) if math.isfinite(value) else _score_text(value, "")
+
+
+def _not_finite_note(bad: list[str], scored: int, reference: Reference) -> list[str]:
+    """The Score tab's note on the uploads (by name) and reference scores that are not finite, if any: a
+    discriminator with broken weights gives NaN."""
+    counts = [f"{len(bad)} of {scored} upload(s) ({', '.join(markdown_text(name) for name in bad)})"] if bad else []
+    for what, values in (("generated samples", reference.generated), ("real training images", reference.real or [])):
+        if not all(math.isfinite(v) for v in values):
+            counts.append(f"{sum(not math.isfinite(v) for v in values)} of {len(values)} reference scores on {what}")
+    return [f"**Scores not finite:** the discriminator's logit is NaN or infinite for {' and '.join(counts)}; its "
+            "weights are likely broken, and the histogram draws only the finite scores."] if counts else []
 
 
 @dataclass(frozen=True)
@@ -204,6 +283,7 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
     models = ModelCache(cache_size)
     training_data = TrainingData()
     references = ReferenceScores(training_data)
+    jobs = Admission(JOB_CAPS, lambda: held_requests(demo))
     initial = ModelRef.of(model)
     visitor_repos: set[str] = set()  # Hub repos typed into the picker, whose downloads are bounded
     models.pin(initial, model)
@@ -299,15 +379,16 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         return (seed, *nearest(seed, shown["truncation"] or 0, ref))
 
     def interpolate(seed_a: float, seed_b: float, frames: float, mode: str, pingpong: bool = False, fps: float = 12,
-                    ref: ModelRef | None = None):
+                    ref: ModelRef | None = None, request: gr.Request | None = None):
         """An animation from seed_a's sample to seed_b's (there and back with pingpong), and a strip of its frames."""
-        model = current(ref)
-        seed_a = _check_int(seed_a, "seed_a", 0, MAX_SEED)
-        seed_b = _check_int(seed_b, "seed_b", 0, MAX_SEED)
-        frames = check_path(frames, mode, fps)
-        nz = model.config.nz
-        return animate(model, latent_for_seed(seed_a, nz), latent_for_seed(seed_b, nz), frames, mode, pingpong, fps,
-                       {"seed_a": seed_a, "seed_b": seed_b})
+        with jobs.running(request):
+            model = current(ref)
+            seed_a = _check_int(seed_a, "seed_a", 0, MAX_SEED)
+            seed_b = _check_int(seed_b, "seed_b", 0, MAX_SEED)
+            frames, fps = check_path(frames, mode, fps)
+            nz = model.config.nz
+            return animate(model, latent_for_seed(seed_a, nz), latent_for_seed(seed_b, nz), frames, mode, pingpong, fps,
+                           {"seed_a": seed_a, "seed_b": seed_b})
 
     def animate(model: LoadedModel, start, end, frames: int, mode: str, pingpong: bool, fps: float, ends: dict):
         """The interpolation outputs: a GIF from latent start to end, and a PNG strip of its frames."""
@@ -319,19 +400,21 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
                 "mode": mode, "pingpong": bool(pingpong), "fps": fps}
         return outputs.write(gif, ".gif"), png_file(strip, text)
 
-    def check_path(frames: float, mode: str, fps: float) -> int:
+    def check_path(frames: float, mode: str, fps: float) -> tuple[int, float]:
         frames = _check_int(frames, "frames", 2, MAX_FRAMES)
         if mode not in INTERPOLATION_MODES:
             raise gr.Error(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
-        if fps is None or not (isinstance(fps, (int, float)) and math.isfinite(fps) and 1 <= fps <= MAX_FPS):
-            raise gr.Error(f"fps must be between 1 and {MAX_FPS}, got {fps}")
-        return frames
+        return frames, _check_number(fps, "fps", 1, MAX_FPS)
 
     def project(image: str | None, steps: float = DEFAULT_STEPS, restarts: float = DEFAULT_RESTARTS,
-                ref: ModelRef | None = None):
+                ref: ModelRef | None = None, request: gr.Request | None = None):
         """Find the latent z whose sample best matches an uploaded image. Returns the image as the model sees it,
         the reconstruction G(z) (both PNG at the model's size), z as a float32 .npy file (for /interpolate_latent),
         the distance (mean absolute pixel error in [0, 1]), a summary, and the objective's curve (PNG)."""
+        with jobs.running(request):
+            return projected(image, steps, restarts, ref)
+
+    def projected(image: str | None, steps: float, restarts: float, ref: ModelRef | None):
         model = current(ref)
         steps = _check_int(steps, "steps", 1, MAX_STEPS)
         restarts = _check_int(restarts, "restarts", 1, MAX_RESTARTS)
@@ -340,9 +423,14 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         name = Path(image).name
         started = time.perf_counter()
         try:
-            result = project_file(model, image, name, steps=steps, restarts=restarts)
+            result = project_file(model, image, name, steps=steps, restarts=restarts,
+                                  should_stop=lambda: client_gone(demo))
         except ImageInputError as error:
             raise gr.Error(str(error)) from None
+        except ProjectionStopped as stopped:  # nobody will read the answer: the log says what happened
+            print(f"projection stopped after {stopped.steps} of {steps} steps: its client has gone (or cancelled it)",
+                  flush=True)
+            raise gr.Error("projection stopped: its client has gone", print_exception=False) from None
         seconds = time.perf_counter() - started
         about = {**model_identity(model), "source": shown_source(model.source), "projected": name, "steps": steps,
                  "restarts": restarts}
@@ -353,7 +441,11 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         buffer = io.BytesIO()
         np.save(buffer, result.z.numpy().astype(np.float32).reshape(-1))  # the format of projection.save_latent
         z_file = outputs.write(buffer.getvalue(), ".npy", prefix=f"z-{stem}-")
-        features = "" if model.discriminator is not None else " (no discriminator in this export: pixels only)"
+        features = ""
+        if model.discriminator is None:
+            features = " (no discriminator in this export: pixels only)"
+        elif not result.features:
+            features = " (the discriminator's features are not finite, its weights broken: pixels only)"
         report = (f"**Distance {result.distance:.4f}** (mean absolute pixel error, 0 = identical, 1 = opposite) after "
                   f"{steps} steps x {restarts} restarts in {seconds:.1f} s{features}. "
                   f"**Conversion:** {'; '.join(result.notes) or 'none'}.")
@@ -361,9 +453,9 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
                 outputs.write(projection_curve(result.losses), ".png"))
 
     def project_end(image: str | None, steps: float = DEFAULT_STEPS, restarts: float = DEFAULT_RESTARTS,
-                    ref: ModelRef | None = None):
+                    ref: ModelRef | None = None, request: gr.Request | None = None):
         """A second image projected as the end of the walk: its reconstruction and its z file."""
-        _, reconstruction, z_file, _, report, _ = project(image, steps, restarts, ref)
+        _, reconstruction, z_file, _, report, _ = project(image, steps, restarts, ref, request)
         return reconstruction, z_file, report
 
     def latent(path: str | None, nz: int, what: str):
@@ -373,23 +465,25 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             raise gr.Error(f"{what}: {error}") from None
 
     def interpolate_latent(z_a: str | None, seed_b: float | None = None, z_b: str | None = None, frames: float = 24,
-                           mode: str = "slerp", pingpong: bool = False, fps: float = 12, ref: ModelRef | None = None):
+                           mode: str = "slerp", pingpong: bool = False, fps: float = 12, ref: ModelRef | None = None,
+                           request: gr.Request | None = None):
         """An animation and strip (as /interpolate) from latent z_a (a .npy file, e.g. from /project) to latent z_b
         when given, else to seed_b's sample."""
-        model = current(ref)
-        frames = check_path(frames, mode, fps)
-        nz = model.config.nz
-        if not z_a:
-            raise gr.Error("upload the start latent z_a (a .npy file, e.g. the z that Project returns)")
-        start = latent(z_a, nz, "z_a")
-        if z_b:
-            end, ends = latent(z_b, nz, "z_b"), {"z_a": Path(z_a).name, "z_b": Path(z_b).name}
-        elif seed_b is not None and seed_b != "":
-            seed_b = _check_int(seed_b, "seed_b", 0, MAX_SEED)
-            end, ends = latent_for_seed(seed_b, nz), {"z_a": Path(z_a).name, "seed_b": seed_b}
-        else:
-            raise gr.Error("give the end of the walk: seed_b, or a second latent z_b")
-        return animate(model, start, end, frames, mode, pingpong, fps, ends)
+        with jobs.running(request):
+            model = current(ref)
+            frames, fps = check_path(frames, mode, fps)
+            nz = model.config.nz
+            if not z_a:
+                raise gr.Error("upload the start latent z_a (a .npy file, e.g. the z that Project returns)")
+            start = latent(z_a, nz, "z_a")
+            if z_b:
+                end, ends = latent(z_b, nz, "z_b"), {"z_a": Path(z_a).name, "z_b": Path(z_b).name}
+            elif seed_b is not None and seed_b != "":
+                seed_b = _check_int(seed_b, "seed_b", 0, MAX_SEED)
+                end, ends = latent_for_seed(seed_b, nz), {"z_a": Path(z_a).name, "seed_b": seed_b}
+            else:
+                raise gr.Error("give the end of the walk: seed_b, or a second latent z_b")
+            return animate(model, start, end, frames, mode, pingpong, fps, ends)
 
     def score(images: list[str] | None, folder: list[str] | None = None, ref: ModelRef | None = None):
         """Each upload as the discriminator sees it with its logit, sorted, and where the uploads fall among the
@@ -406,15 +500,20 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             raise gr.Error(str(error)) from None
         if not scores:
             raise gr.Error("no usable image: " + "; ".join(errors))
-        gallery = [(png_file(s.seen), f"{s.logit:+.2f} {s.name}") for s in scores]  # the score first: captions get cut
-        table = [[s.name, round(s.logit, 4), round(s.probability, 4), "; ".join(s.notes) or "none"] for s in scores]
-        problems = "\n".join(f"- {error}" for error in errors)
+        gallery = [(png_file(s.seen), f"{_score_text(s.logit, '+.2f')} {s.name}") for s in scores]  # captions get cut
+        table = [[s.name, _score_cell(s.logit), _score_cell(s.probability), "; ".join(s.notes) or "none"]
+                 for s in scores]
         reference = references.get(ref or initial, model)
         histogram = score_histogram(reference.generated, reference.real, [(s.name, s.logit) for s in scores], reference.note)
-        return (gallery, table, f"**Skipped {len(errors)} file(s):**\n{problems}" if errors else "All files scored.",
-                outputs.write(histogram, ".png"))
+        problems = [f"**Skipped {len(errors)} file(s):**\n" + "\n".join(f"- {e}" for e in errors)] if errors else []
+        problems += _not_finite_note([s.name for s in scores if not math.isfinite(s.logit)], len(scores), reference)
+        return gallery, table, "\n\n".join(problems) or "All files scored.", outputs.write(histogram, ".png")
 
-    inference = {"concurrency_id": "inference", "concurrency_limit": INFERENCE_WORKERS}
+    light_group = {"concurrency_id": "light", "concurrency_limit": INFERENCE_WORKERS}
+    animation_group = {"concurrency_id": "animation", "concurrency_limit": ANIMATION_WORKERS,
+                       "validator": jobs.validator("animation")}
+    projection_group = {"concurrency_id": "projection", "concurrency_limit": PROJECTION_WORKERS,
+                        "validator": jobs.validator("projection")}
     with gr.Blocks(title="DCGAN Studio", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# DCGAN Studio\nSample, interpolate, project and score with a DCGAN.")
         session_model = gr.State(initial)  # per visitor: switching never affects anyone else
@@ -430,12 +529,12 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         with gr.Tab("Sample"):
             with gr.Row():
                 with gr.Column(scale=2, min_width=320):
-                    seed = gr.Number(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED,
+                    seed = NumberInput(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED,
                                      info="image i of the grid has seed+i")
-                    count = gr.Slider(1, MAX_COUNT, value=16, step=1, label="Count")
-                    truncation = gr.Slider(0, 3, value=0, step=0.05, label="Truncation (0 = off)",
+                    count = SliderInput(1, MAX_COUNT, value=16, step=1, label="Count")
+                    truncation = SliderInput(0, MAX_TRUNCATION, value=0, step=0.05, label="Truncation (0 = off)",
                                            info="redraw latent entries above this size: lower is more typical, less varied")
-                    columns = gr.Slider(0, MAX_COUNT, value=0, step=1, label="Grid columns (0 = square)")
+                    columns = SliderInput(0, MAX_COUNT, value=0, step=1, label="Grid columns (0 = square)")
                     with gr.Row():
                         random_button = gr.Button("Random seed")
                         sample_button = gr.Button("Generate", variant="primary")
@@ -452,15 +551,17 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             shown = gr.State(None)  # which seeds the gallery shows, for a click on one of them
             with gr.Accordion("Memorisation check: the training images nearest to a sample", open=False):
                 with gr.Row():
-                    check_seed = gr.Number(label="Seed to check", value=0, precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+                    check_seed = NumberInput(label="Seed to check", value=0, precision=0, minimum=0, maximum=MAX_SEED,
+                                             scale=1)
                     nearest_button = gr.Button("Find nearest training images", scale=1, size="md")
                 neighbours = gr.Gallery(label="The sample, then its nearest training images (number: distance)", columns=9,
                                         rows=1, fit_columns=False, height=170, object_fit="contain", elem_id="neighbours",
                                         elem_classes="pixelated")
                 neighbours_note = gr.Markdown()
-            show_grid = {"fn": sample, "inputs": [seed, count, truncation, columns, session_model], "outputs": grid, **inference}
+            show_grid = {"fn": sample, "inputs": [seed, count, truncation, columns, session_model], "outputs": grid,
+                         **light_group}
             show_gallery = {"fn": sample_gallery, "inputs": [seed, count, truncation, session_model], "outputs": [singles, shown],
-                            **inference}
+                            **light_group}
             sample_button.click(**show_grid, api_name="sample").then(**show_gallery, api_name="sample_gallery")
             for shown_after in (
                 random_button.click(lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private", queue=False),
@@ -470,20 +571,20 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             ):
                 shown_after.success(**show_grid, api_visibility="private").then(**show_gallery, api_visibility="private")
             nearest_button.click(nearest, [check_seed, truncation, session_model], [neighbours, neighbours_note],
-                                 api_name="nearest", **inference)
+                                 api_name="nearest", **light_group)
             singles.select(check_selected, [shown, session_model], [check_seed, neighbours, neighbours_note],
-                           api_visibility="private", **inference)
+                           api_visibility="private", **light_group)
 
         with gr.Tab("Interpolate"):
             with gr.Row():
                 with gr.Group():  # the endpoints
-                    seed_a = gr.Number(label="Start seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
-                    seed_b = gr.Number(label="End seed", value=1, precision=0, minimum=0, maximum=MAX_SEED)
+                    seed_a = NumberInput(label="Start seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
+                    seed_b = NumberInput(label="End seed", value=1, precision=0, minimum=0, maximum=MAX_SEED)
                 with gr.Column():
-                    frames = gr.Slider(2, MAX_FRAMES, value=24, step=1, label="Frames")
-                    fps = gr.Slider(1, MAX_FPS, value=12, step=1, label="Frames per second")
+                    frames = SliderInput(2, MAX_FRAMES, value=24, step=1, label="Frames")
+                    fps = SliderInput(1, MAX_FPS, value=12, step=1, label="Frames per second")
                 with gr.Column():
-                    mode = gr.Radio(list(INTERPOLATION_MODES), value="slerp", label="Path",
+                    mode = RadioInput(list(INTERPOLATION_MODES), value="slerp", label="Path",
                                     info="slerp follows the sphere where Gaussian latents live; lerp cuts through it")
                     pingpong = gr.Checkbox(label="Ping-pong loop (there and back)", value=False)
             interpolate_button = gr.Button("Interpolate", variant="primary")
@@ -498,9 +599,10 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
                 strip = gr.Image(label="Frames", type="filepath", format="png", height=300, elem_classes="pixelated",
                                  buttons=["download", "fullscreen"], scale=2)
             interpolate_inputs = [seed_a, seed_b, frames, mode, pingpong, fps, session_model]
-            interpolate_button.click(interpolate, interpolate_inputs, [animation, strip], api_name="interpolate", **inference)
+            interpolate_button.click(interpolate, interpolate_inputs, [animation, strip], api_name="interpolate",
+                                     **animation_group)
             interpolate_examples.load_input_event.then(interpolate, interpolate_inputs, [animation, strip],
-                                                       api_visibility="private", **inference)
+                                                       api_visibility="private", **animation_group)
 
         with gr.Tab("Project"):
             gr.Markdown("Find the latent z whose sample looks most like an image, then walk from it. A 28x28 image is "
@@ -510,9 +612,9 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
                     to_project = gr.File(label="Image", type="filepath", file_count="single", elem_id="project-upload",
                                          height=140)
                     with gr.Row():
-                        steps = gr.Slider(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="Steps",
+                        steps = SliderInput(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="Steps",
                                           info="Adam steps: more is closer and slower")
-                        restarts = gr.Slider(1, MAX_RESTARTS, value=DEFAULT_RESTARTS, step=1, label="Restarts",
+                        restarts = SliderInput(1, MAX_RESTARTS, value=DEFAULT_RESTARTS, step=1, label="Restarts",
                                              info="random starts, best kept")
                     project_button = gr.Button("Project", variant="primary")
                 with gr.Column(scale=3):
@@ -533,7 +635,7 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             with gr.Row():
                 z_a = gr.File(label="Start latent z (.npy)", type="filepath", file_count="single", elem_id="z-a", height=110)
                 with gr.Column():
-                    end_seed = gr.Number(label="End seed (used when there is no end latent)", value=1, precision=0,
+                    end_seed = NumberInput(label="End seed (used when there is no end latent)", value=1, precision=0,
                                          minimum=0, maximum=MAX_SEED)
                     z_b = gr.File(label="End latent z (.npy, optional)", type="filepath", file_count="single",
                                   elem_id="z-b", height=110)
@@ -546,9 +648,9 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
                                                       height=120, elem_classes=["pixelated", "fill"])
                         end_report = gr.Markdown()
             with gr.Row():
-                walk_frames = gr.Slider(2, MAX_FRAMES, value=24, step=1, label="Frames")
-                walk_fps = gr.Slider(1, MAX_FPS, value=12, step=1, label="Frames per second")
-                walk_mode = gr.Radio(list(INTERPOLATION_MODES), value="slerp", label="Path")
+                walk_frames = SliderInput(2, MAX_FRAMES, value=24, step=1, label="Frames")
+                walk_fps = SliderInput(1, MAX_FPS, value=12, step=1, label="Frames per second")
+                walk_mode = RadioInput(list(INTERPOLATION_MODES), value="slerp", label="Path")
                 walk_pingpong = gr.Checkbox(label="Ping-pong loop (there and back)", value=False)
             walk_button = gr.Button("Interpolate from this image", variant="primary")
             with gr.Row():
@@ -558,12 +660,12 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
                                       buttons=["download", "fullscreen"], scale=2, elem_id="walk-strip")
             project_button.click(project, [to_project, steps, restarts, session_model],
                                  [target, reconstruction, z_a, distance, project_report, curve], api_name="project",
-                                 **inference)
+                                 **projection_group)
             end_button.click(project_end, [end_image, steps, restarts, session_model], [end_reconstruction, z_b, end_report],
-                             api_visibility="private", **inference)
+                             api_visibility="private", **projection_group)
             walk_button.click(interpolate_latent,
                               [z_a, end_seed, z_b, walk_frames, walk_mode, walk_pingpong, walk_fps, session_model],
-                              [walk_animation, walk_strip], api_name="interpolate_latent", **inference)
+                              [walk_animation, walk_strip], api_name="interpolate_latent", **animation_group)
 
         with gr.Tab("Score"):
             gr.Markdown(DISCLAIMER + f" Up to {MAX_FILES} files at once; transparency is composited on black, animations "
@@ -587,7 +689,8 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             table = gr.Dataframe(headers=["file", "logit", "probability", "conversion"], label="Scores", wrap=True)
             problems = gr.Markdown()
             score_inputs, score_outputs = [uploads, folder, session_model], [seen, table, problems, histogram]
-            score_button.click(score, score_inputs, score_outputs, api_name="score", **inference)
+            score_button.click(score, score_inputs, score_outputs, api_name="score", **light_group)
             if example_sets:
-                score_examples.load_input_event.then(score, score_inputs, score_outputs, api_visibility="private", **inference)
+                score_examples.load_input_event.then(score, score_inputs, score_outputs, api_visibility="private",
+                                                     **light_group)
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

@@ -107,14 +107,14 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _text(value) -> str:
+def markdown_text(value) -> str:
     """A metadata value as literal Markdown text: one line, at most MAX_SHOWN characters, markup and HTML escaped (a
     Hub model's config.json is written by anyone)."""
     return MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(value).split())[:MAX_SHOWN])
 
 
 def _number(value, spec: str) -> str:
-    return format(value, spec) if _is_number(value) else _text(value)
+    return format(value, spec) if _is_number(value) else markdown_text(value)
 
 
 def model_summary(model: LoadedModel) -> str:
@@ -125,15 +125,15 @@ def model_summary(model: LoadedModel) -> str:
                                    for key in ("training", "final_metrics", "evaluation"))
     channels = f"{config.nc} channel{'s' if config.nc > 1 else ''}"
     source = shown_source(model.source).replace("`", "'")  # a repo id and revision, or a local folder's name
-    about = (f"**Model:** {_text(shown_source(model.name))} · **From:** `{source}` · "
-             f"**Dataset:** {_text(meta.get('dataset', 'unknown'))} · "
+    about = (f"**Model:** {markdown_text(shown_source(model.name))} · **From:** `{source}` · "
+             f"**Dataset:** {markdown_text(meta.get('dataset', 'unknown'))} · "
              f"**Size:** {config.image_size}x{config.image_size}, {channels}, z={config.nz}")
     facts = []
     if training:
         time_s = training.get("time_s")
         minutes = f"{time_s / 60:.0f}" if _is_number(time_s) else "?"
-        facts.append(f"**Training:** {_text(training.get('steps', '?'))} steps, {minutes} min on "
-                     f"{_text(training.get('device', '?'))}")
+        facts.append(f"**Training:** {markdown_text(training.get('steps', '?'))} steps, {minutes} min on "
+                     f"{markdown_text(training.get('device', '?'))}")
     if "d_real" in final and "d_fake" in final:
         facts.append(f"**Last step:** D(real) {_number(final['d_real'], '.2f')}, "
                      f"D(generated) {_number(final['d_fake'], '.2f')}")
@@ -141,8 +141,8 @@ def model_summary(model: LoadedModel) -> str:
         names = {"fd": "FD", "precision": "precision", "recall": "recall"}
         scores = ", ".join(f"{name} {evaluation[key]:.3g}" for key, name in names.items()
                            if _is_number(evaluation.get(key)))
-        facts.append(f"**Evaluation** ({_text(evaluation.get('num', '?'))} samples, step "
-                     f"{_text(evaluation.get('step', '?'))}): {scores}")
+        facts.append(f"**Evaluation** ({markdown_text(evaluation.get('num', '?'))} samples, step "
+                     f"{markdown_text(evaluation.get('step', '?'))}): {scores}")
     elif training:
         facts.append("**Evaluation:** none recorded")
     return "\n\n".join([about, " · ".join(facts)] if facts else [about])

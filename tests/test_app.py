@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+import re
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -344,3 +346,61 @@ def test_a_28x28_upload_is_padded_like_the_training_data(client, tmp_path):
     target = np.asarray(_png(result["target"]))
     assert target.shape == (32, 32) and (target[2:30, 2:30] == 255).all() and target.sum() == 255 * 28 * 28
     assert "28x28 padded to 32x32 like the training data" in result["report"]
+
+
+def _call(app, api_name: str, body: str) -> tuple[str, str]:
+    """POST raw JSON to /gradio_api/call/API_NAME, then read its result: (SSE event, data) of the last message."""
+    post = urllib.request.Request(f"{app.url}gradio_api/call/{api_name}", data=body.encode(),
+                                  headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(post, timeout=30) as response:
+        event_id = json.loads(response.read())["event_id"]
+    with urllib.request.urlopen(f"{app.url}gradio_api/call/{api_name}/{event_id}", timeout=60) as response:
+        messages = response.read().decode().strip().split("\n\n")
+    event, data = (line.split(": ", 1)[1] for line in messages[-1].splitlines())
+    return event, data
+
+
+@pytest.fixture(scope="module")
+def uploaded(app, uploads) -> str:
+    """good.png uploaded to the app, as the FileData JSON that raw API calls send."""
+    boundary = "dcgan-test-boundary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"good.png\"\r\n"
+            "Content-Type: image/png\r\n\r\n")
+    body = head.encode() + uploads["good.png"].read_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    post = urllib.request.Request(f"{app.url}gradio_api/upload", data=body,
+                                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    with urllib.request.urlopen(post, timeout=30) as response:
+        path = json.loads(response.read())[0]
+    return json.dumps({"path": path, "meta": {"_type": "gradio.FileData"}})
+
+
+SEED = f"seed must be a whole number between 0 and {2**32 - 1}"
+
+
+@pytest.mark.parametrize("api_name, data, message", [
+    ("sample", "[NaN, 4, 0, 0]", SEED),
+    ("sample", '["abc", 4, 0, 0]', SEED),
+    ("sample", "[Infinity, 4, 0, 0]", SEED),
+    ("sample", "[true, 4, 0, 0]", SEED),
+    ("sample", '[0, "4", 0, 0]', "count must be a whole number between 1 and 64"),
+    ("sample", "[0, NaN, 0, 0]", "count must be a whole number between 1 and 64"),
+    ("sample", "[0, 4, NaN, 0]", "truncation must be a number between 0 and 3"),
+    ("sample", '[0, 4, 0, "abc"]', "columns must be a whole number between 0 and 64"),
+    ("sample", "[-1, 4, 0, 0]", "seed: Value -1 is less than minimum value 0"),
+    ("sample_gallery", "[NaN, 4, 0]", SEED),
+    ("nearest", '["abc", 0]', SEED),
+    ("nearest", "[0, -Infinity]", "truncation must be a number between 0 and 3"),
+    ("interpolate", '[0, NaN, 24, "slerp", false, 12]', SEED.replace("seed", "seed_b")),
+    ("interpolate", '[0, 1, "many", "slerp", false, 12]', "frames must be a whole number between 2 and 120"),
+    ("interpolate", '[0, 1, 24, "slerp", false, NaN]', "fps must be a number between 1 and 50"),
+    ("interpolate", '[0, 1, 24, ["slerp"], false, 12]', r"mode must be one of lerp, slerp, got \['slerp'\]"),
+    ("interpolate_latent", '[null, 1, null, 24, "slerp", false, "abc"]', "fps must be a number between 1 and 50"),
+    ("project", "[FILE, NaN, 3]", "steps must be a whole number between 1 and 1000"),
+    ("project", '[FILE, 20, "abc"]', "restarts must be a whole number between 1 and 8"),
+])
+def test_raw_json_numbers_get_the_apps_message(app, client, uploaded, api_name, data, message):
+    """NaN, infinities, booleans and strings sent as raw JSON, which Gradio's own number checks fail on with a generic
+    error, are named by the app's message; the app serves on."""
+    event, answer = _call(app, api_name, f'{{"data": {data.replace("FILE", uploaded)}}}')
+    assert event == "error" and re.search(message, json.loads(answer)["error"]), answer
+    assert client.predict(seed=0, count=1, api_name="/sample")

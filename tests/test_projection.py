@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import pickle
 
@@ -16,7 +17,7 @@ from gan.checkpoint import load_model
 from gan.cli import main
 from gan.errors import GanError, ImageInputError
 from gan.images import decode_image, fit_image, image_to_uint8
-from gan.projection import LatentError, load_latent, project, project_file, save_latent
+from gan.projection import LatentError, ProjectionStopped, load_latent, project, project_file, save_latent
 from gan.sampling import generate, latent_for_seed, latents_for_seeds
 from gan.scoring import score_files
 from images_for_tests import write_test_images
@@ -178,3 +179,26 @@ def test_cli_errors_are_one_line(tiny_run, files, tmp_path, capsys):
     assert main(["project", str(files["good.png"]), "--checkpoint", checkpoint, "--out", str(tmp_path / "z.npy"),
                  "--steps", "0"]) == 2
     assert "--steps and --restarts must be at least 1" in capsys.readouterr().err
+
+
+def test_should_stop_ends_a_projection_between_steps(model):
+    target = generate(model.generator, latent_for_seed(2, model.config.nz)[None])[0]
+    asked = []
+
+    def stop_at_five() -> bool:
+        asked.append(1)
+        return len(asked) > 5
+
+    with pytest.raises(ProjectionStopped) as stopped:
+        project(model.generator, target, model.discriminator, steps=100, should_stop=stop_at_five)
+    assert stopped.value.steps == 5 and len(asked) == 6
+
+
+def test_a_discriminator_with_nan_features_projects_on_pixels_only(model):
+    broken = copy.deepcopy(model.discriminator)
+    with torch.no_grad():
+        broken.main[0].weight.view(-1)[0] = float("nan")  # every feature of every image is NaN
+    target = generate(model.generator, latent_for_seed(5, model.config.nz)[None])[0]
+    result = project(model.generator, target, broken, steps=30)
+    assert not result.features and torch.isfinite(result.z).all() and all(np.isfinite(result.losses))
+    assert project(model.generator, target, model.discriminator, steps=1).features

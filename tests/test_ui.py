@@ -108,3 +108,13 @@ def test_output_files_are_unique_and_old_ones_pruned():
     os.utime(first, (time.time() - 120, time.time() - 120))
     files.write(b"new", ".png")
     assert not os.path.exists(first) and os.path.exists(second)
+
+
+def test_score_histogram_leaves_out_scores_that_are_not_finite():
+    nan, inf = float("nan"), float("inf")
+    image = Image.open(io.BytesIO(score_histogram([0.1, nan, 0.3, inf], [nan, 1.0], [("a.png", nan), ("b.png", 0.2)])))
+    assert image.format == "PNG" and image.text["not_finite"] == "4"
+    assert (image.text["generated_scores"], image.text["real_scores"], image.text["uploads"]) == ("2", "1", "1")
+    nothing = Image.open(io.BytesIO(score_histogram([nan] * 3, None, [("a.png", -inf)], "No real-data scores.")))
+    assert nothing.format == "PNG" and nothing.width >= 600 and nothing.text["not_finite"] == "4"
+    assert (nothing.text["generated_scores"], nothing.text["uploads"]) == ("0", "0")
