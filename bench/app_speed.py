@@ -8,7 +8,8 @@ Cold start, as differences measured in this run (machines differ in how long tor
 `python -m gan sample --num 1` as a whole process against `python -c "import torch"`, and `python app.py` from
 start to first answer against `python -c "import torch, gradio"`. Over HTTP: a gradio_client round trip for an
 8-sample grid (p50), and a load test of 16 concurrent clients x 20 mixed requests, a third of them identical (the
-default seed), reporting errors and p50/p99. Every figure belongs to the machine named in the first line.
+default seed), all from one address, reporting errors, refusals by the per-address caps on queued interpolations
+(gan/fairness.py) and p50/p99. Every figure belongs to the machine named in the first line.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def over_http(checkpoint: str, port: int, clients: int, requests: int) -> dict[s
 
         def visitor(index: int) -> tuple[list[float], int]:
             own = Client(url, verbose=False)
-            latencies, errors = [], 0
+            latencies, errors, refused = [], 0, 0
             for r in range(requests):
                 start = time.perf_counter()
                 try:
@@ -149,18 +150,22 @@ def over_http(checkpoint: str, port: int, clients: int, requests: int) -> dict[s
                         own.predict(seed=index * 1000 + r, count=8, api_name="/sample")
                     else:
                         own.predict(seed_a=index, seed_b=r, frames=12, mode="slerp", api_name="/interpolate")
-                except Exception:  # noqa: BLE001 - every failure counts as an error
-                    errors += 1
+                except Exception as error:  # noqa: BLE001 - every failure counts, as a refusal or an error
+                    if "queued or running" in str(error):
+                        refused += 1
+                    else:
+                        errors += 1
                 latencies.append(time.perf_counter() - start)
-            return latencies, errors
+            return latencies, errors, refused
 
         with ThreadPoolExecutor(clients) as pool:
             results = list(pool.map(visitor, range(clients)))
-        latencies = sorted(t for lat, _ in results for t in lat)
+        latencies = sorted(t for lat, _, _ in results for t in lat)
         return {
             "client_round_trip_8_p50_ms": round_trip,
             "load_requests": len(latencies),
-            "load_errors": sum(e for _, e in results),
+            "load_errors": sum(e for _, e, _ in results),
+            "load_refused": sum(r for _, _, r in results),
             "load_p50_ms": latencies[len(latencies) // 2] * 1000,
             "load_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
         }

@@ -55,21 +55,24 @@ class Precision:
 class Cpu:
     model: str
     flags: frozenset[str]
+    family: str = ""  # x86 "cpu family": tells apart CPUs that virtual machines all name "AMD EPYC"
 
     @property
     def native_bf16(self) -> bool:
         return any(flag in self.flags for flag in NATIVE_BF16_FLAGS)
 
     def describe(self) -> str:
-        """e.g. 'AMD EPYC 7B13 (AVX2)' or 'Intel Xeon Platinum 8481C (AVX2, AVX-512, AVX512-BF16, AMX-BF16)'."""
+        """e.g. 'AMD EPYC family 25 (AVX2)' or 'Intel Xeon Platinum 8481C family 6 (AVX2, AVX-512, AVX512-BF16,
+        AMX-BF16)'."""
         extensions = [label for flag, label in VECTOR_EXTENSIONS.items() if flag in self.flags]
-        return f"{self.model} ({', '.join(extensions) or ('no AVX2' if self.flags else 'flags unknown')})"
+        family = f" family {self.family}" if self.family else ""
+        return f"{self.model}{family} ({', '.join(extensions) or ('no AVX2' if self.flags else 'flags unknown')})"
 
 
 @lru_cache(maxsize=1)
 def this_cpu() -> Cpu:
     """The CPU's model name and feature flags, from /proc/cpuinfo (Linux); elsewhere no flags are known."""
-    model, flags = "", frozenset()
+    model, family, flags = "", "", frozenset()
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -79,9 +82,11 @@ def this_cpu() -> Cpu:
         key = key.strip()
         if key == "model name" and not model:
             model = " ".join(value.split())
+        elif key == "cpu family" and not family:
+            family = value.strip()
         elif key == "flags" and not flags:
             flags = frozenset(value.split())
-    return Cpu(model or platform.processor() or platform.machine() or "unknown CPU", flags)
+    return Cpu(model or platform.processor() or platform.machine() or "unknown CPU", flags, family)
 
 
 def describe_device(device: torch.device | str = "cpu") -> str:
