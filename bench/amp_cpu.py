@@ -34,7 +34,9 @@ def main() -> None:
     options = parser.parse_args()
     print(f"machine: {describe_device('cpu')}; torch {torch.__version__}")
     dataset = load_dataset("fashion-mnist", download=False)
-    real = uint8_to_model_input(dataset.images[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[: options.num]])
+    real = uint8_to_model_input(
+        dataset.images[torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))[: options.num]]
+    )
     medians = {}
     for amp in ("off", "bf16"):
         args = parse_args(["--amp", amp, "--seed", "0"])
@@ -47,9 +49,13 @@ def main() -> None:
         fake = uint8_to_model_input(generate(trainer.generator, latents_for_seeds(10_000, options.num, args.nz)))
         distance = frechet_distance(fake.flatten(1), real.flatten(1))
         medians[amp] = median_ms = sorted(times)[len(times) // 2] * 1000
-        print(f"amp={amp:5s} {median_ms:6.0f} ms/step (median of {options.steps})  pixel-FD after {options.steps} steps: {distance:.2f}")
+        print(
+            f"amp={amp:5s} {median_ms:6.0f} ms/step (median of {options.steps})  pixel-FD after {options.steps} steps: {distance:.2f}"
+        )
     print(f"bf16 / fp32 step time: {medians['bf16'] / medians['off']:.2f}")
-    print(f"--amp auto here: {choose_precision('auto', torch.device('cpu'), trainer.generator, trainer.discriminator, args.batch_size).reason}")
+    print(
+        f"--amp auto here: {choose_precision('auto', torch.device('cpu'), trainer.generator, trainer.discriminator, args.batch_size).reason}"
+    )
 
 
 if __name__ == "__main__":

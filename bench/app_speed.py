@@ -36,7 +36,15 @@ from gan import BUNDLED_MODEL  # noqa: E402
 from gan.checkpoint import load_model  # noqa: E402
 from gan.precision import describe_device  # noqa: E402
 from gan.sampling import (  # noqa: E402
-    generate, gif_bytes, grid_image, interpolate_latents, latent_for_seed, latents_for_seeds, png_bytes, to_pil, upscale,
+    generate,
+    gif_bytes,
+    grid_image,
+    interpolate_latents,
+    latent_for_seed,
+    latents_for_seeds,
+    png_bytes,
+    to_pil,
+    upscale,
 )
 from gan.scoring import score_files  # noqa: E402
 
@@ -62,7 +70,9 @@ def in_process(checkpoint: str) -> dict[str, float]:
         generate(model.generator, latents_for_seeds(0, 64, nz))
 
     def interpolation60():
-        images = generate(model.generator, interpolate_latents(latent_for_seed(0, nz), latent_for_seed(1, nz), 60, "slerp"))
+        images = generate(
+            model.generator, interpolate_latents(latent_for_seed(0, nz), latent_for_seed(1, nz), 60, "slerp")
+        )
         gif_bytes([upscale(to_pil(image), 256) for image in images])
         png_bytes(upscale(grid_image(images, columns=12), 256))
 
@@ -84,8 +94,12 @@ def in_process(checkpoint: str) -> dict[str, float]:
 
 def start_app(checkpoint: str, port: int) -> tuple[subprocess.Popen, float]:
     start = time.perf_counter()
-    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoint", checkpoint, "--port", str(port)],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--checkpoint", checkpoint, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     while True:
         try:
             urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
@@ -110,8 +124,9 @@ def cold_start(checkpoint: str, port: int) -> dict[str, float]:
     out = Path(tempfile.mkdtemp()) / "x.png"
     torch_s = process_seconds([sys.executable, "-c", "import torch"])
     torch_gradio_s = process_seconds([sys.executable, "-c", "import torch, gradio"])
-    sample_s = process_seconds([sys.executable, "-m", "gan", "sample", "--checkpoint", checkpoint, "--num", "1",
-                                "--out", str(out)])
+    sample_s = process_seconds(
+        [sys.executable, "-m", "gan", "sample", "--checkpoint", checkpoint, "--num", "1", "--out", str(out)]
+    )
     startups = []
     for _ in range(3):
         process, startup = start_app(checkpoint, port)
@@ -119,9 +134,14 @@ def cold_start(checkpoint: str, port: int) -> dict[str, float]:
         process.wait(timeout=30)
         startups.append(startup)
     startup_s = statistics.median(startups)
-    return {"import_torch_s": torch_s, "sample_cli_s": sample_s, "sample_cli_minus_import_torch_s": sample_s - torch_s,
-            "import_torch_gradio_s": torch_gradio_s, "startup_s": startup_s,
-            "startup_minus_import_torch_gradio_s": startup_s - torch_gradio_s}
+    return {
+        "import_torch_s": torch_s,
+        "sample_cli_s": sample_s,
+        "sample_cli_minus_import_torch_s": sample_s - torch_s,
+        "import_torch_gradio_s": torch_gradio_s,
+        "startup_s": startup_s,
+        "startup_minus_import_torch_gradio_s": startup_s - torch_gradio_s,
+    }
 
 
 def over_http(checkpoint: str, port: int, clients: int, requests: int) -> dict[str, float]:
@@ -175,8 +195,12 @@ def over_http(checkpoint: str, port: int, clients: int, requests: int) -> dict[s
 
 
 TARGETS = {  # ratios and differences where the absolute figure depends on the machine
-    "grid_64_over_generator": 1.5, "interpolation_60_gif_ms": 500, "score_32_files_ms": 300,
-    "sample_cli_minus_import_torch_s": 1.5, "startup_minus_import_torch_gradio_s": 2.5, "client_round_trip_8_p50_ms": 250,
+    "grid_64_over_generator": 1.5,
+    "interpolation_60_gif_ms": 500,
+    "score_32_files_ms": 300,
+    "sample_cli_minus_import_torch_s": 1.5,
+    "startup_minus_import_torch_gradio_s": 2.5,
+    "client_round_trip_8_p50_ms": 250,
 }
 
 
@@ -188,8 +212,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20)
     options = parser.parse_args()
     print(f"machine: {describe_device('cpu')}; torch {torch.__version__}")
-    results = {**in_process(options.checkpoint), **cold_start(options.checkpoint, options.port),
-               **over_http(options.checkpoint, options.port, options.clients, options.requests)}
+    results = {
+        **in_process(options.checkpoint),
+        **cold_start(options.checkpoint, options.port),
+        **over_http(options.checkpoint, options.port, options.clients, options.requests),
+    }
     for key, value in results.items():
         target = TARGETS.get(key)
         verdict = "" if target is None else ("  ok" if value <= target else "  OVER")

@@ -43,8 +43,12 @@ TARGET_RATIO = 3.0
 
 
 def start_app(checkpoint: str, port: int) -> subprocess.Popen:
-    process = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--checkpoint", checkpoint, "--port", str(port)],
-                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--checkpoint", checkpoint, "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.time() + 120
     while True:
         try:
@@ -82,8 +86,10 @@ def visitor_calls(url: str) -> dict:
 def flood(url: str, image: Path, count: int) -> tuple[list, dict[str, int], list[str]]:
     """Submit the flood; returns the gradio_client jobs (to cancel), the counts, and the dodger's accepted event ids."""
     one_session = Client(url, verbose=False, download_files=False)
-    jobs = [one_session.submit(image=handle_file(image), steps=MAX_STEPS, restarts=MAX_RESTARTS, api_name="/project")
-            for _ in range(count)]
+    jobs = [
+        one_session.submit(image=handle_file(image), steps=MAX_STEPS, restarts=MAX_RESTARTS, api_name="/project")
+        for _ in range(count)
+    ]
     upload = httpx.post(f"{url}gradio_api/upload", files={"files": (image.name, image.read_bytes(), "image/png")})
     file = {"path": upload.json()[0], "meta": {"_type": "gradio.FileData"}}
     dodged, refused_dodges = [], 0
@@ -99,8 +105,12 @@ def flood(url: str, image: Path, count: int) -> tuple[list, dict[str, int], list
             time.sleep(0.01)
         if job.done() and isinstance(job.exception(), ValidationError):
             refused += 1
-    counts = {"one_session_accepted": count - refused, "one_session_refused": refused,
-              "dodger_accepted": len(dodged), "dodger_refused": refused_dodges}
+    counts = {
+        "one_session_accepted": count - refused,
+        "one_session_refused": refused,
+        "dodger_accepted": len(dodged),
+        "dodger_refused": refused_dodges,
+    }
     return jobs, counts, dodged
 
 
@@ -135,8 +145,10 @@ def main() -> None:
     for key in idle:
         ratio = flooded[key] / idle[key]
         verdict = "ok" if ratio <= TARGET_RATIO else "OVER"
-        print(f"{key:16s} idle p50 {idle[key]:8.1f} ms   flooded p50 {flooded[key]:8.1f} ms   "
-              f"ratio {ratio:4.2f} (target <= {TARGET_RATIO})  {verdict}")
+        print(
+            f"{key:16s} idle p50 {idle[key]:8.1f} ms   flooded p50 {flooded[key]:8.1f} ms   "
+            f"ratio {ratio:4.2f} (target <= {TARGET_RATIO})  {verdict}"
+        )
 
 
 if __name__ == "__main__":

@@ -72,12 +72,19 @@ def summary(values: list[float]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, help="a Fashion-MNIST export folder")
-    parser.add_argument("--data-dir", type=Path, default=None, help=f"folder with {TEST_IMAGES}[.gz] (default: Debian's)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, help=f"folder with {TEST_IMAGES}[.gz] (default: Debian's)"
+    )
     parser.add_argument("--real", type=int, default=32, help="held-out test images")
     parser.add_argument("--generated", type=int, default=16, help="generated images")
     parser.add_argument("--timing-runs", type=int, default=5)
-    parser.add_argument("--budget", type=parse_budget, action="append", metavar="STEPSxRESTARTS",
-                        help=f"repeatable (default: {DEFAULT_STEPS}x{DEFAULT_RESTARTS}, the library default)")
+    parser.add_argument(
+        "--budget",
+        type=parse_budget,
+        action="append",
+        metavar="STEPSxRESTARTS",
+        help=f"repeatable (default: {DEFAULT_STEPS}x{DEFAULT_RESTARTS}, the library default)",
+    )
     options = parser.parse_args()
     budgets = options.budget or [(DEFAULT_STEPS, DEFAULT_RESTARTS)]
     model = load_model(options.checkpoint)
@@ -94,8 +101,10 @@ def main() -> None:
     timing_g, timing_d = Generator(shape).eval(), Discriminator(shape).eval()
     timing_target = generate(timing_g, latents_for_seeds(0, 1, shape.nz))[0]
     project(timing_g, timing_target, timing_d, steps=5)  # warm-up: first-call allocations
-    print(f"model {model.name} ({config.nz}-d latent, {config.image_size}x{config.image_size}), torch "
-          f"{torch.__version__}, {torch.get_num_threads()} thread(s)")
+    print(
+        f"model {model.name} ({config.nz}-d latent, {config.image_size}x{config.image_size}), torch "
+        f"{torch.__version__}, {torch.get_num_threads()} thread(s)"
+    )
     print(f"closest of 64 random latents to each held-out image: {summary(nearest_random)}")
     for steps, restarts in budgets:
         walls, cpus = [], []
@@ -104,13 +113,19 @@ def main() -> None:
             project(timing_g, timing_target, timing_d, steps=steps, restarts=restarts, seed=run)
             walls.append(time.perf_counter() - wall)
             cpus.append(time.process_time() - cpu)
-        real_distances = [project(model.generator, image, model.discriminator, steps=steps, restarts=restarts).distance
-                          for image in real]
-        generated_distances = [project(model.generator, image, model.discriminator, steps=steps, restarts=restarts).distance
-                               for image in generated]
+        real_distances = [
+            project(model.generator, image, model.discriminator, steps=steps, restarts=restarts).distance
+            for image in real
+        ]
+        generated_distances = [
+            project(model.generator, image, model.discriminator, steps=steps, restarts=restarts).distance
+            for image in generated
+        ]
         print(f"budget {steps} steps x {restarts} restarts:")
-        print(f"  time per projection (bundled shape, {options.timing_runs} runs): wall median {statistics.median(walls):.2f} s, "
-              f"max {max(walls):.2f} s; CPU median {statistics.median(cpus):.2f} s")
+        print(
+            f"  time per projection (bundled shape, {options.timing_runs} runs): wall median {statistics.median(walls):.2f} s, "
+            f"max {max(walls):.2f} s; CPU median {statistics.median(cpus):.2f} s"
+        )
         print(f"  held-out Fashion-MNIST ({len(real)} images): {summary(real_distances)}")
         print(f"  generated ({len(generated)} images):         {summary(generated_distances)}")
 

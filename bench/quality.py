@@ -61,9 +61,20 @@ def run_side_by_side(variants: list[str], times: list[float], num: int) -> list[
     for first in range(0, len(variants), len(cores)):
         children = []
         for core, variant in zip(cores, variants[first : first + len(cores)]):
-            command = [sys.executable, __file__, "--worker", variant, "--at", ",".join(map(str, times)), "--num", str(num)]
+            command = [
+                sys.executable,
+                __file__,
+                "--worker",
+                variant,
+                "--at",
+                ",".join(map(str, times)),
+                "--num",
+                str(num),
+            ]
             env = {**os.environ, "OMP_NUM_THREADS": "1"}
-            children.append(subprocess.Popen(["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, text=True, env=env))
+            children.append(
+                subprocess.Popen(["taskset", "-c", str(core), *command], stdout=subprocess.PIPE, text=True, env=env)
+            )
         for child in children:
             for line in child.stdout:
                 rows.append(json.loads(line))
@@ -77,14 +88,20 @@ def print_table(rows: list[dict], variants: list[str], num: int) -> None:
     classic = {row["seconds"]: row["fd"] for row in rows if row["variant"] == variants[0]}
     labels = list(dict.fromkeys(row["variant"] for row in rows))
     print(f"\n{num} samples, Fashion-MNIST domain features, one thread per variant, variants side by side")
-    print(f"{'variant':44s} {'seconds':>7s} {'steps':>6s} {'FD':>8s} {'KID':>8s} {'precision':>9s} {'recall':>7s} "
-          f"{'FD/' + variants[0][:12]:>16s}")
+    print(
+        f"{'variant':44s} {'seconds':>7s} {'steps':>6s} {'FD':>8s} {'KID':>8s} {'precision':>9s} {'recall':>7s} "
+        f"{'FD/' + variants[0][:12]:>16s}"
+    )
     for row in sorted(rows, key=lambda r: (r["seconds"], labels.index(r["variant"]))):
-        print(f"{row['variant']:44s} {row['seconds']:7.0f} {row['steps']:6d} {row['fd']:8.2f} {row['kid']:8.4f} "
-              f"{row['precision']:9.3f} {row['recall']:7.3f} {row['fd'] / classic[row['seconds']]:16.2f}")
+        print(
+            f"{row['variant']:44s} {row['seconds']:7.0f} {row['steps']:6d} {row['fd']:8.2f} {row['kid']:8.4f} "
+            f"{row['precision']:9.3f} {row['recall']:7.3f} {row['fd'] / classic[row['seconds']]:16.2f}"
+        )
     reference = rows[0]["real_vs_real"]
-    print(f"{'real vs real (test images)':44s} {'':7s} {'':6s} {reference['fd']:8.2f} {reference['kid']:8.4f} "
-          f"{reference['precision']:9.3f} {reference['recall']:7.3f}")
+    print(
+        f"{'real vs real (test images)':44s} {'':7s} {'':6s} {reference['fd']:8.2f} {reference['kid']:8.4f} "
+        f"{reference['precision']:9.3f} {reference['recall']:7.3f}"
+    )
 
 
 def plot(rows: list[dict], path: str) -> None:
@@ -100,7 +117,9 @@ def plot(rows: list[dict], path: str) -> None:
         for axis, key in zip(axes, ("fd", "precision", "recall")):
             axis.plot(minutes, [r[key] for r in mine], marker="o", label=variant)
     reference = rows[0]["real_vs_real"]
-    for axis, key, title in zip(axes, ("fd", "precision", "recall"), ("Frechet distance (lower is better)", "precision", "recall")):
+    for axis, key, title in zip(
+        axes, ("fd", "precision", "recall"), ("Frechet distance (lower is better)", "precision", "recall")
+    ):
         axis.axhline(reference[key], color="gray", linestyle=":", label="real vs real")
         if key != "fd":
             axis.axhline(0.8 * reference[key], color="red", linestyle="--", label="target: 0.8x real vs real")
@@ -123,7 +142,9 @@ def main() -> None:
     parser.add_argument("--plot", default=None, help="write FD/precision/recall against training time to this PNG")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     options = parser.parse_args()
-    times = sorted({float(t) for t in options.at.split(",") if t} | ({options.seconds} if not options.worker else set()))
+    times = sorted(
+        {float(t) for t in options.at.split(",") if t} | ({options.seconds} if not options.worker else set())
+    )
     if options.worker:
         torch.set_num_threads(1)
         train_and_evaluate(options.worker, times, options.num)

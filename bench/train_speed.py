@@ -36,15 +36,23 @@ BF16_DENSE_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # SXM de
 
 def synthetic_dataset(count: int, channels: int, size: int) -> ImageDataset:
     """CIFAR-10/Fashion-MNIST-shaped uint8 data (the real sets cannot be downloaded on a lent GPU)."""
-    images = torch.randint(0, 256, (count, channels, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    images = torch.randint(
+        0, 256, (count, channels, size, size), dtype=torch.uint8, generator=torch.Generator().manual_seed(0)
+    )
     return ImageDataset(images, "synthetic", "random uint8")
 
 
 def classic_loop(dataset: ImageDataset, config: ModelConfig, batch: int, steps: int, device: torch.device) -> float:
     """pytorch/examples-style loop; returns images/second over `steps` timed steps after 3 warm-up steps."""
     float_images = dataset.images.float().div(127.5).sub(1)  # what ToTensor + Normalize(0.5, 0.5) produce per sample
-    loader = DataLoader(TensorDataset(float_images), batch_size=batch, shuffle=True, num_workers=2 if device.type == "cuda" else 0,
-                        drop_last=True, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        TensorDataset(float_images),
+        batch_size=batch,
+        shuffle=True,
+        num_workers=2 if device.type == "cuda" else 0,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+    )
     generator, discriminator = Generator(config).to(device), Discriminator(config).to(device)
     opt_g = torch.optim.Adam(generator.parameters(), 2e-4, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(discriminator.parameters(), 2e-4, betas=(0.5, 0.999))
@@ -57,8 +65,9 @@ def classic_loop(dataset: ImageDataset, config: ModelConfig, batch: int, steps: 
             real = real.to(device)
             z = torch.randn(batch, config.nz, 1, 1, device=device)
             fake = generator(z)
-            loss_d = F.binary_cross_entropy_with_logits(discriminator(real), torch.ones(batch, device=device)) + \
-                F.binary_cross_entropy_with_logits(discriminator(fake.detach()), torch.zeros(batch, device=device))
+            loss_d = F.binary_cross_entropy_with_logits(
+                discriminator(real), torch.ones(batch, device=device)
+            ) + F.binary_cross_entropy_with_logits(discriminator(fake.detach()), torch.zeros(batch, device=device))
             opt_d.zero_grad()
             loss_d.backward()
             opt_d.step()
@@ -74,7 +83,9 @@ def classic_loop(dataset: ImageDataset, config: ModelConfig, batch: int, steps: 
     return steps * batch / (time.perf_counter() - start)
 
 
-def project_loop(dataset: ImageDataset, flags: list[str], steps: int, device: torch.device, compile_models: bool) -> tuple[float, Trainer]:
+def project_loop(
+    dataset: ImageDataset, flags: list[str], steps: int, device: torch.device, compile_models: bool
+) -> tuple[float, Trainer]:
     trainer = Trainer(parse_args(flags), dataset, device)
     if compile_models:
         trainer.generator.compile()
@@ -109,7 +120,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--width", type=int, default=64, help="ngf = ndf")
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--recipe", default="classic", help="the project trainer's recipe (classic = same maths as (a))")
+    parser.add_argument(
+        "--recipe", default="classic", help="the project trainer's recipe (classic = same maths as (a))"
+    )
     parser.add_argument("--amp", default="auto")
     parser.add_argument("--compile", action="store_true", help="also time torch.compile'd G and D")
     options = parser.parse_args()
@@ -119,11 +132,31 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     dataset = synthetic_dataset(50_000 if device.type == "cuda" else 10_000, options.channels, options.image_size)
     config = ModelConfig(100, options.width, options.width, options.channels, options.image_size)
-    flags = ["--recipe", options.recipe, "--amp", options.amp, "--batch-size", str(options.batch_size),
-             "--ngf", str(options.width), "--ndf", str(options.width), "--image-size", str(options.image_size), "--eval-every", "0"]
-    results = {"device": describe_device(device),
-               "image": f"{options.channels}x{options.image_size}x{options.image_size}", "batch": options.batch_size,
-               "width": options.width, "recipe": options.recipe, "amp": options.amp, "torch": torch.__version__}
+    flags = [
+        "--recipe",
+        options.recipe,
+        "--amp",
+        options.amp,
+        "--batch-size",
+        str(options.batch_size),
+        "--ngf",
+        str(options.width),
+        "--ndf",
+        str(options.width),
+        "--image-size",
+        str(options.image_size),
+        "--eval-every",
+        "0",
+    ]
+    results = {
+        "device": describe_device(device),
+        "image": f"{options.channels}x{options.image_size}x{options.image_size}",
+        "batch": options.batch_size,
+        "width": options.width,
+        "recipe": options.recipe,
+        "amp": options.amp,
+        "torch": torch.__version__,
+    }
     results["classic_img_s"] = round(classic_loop(dataset, config, options.batch_size, options.steps, device), 1)
     fast, trainer = project_loop(dataset, flags, options.steps, device, compile_models=False)
     results["project_img_s"] = round(fast, 1)
@@ -132,8 +165,12 @@ def main() -> None:
     results["gflop_per_step"] = round(flops / 1e9, 2)
     results["project_tflop_s"] = round(flops * fast / options.batch_size / 1e12, 3)
     if options.compile:
-        results["project_compiled_img_s"] = round(project_loop(dataset, flags, options.steps, device, compile_models=True)[0], 1)
-    results["speedup"] = round(max(results["project_img_s"], results.get("project_compiled_img_s", 0)) / results["classic_img_s"], 2)
+        results["project_compiled_img_s"] = round(
+            project_loop(dataset, flags, options.steps, device, compile_models=True)[0], 1
+        )
+    results["speedup"] = round(
+        max(results["project_img_s"], results.get("project_compiled_img_s", 0)) / results["classic_img_s"], 2
+    )
     peak = next((v for k, v in BF16_DENSE_PEAK_TFLOPS.items() if k in results["device"]), None)
     if peak:
         best = max(results["project_img_s"], results.get("project_compiled_img_s", 0))

@@ -8,4 +8,13 @@ from .models import Discriminator, Generator, ModelConfig
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "dcgan-fashion-mnist"
 
-__all__ = ["BUNDLED_MODEL", "Discriminator", "Generator", "LoadedModel", "ModelConfig", "export_model", "load_generator", "load_model"]
+__all__ = [
+    "BUNDLED_MODEL",
+    "Discriminator",
+    "Generator",
+    "LoadedModel",
+    "ModelConfig",
+    "export_model",
+    "load_generator",
+    "load_model",
+]

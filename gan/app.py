@@ -19,11 +19,20 @@ from .hub import REPO_ID_VARIABLE, REVISION_VARIABLE, load_source
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="app.py", description="Serve the DCGAN Studio Gradio app.")
-    parser.add_argument("--checkpoint", default=None, help="an export folder (config.json + safetensors); default: the bundled model")
-    parser.add_argument("--repo-id", default=None, metavar="USER/NAME", help=f"a Hub model instead (default: ${REPO_ID_VARIABLE})")
-    parser.add_argument("--revision", default=None, help=f"branch, tag or commit of --repo-id (default: ${REVISION_VARIABLE} or main)")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-                        help="address to listen on (0.0.0.0 to serve your network)")
+    parser.add_argument(
+        "--checkpoint", default=None, help="an export folder (config.json + safetensors); default: the bundled model"
+    )
+    parser.add_argument(
+        "--repo-id", default=None, metavar="USER/NAME", help=f"a Hub model instead (default: ${REPO_ID_VARIABLE})"
+    )
+    parser.add_argument(
+        "--revision", default=None, help=f"branch, tag or commit of --repo-id (default: ${REVISION_VARIABLE} or main)"
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        help="address to listen on (0.0.0.0 to serve your network)",
+    )
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
     args = parser.parse_args(argv)
     repo_id, revision = args.repo_id, args.revision
@@ -39,5 +48,11 @@ def main(argv: list[str] | None = None) -> None:
     serving_bundled = checkpoint is not None and Path(checkpoint).resolve() == BUNDLED_MODEL.resolve()
     bundled = [BUNDLED_MODEL] if BUNDLED_MODEL.is_dir() and not serving_bundled else []  # never loaded twice
     print(f"serving {model.name} from {model.source}")
-    build_demo(model, bundled=bundled).launch(server_name=args.host, server_port=args.port, footer_links=["api"], css=CSS,
-                                              allowed_paths=[str(EXAMPLES)], max_file_size=MAX_UPLOAD)
+    build_demo(model, bundled=bundled).launch(
+        server_name=args.host,
+        server_port=args.port,
+        footer_links=["api"],
+        css=CSS,
+        allowed_paths=[str(EXAMPLES)],
+        max_file_size=MAX_UPLOAD,
+    )

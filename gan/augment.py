@@ -42,7 +42,10 @@ def translation(x: torch.Tensor, ratio: float = 0.125) -> torch.Tensor:
     ty = torch.randint(-shift_y, shift_y + 1, (n, 1, 1), device=x.device)
     tx = torch.randint(-shift_x, shift_x + 1, (n, 1, 1), device=x.device)
     batch, gy, gx = torch.meshgrid(
-        torch.arange(n, device=x.device), torch.arange(h, device=x.device), torch.arange(w, device=x.device), indexing="ij"
+        torch.arange(n, device=x.device),
+        torch.arange(h, device=x.device),
+        torch.arange(w, device=x.device),
+        indexing="ij",
     )
     gy = torch.clamp(gy + ty + 1, 0, h + 1)
     gx = torch.clamp(gx + tx + 1, 0, w + 1)

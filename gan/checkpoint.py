@@ -99,7 +99,12 @@ def export_model(
     `generator` is the one to sample from (the EMA copy when EMA is on); `raw_generator` the live one.
     """
     folder = Path(folder)
-    config = {"format_version": FORMAT_VERSION, "model_type": "dcgan", **discriminator.config.to_dict(), **(metadata or {})}
+    config = {
+        "format_version": FORMAT_VERSION,
+        "model_type": "dcgan",
+        **discriminator.config.to_dict(),
+        **(metadata or {}),
+    }
     weights = {GENERATOR_NAME: generator, DISCRIMINATOR_NAME: discriminator, RAW_GENERATOR_NAME: raw_generator}
     for name, module in weights.items():
         if module is not None:
@@ -138,8 +143,10 @@ def read_config(folder: Path, relative: bool = False) -> tuple[ModelConfig, dict
     with open(path, "rb") as file:
         raw = file.read(MAX_CONFIG_BYTES + 1)
     if len(raw) > MAX_CONFIG_BYTES:
-        raise CheckpointError(f"{named} holds {path.stat().st_size:,} bytes, over the limit of {MAX_CONFIG_BYTES:,} "
-                              "(DCGAN Studio writes about 3,000)")
+        raise CheckpointError(
+            f"{named} holds {path.stat().st_size:,} bytes, over the limit of {MAX_CONFIG_BYTES:,} "
+            "(DCGAN Studio writes about 3,000)"
+        )
     try:
         text = raw.decode()
         if _json_depth(text) > MAX_CONFIG_DEPTH:
@@ -151,8 +158,9 @@ def read_config(folder: Path, relative: bool = False) -> tuple[ModelConfig, dict
         raise CheckpointError(f"{named} is not a JSON object")
     version = data.get("format_version")
     if type(version) is not int or version != FORMAT_VERSION:
-        raise CheckpointError(f"{named} has format_version {version!r:.40}; this version of DCGAN Studio reads "
-                              f"{FORMAT_VERSION}")
+        raise CheckpointError(
+            f"{named} has format_version {version!r:.40}; this version of DCGAN Studio reads {FORMAT_VERSION}"
+        )
     try:
         config = ModelConfig.from_dict(data)
     except ValueError as error:
@@ -185,8 +193,9 @@ def _load_weights(module: torch.nn.Module, path: Path, named: str) -> None:
     module.load_state_dict(tensors)
 
 
-def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu", source: str | None = None,
-               relative: bool = False) -> LoadedModel:
+def load_model(
+    folder: str | os.PathLike, device: str | torch.device = "cpu", source: str | None = None, relative: bool = False
+) -> LoadedModel:
     """Rebuild generator (and discriminator when present) from an export folder, in eval mode; `relative` names
     its files without their folder in error messages."""
     folder = Path(folder)
@@ -245,7 +254,9 @@ def remove_temporaries(folder: Path) -> list[Path]:
     no process writes there (training holds the run folder's lock)."""
     if not folder.is_dir():
         return []
-    stale = [p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(TEMPORARY_SUFFIX) and p.is_file()]
+    stale = [
+        p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(TEMPORARY_SUFFIX) and p.is_file()
+    ]
     for path in stale:
         path.unlink(missing_ok=True)
     return stale

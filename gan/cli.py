@@ -44,7 +44,9 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_chosen_model(args: argparse.Namespace):
-    return hub.load_source(args.checkpoint or (None if args.repo_id else BUNDLED_MODEL), args.repo_id, args.revision, args.device)
+    return hub.load_source(
+        args.checkpoint or (None if args.repo_id else BUNDLED_MODEL), args.repo_id, args.revision, args.device
+    )
 
 
 def evaluate(args: argparse.Namespace) -> None:
@@ -68,7 +70,10 @@ def evaluate(args: argparse.Namespace) -> None:
     if args.save:  # the export's recorded evaluation (shown by the app and the model card)
         config = json.loads((Path(args.checkpoint) / CONFIG_NAME).read_text())
         recorded = {**result, "step": config.get("training", {}).get("steps")}  # like training's quick evaluations
-        atomic_write(Path(args.checkpoint) / CONFIG_NAME, lambda p: Path(p).write_text(json.dumps({**config, "evaluation": recorded}, indent=2) + "\n"))
+        atomic_write(
+            Path(args.checkpoint) / CONFIG_NAME,
+            lambda p: Path(p).write_text(json.dumps({**config, "evaluation": recorded}, indent=2) + "\n"),
+        )
     print(json.dumps({**result, "model": model.name}))
 
 
@@ -82,13 +87,23 @@ def train_features(args: argparse.Namespace) -> None:
 
 def push(args: argparse.Namespace) -> None:
     """Publish an export folder (or a run folder's model/) to a Hub model repo, as one commit, without retraining."""
-    published = hub.push_export(args.folder, args.hub_model_id, token=args.hub_token, private=args.hub_private,
-                                revision=args.hub_revision, commit_message=args.commit_message)
+    published = hub.push_export(
+        args.folder,
+        args.hub_model_id,
+        token=args.hub_token,
+        private=args.hub_private,
+        revision=args.hub_revision,
+        commit_message=args.commit_message,
+    )
     revision = f" --revision {published.revision}" if published.revision != "main" else ""
     if published.changed:
-        print(f"pushed {published.folder} to {published.url} ({published.revision}, commit {published.commit[:7]}): {published.commit_url}")
+        print(
+            f"pushed {published.folder} to {published.url} ({published.revision}, commit {published.commit[:7]}): {published.commit_url}"
+        )
     else:
-        print(f"nothing new to push: {published.url} ({published.revision}, commit {published.commit[:7]}) already holds {published.folder}")
+        print(
+            f"nothing new to push: {published.url} ({published.revision}, commit {published.commit[:7]}) already holds {published.folder}"
+        )
     print(f"open it with: python app.py --repo-id {published.repo_id}{revision}")
 
 
@@ -96,10 +111,13 @@ def deploy_space(args: argparse.Namespace) -> None:
     """Create or update a Gradio Space running this app on a Hub model (Space variables GAN_REPO_ID, GAN_REVISION)."""
     from . import space
 
-    published = space.deploy_space(args.space_id, args.repo_id, revision=args.revision, token=args.hub_token,
-                                   private=args.private)
-    print(f"deployed the app serving {args.repo_id} to {published.url} (commit {published.commit[:7]}); "
-          "the Space builds and starts in a few minutes")
+    published = space.deploy_space(
+        args.space_id, args.repo_id, revision=args.revision, token=args.hub_token, private=args.private
+    )
+    print(
+        f"deployed the app serving {args.repo_id} to {published.url} (commit {published.commit[:7]}); "
+        "the Space builds and starts in a few minutes"
+    )
 
 
 def project(args: argparse.Namespace) -> None:
@@ -144,10 +162,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--num", type=int, default=10_000, help="generated and real images each")
     p.add_argument("--save", action="store_true", help="record the result in the --checkpoint export's config.json")
-    p.add_argument("--inception-weights", default=None, metavar="PATH",
-                   help="Inception-v3 weights (torch-fidelity's pt_inception-2015-12-05 .pth or .safetensors) for FID")
+    p.add_argument(
+        "--inception-weights",
+        default=None,
+        metavar="PATH",
+        help="Inception-v3 weights (torch-fidelity's pt_inception-2015-12-05 .pth or .safetensors) for FID",
+    )
     p.set_defaults(run=evaluate)
-    p = commands.add_parser("train-features", help="train the evaluation feature network", description=train_features.__doc__)
+    p = commands.add_parser(
+        "train-features", help="train the evaluation feature network", description=train_features.__doc__
+    )
     p.add_argument("--dataset", default="fashion-mnist", choices=("mnist", "fashion-mnist"))
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=3)
@@ -157,12 +181,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("folder", metavar="DIR", help="an export folder, or a run folder (its model/ is pushed)")
     hub.add_publish_arguments(p, training=False)
     p.set_defaults(run=push)
-    p = commands.add_parser("deploy-space", help="create or update a Space serving a Hub model", description=deploy_space.__doc__)
+    p = commands.add_parser(
+        "deploy-space", help="create or update a Space serving a Hub model", description=deploy_space.__doc__
+    )
     p.add_argument("--space-id", required=True, metavar="USER/NAME", help="the Space repo to create or update")
     p.add_argument("--repo-id", required=True, metavar="USER/MODEL", help="the model the Space serves")
     p.add_argument("--revision", default=None, help="branch, tag or commit of --repo-id (default: main)")
-    p.add_argument("--private", action="store_true", help="create the Space private (an existing one keeps its visibility)")
-    p.add_argument("--hub-token", default=None, metavar="TOKEN", help="write token (default: HF_TOKEN or the `hf auth login` token)")
+    p.add_argument(
+        "--private", action="store_true", help="create the Space private (an existing one keeps its visibility)"
+    )
+    p.add_argument(
+        "--hub-token",
+        default=None,
+        metavar="TOKEN",
+        help="write token (default: HF_TOKEN or the `hf auth login` token)",
+    )
     p.set_defaults(run=deploy_space)
     p = commands.add_parser("project", help="find the latent z of an image", description=project.__doc__)
     p.add_argument("image", help="image file (PNG, JPEG...), fitted to the model like the app's uploads")
@@ -170,7 +203,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="output .npy for z")
     p.add_argument("--reconstruction", default=None, help="also write G(z) to this .png")
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"Adam steps (default {DEFAULT_STEPS})")
-    p.add_argument("--restarts", type=int, default=DEFAULT_RESTARTS, help=f"random starts optimised as one batch (default {DEFAULT_RESTARTS})")
+    p.add_argument(
+        "--restarts",
+        type=int,
+        default=DEFAULT_RESTARTS,
+        help=f"random starts optimised as one batch (default {DEFAULT_RESTARTS})",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts")
     p.set_defaults(run=project)
     return parser

@@ -108,7 +108,9 @@ def _load_idx(name: str, data_dir: Path | None, download: bool, train: bool) -> 
         try:
             dataset = cls(str(root), train=train, download=True)
         except Exception as error:  # torchvision raises RuntimeError/URLError/OSError variants
-            raise DataError(f"could not download {name} into {root} ({error}); use --data-dir and --no-download offline") from None
+            raise DataError(
+                f"could not download {name} into {root} ({error}); use --data-dir and --no-download offline"
+            ) from None
         return dataset.data, dataset.targets, f"{root}/{folder_name}/raw (downloaded)"
 
     if all((found / f).exists() for f in IDX_FILES) and found.name == "raw" and found.parent.name == folder_name:
@@ -121,7 +123,10 @@ def _load_idx(name: str, data_dir: Path | None, download: bool, train: bool) -> 
             if not (raw / file).exists():
                 partial = raw / f"{file}.partial"
                 opener = open if (found / file).exists() else gzip.open
-                with opener(found / (file if opener is open else f"{file}.gz"), "rb") as src, open(partial, "wb") as dst:
+                with (
+                    opener(found / (file if opener is open else f"{file}.gz"), "rb") as src,
+                    open(partial, "wb") as dst,
+                ):
                     shutil.copyfileobj(src, dst)
                 os.replace(partial, raw / file)
     try:
@@ -172,7 +177,9 @@ def _load_cifar10(data_dir: Path | None, download: bool, train: bool) -> tuple[t
         try:
             datasets.CIFAR10(str(root), train=True, download=True)  # downloads and verifies checksums
         except Exception as error:
-            raise DataError(f"could not download cifar10 into {root} ({error}); use --data-dir and --no-download offline") from None
+            raise DataError(
+                f"could not download cifar10 into {root} ({error}); use --data-dir and --no-download offline"
+            ) from None
         found = root / "cifar-10-batches-py"
     batches = [_read_cifar_batch(found / b) for b in (CIFAR_TRAIN_BATCHES if train else ("test_batch",))]
     images, labels = (torch.from_numpy(np.concatenate(parts)) for parts in zip(*batches))
@@ -186,7 +193,9 @@ def _load_folder(data_dir: Path | None, image_size: int, channels: int) -> tuple
         raise DataError(f"--data-dir {data_dir} is not a folder")
     files = list_image_files(data_dir)
     if not files:
-        raise DataError(f"no images in {data_dir} (looked for {', '.join(sorted({'.png', '.jpg', '.jpeg', '.webp'}))} and more, recursively)")
+        raise DataError(
+            f"no images in {data_dir} (looked for {', '.join(sorted({'.png', '.jpg', '.jpeg', '.webp'}))} and more, recursively)"
+        )
     images, skipped = [], []
     for path in tqdm(files, desc="reading images", unit="img", leave=False, disable=len(files) < 500):
         try:
@@ -205,7 +214,9 @@ def _resize(images: torch.Tensor, image_size: int) -> torch.Tensor:
     if images.shape[-1] == 28:
         images = F.pad(images, (2, 2, 2, 2), value=0)
     if images.shape[-1] != image_size:
-        resized = F.interpolate(images.float(), size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False)
+        resized = F.interpolate(
+            images.float(), size=(image_size, image_size), mode="bilinear", antialias=True, align_corners=False
+        )
         images = resized.round().clamp(0, 255).to(torch.uint8)
     return images.contiguous()
 

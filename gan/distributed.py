@@ -17,7 +17,6 @@ import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
-
 # BatchNorm statistics stay per rank (they start equal: every rank builds the nets from the same seed);
 # torch renamed the option in 2.12, and the new name still syncs at init, which is harmless here.
 NO_BUFFER_SYNC = (

@@ -82,5 +82,7 @@ class TrainingEvaluator:
     def __call__(self, generator: Generator) -> dict[str, float]:
         fake = self.features(generate(generator, latents_for_seeds(0, self.num, generator.config.nz)))
         scores = feature_scores(self.real, fake, kid_subsets=10)
-        scores["diversity"] = round(_mean_pairwise_distance(fake) / self.real_diversity, 4)  # 1 = as varied as real data
+        scores["diversity"] = round(
+            _mean_pairwise_distance(fake) / self.real_diversity, 4
+        )  # 1 = as varied as real data
         return scores

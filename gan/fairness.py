@@ -57,8 +57,13 @@ class Admission:
     Gradio's worker threads. `held` says which requests' events Gradio holds (queued or running), as ids: a job whose
     event Gradio dropped (its client left before it started) stops counting, though its handler never ran."""
 
-    def __init__(self, caps: dict[str, Caps], held: Callable[[], set[int]], grace_s: float = GRACE_S,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        caps: dict[str, Caps],
+        held: Callable[[], set[int]],
+        grace_s: float = GRACE_S,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self.caps = caps
         self.held = held
         self.grace_s = grace_s
@@ -76,14 +81,20 @@ class Admission:
             mine = sum(session is not None and t.session == session for t in same)
             theirs = sum(t.address == address for t in same)
             if mine >= caps.per_session:
-                return (f"you already have {mine} {caps.what} queued or running (at most {caps.per_session} per "
-                        "visitor); wait for one to finish")
+                return (
+                    f"you already have {mine} {caps.what} queued or running (at most {caps.per_session} per "
+                    "visitor); wait for one to finish"
+                )
             if theirs >= caps.per_address:
-                return (f"{theirs} {caps.what} from your address are already queued or running (at most "
-                        f"{caps.per_address}); wait for one to finish")
+                return (
+                    f"{theirs} {caps.what} from your address are already queued or running (at most "
+                    f"{caps.per_address}); wait for one to finish"
+                )
             if len(same) >= caps.total:
-                return (f"the server already has {len(same)} {caps.what} queued or running (at most {caps.total}); "
-                        "try again in a minute")
+                return (
+                    f"the server already has {len(same)} {caps.what} queued or running (at most {caps.total}); "
+                    "try again in a minute"
+                )
             self.tickets.append(_Ticket(kind, session, address, request, now))
             return None
 

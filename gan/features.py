@@ -32,7 +32,9 @@ from .images import uint8_to_model_input
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 FEATURE_SIZE = 128
-FEATURE_DATASETS = tuple(sorted(p.name.removesuffix("-features.safetensors") for p in ASSETS.glob("*-features.safetensors")))
+FEATURE_DATASETS = tuple(
+    sorted(p.name.removesuffix("-features.safetensors") for p in ASSETS.glob("*-features.safetensors"))
+)
 
 
 class DomainClassifier(nn.Module):
@@ -45,10 +47,15 @@ class DomainClassifier(nn.Module):
             return [nn.Conv2d(cin, cout, 3, padding=1), nn.BatchNorm2d(cout), nn.ReLU(True)]
 
         self.body = nn.Sequential(
-            *block(1, 16), nn.MaxPool2d(2),
-            *block(16, 32), nn.MaxPool2d(2),
-            *block(32, 64), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * 4 * 4, FEATURE_SIZE), nn.ReLU(True),
+            *block(1, 16),
+            nn.MaxPool2d(2),
+            *block(16, 32),
+            nn.MaxPool2d(2),
+            *block(32, 64),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * 4 * 4, FEATURE_SIZE),
+            nn.ReLU(True),
         )
         self.head = nn.Linear(FEATURE_SIZE, classes)
 
@@ -90,7 +97,9 @@ class DomainFeatures:
     @torch.inference_mode()
     def __call__(self, images: torch.Tensor, batch_size: int = 500) -> torch.Tensor:
         device = next(self.network.parameters()).device
-        return torch.cat([self.network.features(uint8_to_model_input(c).to(device)).float().cpu() for c in images.split(batch_size)])
+        return torch.cat(
+            [self.network.features(uint8_to_model_input(c).to(device)).float().cpu() for c in images.split(batch_size)]
+        )
 
 
 class InceptionFeatures:
@@ -101,16 +110,26 @@ class InceptionFeatures:
 
         weights = Path(weights)
         try:
-            state = load_file(weights) if weights.suffix == ".safetensors" else torch.load(weights, map_location="cpu", weights_only=True)
+            state = (
+                load_file(weights)
+                if weights.suffix == ".safetensors"
+                else torch.load(weights, map_location="cpu", weights_only=True)
+            )
         except Exception as error:  # unreadable, or a pickle holding more than tensors
-            raise GanError(f"{weights} is not an Inception-v3 weights file (safetensors or a tensors-only .pth): {error}") from None
+            raise GanError(
+                f"{weights} is not an Inception-v3 weights file (safetensors or a tensors-only .pth): {error}"
+            ) from None
         # torch-fidelity unpickles the path it is given; hand it only our own serialisation of the tensors read above
         with tempfile.TemporaryDirectory() as folder:
             torch.save(state, Path(folder) / "inception.pth")
             try:
-                self.network = FeatureExtractorInceptionV3("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(Path(folder) / "inception.pth"))
+                self.network = FeatureExtractorInceptionV3(
+                    "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(Path(folder) / "inception.pth")
+                )
             except RuntimeError as error:
-                raise GanError(f"{weights} does not fit torch-fidelity's Inception-v3 ({str(error).splitlines()[0]})") from None
+                raise GanError(
+                    f"{weights} does not fit torch-fidelity's Inception-v3 ({str(error).splitlines()[0]})"
+                ) from None
         self.network.to(device)
         self.name = f"Inception-v3 pool3 ({weights.name})"
 
@@ -145,7 +164,9 @@ def train_feature_network(dataset: str, epochs: int = 3, seed: int = 0, data_dir
     for epoch in range(epochs):
         network.train()
         order = torch.randperm(len(train))
-        for index in tqdm(order[: len(order) // 256 * 256].view(-1, 256), desc=f"epoch {epoch + 1}/{epochs}", leave=False):
+        for index in tqdm(
+            order[: len(order) // 256 * 256].view(-1, 256), desc=f"epoch {epoch + 1}/{epochs}", leave=False
+        ):
             images = uint8_to_model_input(train.images[index])
             shifted = torch.roll(images, shifts=tuple(torch.randint(-2, 3, (2,)).tolist()), dims=(2, 3))
             loss = F.cross_entropy(network(shifted), train.labels[index])

@@ -55,8 +55,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 def _network_errors() -> tuple[type[BaseException], ...]:
     """Transport failures (refused, DNS, timeout, TLS) of whichever HTTP client huggingface_hub uses."""
     errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError"),
-                         ("requests", "Timeout")):
+    for module, name in (
+        ("httpx2", "TransportError"),
+        ("httpx", "TransportError"),
+        ("requests", "ConnectionError"),
+        ("requests", "Timeout"),
+    ):
         with contextlib.suppress(ImportError):
             errors.append(getattr(importlib.import_module(module), name))
     return tuple(errors)
@@ -78,7 +82,9 @@ def _scrub(text: str, token: str | None) -> str:
     return text.replace(token, "***") if token else text
 
 
-def explain(error: BaseException, *, action: str, repo_id: str, revision: str | None = None, writing: bool = False) -> str | None:
+def explain(
+    error: BaseException, *, action: str, repo_id: str, revision: str | None = None, writing: bool = False
+) -> str | None:
     """One actionable line for a huggingface_hub / network error, or None when `error` is something else."""
     endpoint, rev = constants.ENDPOINT, revision or "main"
     if isinstance(error, hf_errors.OfflineModeIsEnabled):
@@ -86,23 +92,33 @@ def explain(error: BaseException, *, action: str, repo_id: str, revision: str | 
     if isinstance(error, hf_errors.LocalEntryNotFoundError):  # the Hub was not reachable and the cache lacks it
         cause = error.__cause__
         if constants.HF_HUB_OFFLINE or isinstance(cause, hf_errors.OfflineModeIsEnabled):
-            return (f"{repo_id}@{rev} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 is set: "
-                    "load it once online (without HF_HUB_OFFLINE) or choose a model loaded before")
-        if cause is not None and (reason := explain(cause, action=action, repo_id=repo_id, revision=revision, writing=writing)):
+            return (
+                f"{repo_id}@{rev} is not in the local Hugging Face cache and HF_HUB_OFFLINE=1 is set: "
+                "load it once online (without HF_HUB_OFFLINE) or choose a model loaded before"
+            )
+        if cause is not None and (
+            reason := explain(cause, action=action, repo_id=repo_id, revision=revision, writing=writing)
+        ):
             return f"{reason} ({repo_id}@{rev} is not in the local cache either)"
-        return (f"cannot reach the Hub at {endpoint} and {repo_id}@{rev} is not in the local cache: "
-                "check your network, proxy or HF_ENDPOINT and try again")
+        return (
+            f"cannot reach the Hub at {endpoint} and {repo_id}@{rev} is not in the local cache: "
+            "check your network, proxy or HF_ENDPOINT and try again"
+        )
     if isinstance(error, hf_errors.GatedRepoError):
         return f"{repo_id} is gated: accept its conditions at {endpoint}/{repo_id}, then use that account's token ({LOGIN_HINT})"
     if isinstance(error, hf_errors.RevisionNotFoundError):
         flag = "--hub-revision" if writing else "--revision"
         return f"revision {rev!r} not found in {repo_id} (404): check {flag} (a branch, tag or commit of {endpoint}/{repo_id})"
     if isinstance(error, hf_errors.RepositoryNotFoundError):
-        return (f"repository {repo_id} not found on {endpoint} (404): check the id (USER/NAME); "
-                f"if it is private, use a token that can read it ({LOGIN_HINT})")
+        return (
+            f"repository {repo_id} not found on {endpoint} (404): check the id (USER/NAME); "
+            f"if it is private, use a token that can read it ({LOGIN_HINT})"
+        )
     if isinstance(error, hf_errors.EntryNotFoundError):
-        return (f"{repo_id}@{rev} lacks a file DCGAN Studio needs (404): is it a model published with "
-                "`train.py --push-to-hub` or `python -m gan push`?")
+        return (
+            f"{repo_id}@{rev} lacks a file DCGAN Studio needs (404): is it a model published with "
+            "`train.py --push-to-hub` or `python -m gan push`?"
+        )
     if isinstance(error, hf_errors.HfHubHTTPError):
         status = getattr(error.response, "status_code", None)
         namespace = repo_id.split("/")[0]
@@ -110,26 +126,34 @@ def explain(error: BaseException, *, action: str, repo_id: str, revision: str | 
             need = "a valid token with write access" if writing else "a valid token, or none for a public model"
             return f"the Hub rejected the token (401): it is missing, invalid or expired; {LOGIN_HINT} with {need}"
         if status == 403 and writing:
-            return (f"no write access to {repo_id} (403): this token's account cannot write to {namespace!r}; use a write "
-                    f"token of {namespace!r} or of a member of that organization, or push to your own namespace")
+            return (
+                f"no write access to {repo_id} (403): this token's account cannot write to {namespace!r}; use a write "
+                f"token of {namespace!r} or of a member of that organization, or push to your own namespace"
+            )
         if status == 403:
             return f"the Hub refused access to {repo_id} (403): use a token allowed to read it ({LOGIN_HINT})"
         if status == 429:
             return f"the Hub rate-limited {action} (429): wait a few minutes and try again"
         if status is not None and status >= 500:
-            return (f"the Hub had a server error ({status}) while {action}: try again in a few minutes "
-                    "(https://status.huggingface.co)")
+            return (
+                f"the Hub had a server error ({status}) while {action}: try again in a few minutes "
+                "(https://status.huggingface.co)"
+            )
         return f"the Hub refused {action} ({status}: {_first_line(error)})"
     if isinstance(error, hf_errors.HFValidationError):
         return f"{repo_id!r} is not a valid repo id: use USER/NAME (letters, digits, '-', '_' and '.')"
     if isinstance(error, NETWORK_ERRORS):
-        return (f"cannot reach the Hub at {endpoint} ({type(error).__name__}: {_first_line(error) or 'no answer'}) while "
-                f"{action}: check your network, proxy or HF_ENDPOINT and try again")
+        return (
+            f"cannot reach the Hub at {endpoint} ({type(error).__name__}: {_first_line(error) or 'no answer'}) while "
+            f"{action}: check your network, proxy or HF_ENDPOINT and try again"
+        )
     return None
 
 
 @contextlib.contextmanager
-def hub_errors(action: str, repo_id: str, revision: str | None = None, *, writing: bool = False, token: str | None = None):
+def hub_errors(
+    action: str, repo_id: str, revision: str | None = None, *, writing: bool = False, token: str | None = None
+):
     """Turn huggingface_hub and network exceptions raised inside into one-line HubErrors."""
     try:
         yield
@@ -186,12 +210,16 @@ def find_export(path: str | Path) -> Path:
     for folder in (path, path / "model"):
         if (folder / ckpt.CONFIG_NAME).is_file():
             return folder
-    raise CheckpointError(f"{path} is neither an export folder nor a run folder: no {ckpt.CONFIG_NAME} in it or in {path / 'model'}")
+    raise CheckpointError(
+        f"{path} is neither an export folder nor a run folder: no {ckpt.CONFIG_NAME} in it or in {path / 'model'}"
+    )
 
 
 def export_files(folder: Path) -> list[str]:
     """The export's files that get published, config.json first."""
-    names = sorted(p.name for p in folder.iterdir() if p.is_file() and any(fnmatch.fnmatch(p.name, g) for g in PUBLISHED_FILES))
+    names = sorted(
+        p.name for p in folder.iterdir() if p.is_file() and any(fnmatch.fnmatch(p.name, g) for g in PUBLISHED_FILES)
+    )
     return sorted(names, key=lambda name: name != ckpt.CONFIG_NAME)
 
 
@@ -218,12 +246,18 @@ def push_export(
     token = resolve_token(token)
     files = export_files(folder)
     card = model_card(model.metadata, repo_id, files, revision)
-    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=published_config(model.metadata)
-                                     if name == ckpt.CONFIG_NAME else str(folder / name)) for name in files]
+    operations = [
+        CommitOperationAdd(
+            path_in_repo=name,
+            path_or_fileobj=published_config(model.metadata) if name == ckpt.CONFIG_NAME else str(folder / name),
+        )
+        for name in files
+    ]
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
     metrics = model.metadata.get("final_metrics", {})
     description = "Pushed with DCGAN Studio. Final metrics: " + (
-        ", ".join(f"{k}={v}" for k, v in metrics.items()) if metrics else "not recorded")
+        ", ".join(f"{k}={v}" for k, v in metrics.items()) if metrics else "not recorded"
+    )
     api = HfApi(token=token)
     with hub_errors(f"pushing to {repo_id}", repo_id, revision, writing=True, token=token):
         repo_url = api.create_repo(repo_id, private=private or None, exist_ok=True)
@@ -232,8 +266,11 @@ def push_export(
         info = api.repo_info(repo_id, revision=revision)
         head = info.sha
         stale = [  # files of an earlier push that this export no longer has (e.g. generator_raw.safetensors when EMA is now off)
-            s.rfilename for s in info.siblings or []
-            if "/" not in s.rfilename and s.rfilename not in files and any(fnmatch.fnmatch(s.rfilename, g) for g in PUBLISHED_FILES)
+            s.rfilename
+            for s in info.siblings or []
+            if "/" not in s.rfilename
+            and s.rfilename not in files
+            and any(fnmatch.fnmatch(s.rfilename, g) for g in PUBLISHED_FILES)
         ]
         info = api.create_commit(
             repo_id,
@@ -249,14 +286,34 @@ def add_publish_arguments(parser: argparse.ArgumentParser, training: bool = True
     """The `--hub-*` flags: train.py's (with --push-to-hub, --push-every) or `python -m gan push`'s."""
     group = parser.add_argument_group("Hugging Face Hub", "publish the export as a model repo (one commit per push)")
     if training:
-        group.add_argument("--push-to-hub", action="store_true", help="push the export to --hub-model-id when training ends")
-        group.add_argument("--push-every", type=int, default=None, metavar="STEPS",
-                           help="with --push-to-hub, also push every STEPS steps during training")
-    group.add_argument("--hub-model-id", required=not training, default=None, metavar="USER/NAME", help="model repo to push to")
-    group.add_argument("--hub-private", action="store_true", help="create the repo private (an existing repo keeps its visibility)")
-    group.add_argument("--hub-revision", default=None, metavar="BRANCH", help="branch to push to, created from main if missing; none: main")
-    group.add_argument("--hub-token", default=None, metavar="TOKEN",
-                       help="write token (default: HF_TOKEN or the `hf auth login` token); never printed or saved")
+        group.add_argument(
+            "--push-to-hub", action="store_true", help="push the export to --hub-model-id when training ends"
+        )
+        group.add_argument(
+            "--push-every",
+            type=int,
+            default=None,
+            metavar="STEPS",
+            help="with --push-to-hub, also push every STEPS steps during training",
+        )
+    group.add_argument(
+        "--hub-model-id", required=not training, default=None, metavar="USER/NAME", help="model repo to push to"
+    )
+    group.add_argument(
+        "--hub-private", action="store_true", help="create the repo private (an existing repo keeps its visibility)"
+    )
+    group.add_argument(
+        "--hub-revision",
+        default=None,
+        metavar="BRANCH",
+        help="branch to push to, created from main if missing; none: main",
+    )
+    group.add_argument(
+        "--hub-token",
+        default=None,
+        metavar="TOKEN",
+        help="write token (default: HF_TOKEN or the `hf auth login` token); never printed or saved",
+    )
     if not training:
         group.add_argument("--commit-message", default=None, help="default: 'Upload NAME: STEPS steps on DATASET'")
 
@@ -291,8 +348,14 @@ def scheduled_push(args: argparse.Namespace):
         run.save_samples()
         folder = run.export()
         try:
-            published = push_export(folder, args.hub_model_id, token=args.hub_token, private=args.hub_private,
-                                    revision=args.hub_revision, commit_message=f"Training checkpoint: step {step} of {run.total_steps}")
+            published = push_export(
+                folder,
+                args.hub_model_id,
+                token=args.hub_token,
+                private=args.hub_private,
+                revision=args.hub_revision,
+                commit_message=f"Training checkpoint: step {step} of {run.total_steps}",
+            )
         except GanError as error:
             print(f"\nwarning: the scheduled push at step {step} failed: {error}; training goes on", file=sys.stderr)
         else:
@@ -305,13 +368,19 @@ def push_trained(args: argparse.Namespace, out: Path) -> Published:
     """The final push of train.py; a failure says where the (untouched) results are and how to push them later."""
     folder = out / "model"
     try:
-        published = push_export(folder, args.hub_model_id, token=args.hub_token, private=args.hub_private, revision=args.hub_revision)
+        published = push_export(
+            folder, args.hub_model_id, token=args.hub_token, private=args.hub_private, revision=args.hub_revision
+        )
     except GanError as error:
-        raise HubError(f"{error} -- the run folder {out} and its export {folder} are intact; push later with: "
-                       f"{_push_hint(folder, args)}") from None
+        raise HubError(
+            f"{error} -- the run folder {out} and its export {folder} are intact; push later with: "
+            f"{_push_hint(folder, args)}"
+        ) from None
     done = "pushed" if published.changed else "nothing new to push: already on the Hub:"
-    print(f"{done} {folder} to {published.url} ({published.revision}, commit {published.commit[:7]}); "
-          f"open it with: python app.py --repo-id {published.repo_id}")
+    print(
+        f"{done} {folder} to {published.url} ({published.revision}, commit {published.commit[:7]}); "
+        f"open it with: python app.py --repo-id {published.repo_id}"
+    )
     return published
 
 
@@ -331,10 +400,16 @@ class UnsafeAnswer(HubError):
 def check_revision(revision: str | None) -> str | None:
     """Refuse a revision that is no branch, tag or commit name: huggingface_hub stores `refs/<revision>` in its cache,
     so one like '../../x' (which a mirror or HF_ENDPOINT may resolve, unlike the Hub) would write outside it."""
-    if revision is not None and (len(revision) > 200 or ".." in revision or revision.endswith(".lock")
-                                 or not all(REVISION_PART.fullmatch(part) for part in revision.split("/"))):
-        raise HubError(f"revision {revision!r:.80} is not a branch, tag or commit name: use letters, digits, '-', '_', "
-                       "'.' and '/' (e.g. main, v1.0, refs/pr/1)")
+    if revision is not None and (
+        len(revision) > 200
+        or ".." in revision
+        or revision.endswith(".lock")
+        or not all(REVISION_PART.fullmatch(part) for part in revision.split("/"))
+    ):
+        raise HubError(
+            f"revision {revision!r:.80} is not a branch, tag or commit name: use letters, digits, '-', '_', "
+            "'.' and '/' (e.g. main, v1.0, refs/pr/1)"
+        )
     return revision
 
 
@@ -372,8 +447,10 @@ def _refuse_unsafe_answer(response) -> None:
     problem = _unsafe_answer(response)
     if problem:
         response.close()
-        raise UnsafeAnswer(f"the server at {constants.ENDPOINT} answered {problem}, which huggingface_hub would "
-                           "write as a path outside its cache: is HF_ENDPOINT a Hugging Face Hub?")
+        raise UnsafeAnswer(
+            f"the server at {constants.ENDPOINT} answered {problem}, which huggingface_hub would "
+            "write as a path outside its cache: is HF_ENDPOINT a Hugging Face Hub?"
+        )
 
 
 def _check_answers() -> None:
@@ -393,12 +470,18 @@ def _check_download_size(repo_id: str, revision: str | None, max_bytes: int, tok
         info = HfApi(token=token).model_info(repo_id, revision=revision, files_metadata=True)
     except Exception:  # noqa: BLE001 - the download below reports the same problem, or falls back to the cache
         return
-    total = sum(s.size or 0 for s in info.siblings or [] if any(fnmatch.fnmatch(s.rfilename, g) for g in DOWNLOADED_FILES))
+    total = sum(
+        s.size or 0 for s in info.siblings or [] if any(fnmatch.fnmatch(s.rfilename, g) for g in DOWNLOADED_FILES)
+    )
     if total > max_bytes:
-        raise HubError(f"{repo_id} holds {total / 2**20:.0f} MiB of weights, over this app's limit of {max_bytes / 2**20:.0f} MiB")
+        raise HubError(
+            f"{repo_id} holds {total / 2**20:.0f} MiB of weights, over this app's limit of {max_bytes / 2**20:.0f} MiB"
+        )
 
 
-def download_export(repo_id: str, revision: str | None = None, token: str | None = None, max_bytes: int | None = None) -> Path:
+def download_export(
+    repo_id: str, revision: str | None = None, token: str | None = None, max_bytes: int | None = None
+) -> Path:
     """config.json + safetensors of a model repo, from the Hub or (offline, or unreachable) the local cache. Neither
     the revision nor the server's answers may make huggingface_hub write outside its cache."""
     check_repo_id(repo_id, "--repo-id")
@@ -413,11 +496,14 @@ def download_export(repo_id: str, revision: str | None = None, token: str | None
         raise HubError(f"refused {repo_id}@{revision or 'main'}: {error}") from None
     except ValueError as error:  # huggingface_hub refusing an answer itself, e.g. a listed file named '../x'
         reason = _first_line(str(error).replace(str(constants.HF_HUB_CACHE), "the Hub cache"))  # nobody's business
-        raise HubError(f"refused {repo_id}@{revision or 'main'}: huggingface_hub cannot use the server's answer "
-                       f"({reason})") from None
+        raise HubError(
+            f"refused {repo_id}@{revision or 'main'}: huggingface_hub cannot use the server's answer ({reason})"
+        ) from None
     if not (folder / ckpt.CONFIG_NAME).is_file():
-        raise HubError(f"{repo_id}@{revision or 'main'} has no {ckpt.CONFIG_NAME}: it is not a DCGAN Studio model "
-                       "(publish one with `train.py --push-to-hub` or `python -m gan push`)")
+        raise HubError(
+            f"{repo_id}@{revision or 'main'} has no {ckpt.CONFIG_NAME}: it is not a DCGAN Studio model "
+            "(publish one with `train.py --push-to-hub` or `python -m gan push`)"
+        )
     return folder
 
 
@@ -426,7 +512,10 @@ def _check_shapes_before_building(folder: Path, repo_id: str) -> None:
     so an inconsistent or absurdly large config is refused before anything is allocated."""
     config, _ = ckpt.read_config(folder, relative=True)
     with torch.device("meta"):
-        expected = {ckpt.GENERATOR_NAME: Generator(config).state_dict(), ckpt.DISCRIMINATOR_NAME: Discriminator(config).state_dict()}
+        expected = {
+            ckpt.GENERATOR_NAME: Generator(config).state_dict(),
+            ckpt.DISCRIMINATOR_NAME: Discriminator(config).state_dict(),
+        }
     for name, tensors in expected.items():
         path = folder / name
         if not path.is_file():
@@ -434,8 +523,10 @@ def _check_shapes_before_building(folder: Path, repo_id: str) -> None:
         with open(path, "rb") as file:  # safetensors reads headers of up to 100 MB into memory
             header = int.from_bytes(file.read(8), "little")
         if header > MAX_HEADER_BYTES:
-            raise HubError(f"{repo_id}: {name} has a header of {header:,} bytes, over the limit of "
-                           f"{MAX_HEADER_BYTES:,} (DCGAN Studio writes about 1,500)")
+            raise HubError(
+                f"{repo_id}: {name} has a header of {header:,} bytes, over the limit of "
+                f"{MAX_HEADER_BYTES:,} (DCGAN Studio writes about 1,500)"
+            )
         try:
             with safe_open(path, "pt") as weights:
                 shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
@@ -446,21 +537,27 @@ def _check_shapes_before_building(folder: Path, repo_id: str) -> None:
 
 
 def load_repo(
-    repo_id: str, revision: str | None = None, device: str | torch.device = "cpu", token: str | None = None,
+    repo_id: str,
+    revision: str | None = None,
+    device: str | torch.device = "cpu",
+    token: str | None = None,
     max_bytes: int | None = None,
 ) -> ckpt.LoadedModel:
     """Download (or take from the cache) and verify a model repo; `metadata["hub"]` says which commit it is."""
     return load_snapshot(download_export(repo_id, revision, token, max_bytes), repo_id, revision, device)
 
 
-def load_snapshot(folder: Path, repo_id: str, revision: str | None = None, device: str | torch.device = "cpu") -> ckpt.LoadedModel:
+def load_snapshot(
+    folder: Path, repo_id: str, revision: str | None = None, device: str | torch.device = "cpu"
+) -> ckpt.LoadedModel:
     """Verify and build a downloaded snapshot (its folder is named after its commit); messages name its files by
     their names alone, never by their place in the Hub cache."""
     commit = folder.name
     try:
         _check_shapes_before_building(folder, repo_id)
-        model = ckpt.load_model(folder, device, source=f"{repo_id}@{revision or 'main'} (commit {commit[:7]})",
-                                relative=True)
+        model = ckpt.load_model(
+            folder, device, source=f"{repo_id}@{revision or 'main'} (commit {commit[:7]})", relative=True
+        )
     except CheckpointError as error:
         raise HubError(f"{repo_id}@{revision or 'main'} is not a usable DCGAN Studio model: {error}") from None
     model.metadata = {**model.metadata, "hub": {"repo_id": repo_id, "revision": revision or "main", "commit": commit}}
@@ -477,9 +574,17 @@ def prune_cache(repo_ids: set[str], keep: set[str], max_bytes: int, max_revision
         cache = scan_cache_dir()
     except CacheNotFound:
         return []
-    revisions = sorted((revision for repo in cache.repos if repo.repo_type == "model" and repo.repo_id in repo_ids
-                        for revision in repo.revisions if revision.commit_hash not in keep),
-                       key=lambda revision: revision.last_modified, reverse=True)
+    revisions = sorted(
+        (
+            revision
+            for repo in cache.repos
+            if repo.repo_type == "model" and repo.repo_id in repo_ids
+            for revision in repo.revisions
+            if revision.commit_hash not in keep
+        ),
+        key=lambda revision: revision.last_modified,
+        reverse=True,
+    )
     total, stale = 0, []
     for index, revision in enumerate(revisions):
         total += revision.size_on_disk
@@ -490,8 +595,12 @@ def prune_cache(repo_ids: set[str], keep: set[str], max_bytes: int, max_revision
     return stale
 
 
-def load_source(checkpoint: str | Path | None, repo_id: str | None = None, revision: str | None = None,
-                device: str | torch.device = "cpu") -> ckpt.LoadedModel:
+def load_source(
+    checkpoint: str | Path | None,
+    repo_id: str | None = None,
+    revision: str | None = None,
+    device: str | torch.device = "cpu",
+) -> ckpt.LoadedModel:
     """What `--checkpoint DIR` or `--repo-id USER/NAME [--revision REV]` name (give one)."""
     if checkpoint and repo_id:
         raise GanError("give --checkpoint (a local export folder) or --repo-id (a Hub model), not both")
@@ -502,8 +611,9 @@ def load_source(checkpoint: str | Path | None, repo_id: str | None = None, revis
     return ckpt.load_model(checkpoint, device)
 
 
-def load_generator(source: str | Path, revision: str | None = None, device: str | torch.device = "cpu",
-                   token: str | None = None) -> Generator:
+def load_generator(
+    source: str | Path, revision: str | None = None, device: str | torch.device = "cpu", token: str | None = None
+) -> Generator:
     """The sampling generator (eval mode) of an export folder or a Hub repo id, verified: `G = load_generator("user/name")`."""
     if Path(source).is_dir():
         if revision:
@@ -514,8 +624,13 @@ def load_generator(source: str | Path, revision: str | None = None, device: str 
     raise GanError(f"{source} is neither an export folder nor a Hub repo id (USER/NAME)")
 
 
-class HubGenerator(Generator, PyTorchModelHubMixin, library_name="pytorch", pipeline_tag="unconditional-image-generation",
-                   tags=["gan", "dcgan", "dcgan-studio"]):
+class HubGenerator(
+    Generator,
+    PyTorchModelHubMixin,
+    library_name="pytorch",
+    pipeline_tag="unconditional-image-generation",
+    tags=["gan", "dcgan", "dcgan-studio"],
+):
     """The generator with `PyTorchModelHubMixin`: `HubGenerator.from_pretrained("user/name")` reads config.json
     (the ModelConfig fields; the metadata is ignored) and model.safetensors like any mixin model."""
 

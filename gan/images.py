@@ -33,7 +33,9 @@ Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 def _to_8bit(image: Image.Image) -> Image.Image:
     """Rescale 16/32-bit grayscale to 8 bits: 16-bit by its nominal range (/257), wider data by its own."""
     array = np.asarray(image)
-    if image.mode.startswith("I;16") or (array.dtype.kind in "iu" and array.min(initial=0) >= 0 and array.max(initial=0) <= 65535):
+    if image.mode.startswith("I;16") or (
+        array.dtype.kind in "iu" and array.min(initial=0) >= 0 and array.max(initial=0) <= 65535
+    ):
         scaled = array.astype(np.float64) / 257.0
     else:
         array = array.astype(np.float64)
@@ -99,7 +101,9 @@ def decode_image(path: str | os.PathLike, name: str | None = None) -> tuple[Imag
         # Pillow's own guard fired while reading the header; its message carries the pixel count.
         count = re.search(r"\((\d+) pixels\)", str(error))
         size = f"{int(count.group(1)):,} pixels" if count else "the image"
-        raise ImageInputError(f"{name}: {size} is over the limit of {MAX_PIXELS:,} pixels (4096x4096); shrink it first") from None
+        raise ImageInputError(
+            f"{name}: {size} is over the limit of {MAX_PIXELS:,} pixels (4096x4096); shrink it first"
+        ) from None
     except (OSError, SyntaxError, ValueError, EOFError) as error:
         raise ImageInputError(f"{name}: the image data is truncated or corrupt ({error})") from None
 

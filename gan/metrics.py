@@ -23,7 +23,9 @@ def frechet_distance(features_a: torch.Tensor, features_b: torch.Tensor) -> floa
     return float((mean_a - mean_b).square().sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
 
 
-def kernel_inception_distance(features_a: torch.Tensor, features_b: torch.Tensor, subsets: int = 50, subset_size: int = 1000, seed: int = 0) -> tuple[float, float]:
+def kernel_inception_distance(
+    features_a: torch.Tensor, features_b: torch.Tensor, subsets: int = 50, subset_size: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """KID (Binkowski et al. 2018): unbiased MMD^2 with the cubic polynomial kernel, mean and std over subsets."""
     a, b = features_a.double(), features_b.double()
     size = min(subset_size, len(a), len(b))

@@ -62,13 +62,16 @@ def _evaluation(evaluation: dict | None) -> str:
         return "not recorded (`python -m gan evaluate --checkpoint DIR --save` records one)"
     keys = ("fd", "kid", "precision", "recall")
     rows = {key: evaluation[key] for key in keys if key in evaluation}
-    text = (f"{evaluation.get('num', '?')} samples against as many training images, in the feature space of "
-            f"{evaluation.get('feature_space', 'the dataset domain classifier (not comparable with Inception FIDs)')}:\n\n"
-            + _table(rows, ("metric", "value")))
+    text = (
+        f"{evaluation.get('num', '?')} samples against as many training images, in the feature space of "
+        f"{evaluation.get('feature_space', 'the dataset domain classifier (not comparable with Inception FIDs)')}:\n\n"
+        + _table(rows, ("metric", "value"))
+    )
     reference = evaluation.get("real_vs_real")
     if reference:
         text += "\n\nReal test images against the training images (the reference a generator approaches): " + ", ".join(
-            f"{key} {reference[key]}" for key in keys if key in reference)
+            f"{key} {reference[key]}" for key in keys if key in reference
+        )
     return text
 
 
@@ -84,7 +87,16 @@ def model_card(config: dict, repo_id: str, files: list[str], revision: str | Non
         library_name="pytorch",
         license=license,
         pipeline_tag=PIPELINE_TAG,
-        tags=["gan", "dcgan", PIPELINE_TAG, "pytorch", "dcgan-studio", "model_hub_mixin", "pytorch_model_hub_mixin", dataset],
+        tags=[
+            "gan",
+            "dcgan",
+            PIPELINE_TAG,
+            "pytorch",
+            "dcgan-studio",
+            "model_hub_mixin",
+            "pytorch_model_hub_mixin",
+            dataset,
+        ],
         datasets=[HUB_DATASETS[dataset]] if dataset in HUB_DATASETS else None,
     )
     revision_arg = f', revision="{revision}"' if revision and revision != "main" else ""
@@ -133,7 +145,10 @@ def model_card(config: dict, repo_id: str, files: list[str], revision: str | Non
         f"{config.get('dataset_credit', dataset)}. Licence: {config.get('dataset_license', 'unknown')}."
         " The weights were fitted to this data and inherit its terms.",
         "## Files",
-        "\n".join(f"- `{name}`: {FILE_DESCRIPTIONS.get(name, 'an extra file of the export')}" for name in [*files, "README.md"]),
+        "\n".join(
+            f"- `{name}`: {FILE_DESCRIPTIONS.get(name, 'an extra file of the export')}"
+            for name in [*files, "README.md"]
+        ),
         "## Limitations",
         "A small unconditional GAN: low resolution, no control over what is drawn, and it reproduces the biases and"
         " the content of its training data. The discriminator's score is not a calibrated detector of fake images.",

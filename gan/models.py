@@ -49,8 +49,10 @@ class ModelConfig:
             if type(value) is not int or not 1 <= value <= limit:
                 raise ValueError(f"{name} must be a whole number from 1 to {limit}, got {value!r:.40}")
         if self.parameters > MAX_PARAMETERS:
-            raise ValueError(f"nz={self.nz}, ngf={self.ngf}, ndf={self.ndf} make {self.parameters:,} weights, over the "
-                             f"limit of {MAX_PARAMETERS:,}")
+            raise ValueError(
+                f"nz={self.nz}, ngf={self.ngf}, ndf={self.ndf} make {self.parameters:,} weights, over the "
+                f"limit of {MAX_PARAMETERS:,}"
+            )
 
     @property
     def num_blocks(self) -> int:
@@ -77,7 +79,7 @@ class ModelConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 

@@ -91,7 +91,9 @@ def plot_weight_norms(records: list[dict], path: Path) -> None:
     figure.savefig(path, dpi=100)
 
 
-def score_histogram(generated: list[float], real: list[float] | None, uploads: list[tuple[str, float]], note: str = "") -> bytes:
+def score_histogram(
+    generated: list[float], real: list[float] | None, uploads: list[tuple[str, float]], note: str = ""
+) -> bytes:
     """PNG: histograms of the discriminator's logits on generated samples and (where available) real training
     images, with each upload's logit marked, so a visitor can read where an upload falls. Scores that are not finite
     (a discriminator with broken weights gives NaN) are left out and counted in the title; with no finite score at
@@ -111,24 +113,43 @@ def score_histogram(generated: list[float], real: list[float] | None, uploads: l
     if finite:
         _draw_scores(figure, axis, generated, real, uploads, np.histogram_bin_edges(finite, bins=40))
     else:
-        axis.text(0.5, 0.5, "No finite discriminator score to draw", ha="center", va="center", fontsize=12,
-                  transform=axis.transAxes)
+        axis.text(
+            0.5,
+            0.5,
+            "No finite discriminator score to draw",
+            ha="center",
+            va="center",
+            fontsize=12,
+            transform=axis.transAxes,
+        )
         axis.set_axis_off()
     buffer = io.BytesIO()
-    counts = {"generated_scores": str(len(generated)), "real_scores": str(len(real)), "uploads": str(len(uploads)),
-              "not_finite": str(left_out)}
+    counts = {
+        "generated_scores": str(len(generated)),
+        "real_scores": str(len(real)),
+        "uploads": str(len(uploads)),
+        "not_finite": str(left_out),
+    }
     figure.savefig(buffer, format="png", metadata=counts)  # PNG text, so tests and scripts can tell what it shows
     return buffer.getvalue()
 
 
-def _draw_scores(figure, axis, generated: list[float], real: list[float], uploads: list[tuple[str, float]],
-                 bins) -> None:
+def _draw_scores(
+    figure, axis, generated: list[float], real: list[float], uploads: list[tuple[str, float]], bins
+) -> None:
     if generated:
-        axis.hist(generated, bins=bins, density=True, alpha=0.55, color="tab:orange",
-                  label=f"generated samples ({len(generated)})")
+        axis.hist(
+            generated,
+            bins=bins,
+            density=True,
+            alpha=0.55,
+            color="tab:orange",
+            label=f"generated samples ({len(generated)})",
+        )
     if real:
-        axis.hist(real, bins=bins, density=True, alpha=0.55, color="tab:blue",
-                  label=f"real training images ({len(real)})")
+        axis.hist(
+            real, bins=bins, density=True, alpha=0.55, color="tab:blue", label=f"real training images ({len(real)})"
+        )
     many = len(uploads) > MARKED_UPLOADS
     for index, (name, logit) in enumerate(uploads):
         if many:

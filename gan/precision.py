@@ -97,8 +97,14 @@ def describe_device(device: torch.device | str = "cpu") -> str:
     return f"CPU {this_cpu().describe()}, {torch.get_num_threads()} threads"
 
 
-def choose_precision(requested: str, device: torch.device, generator: torch.nn.Module,
-                     discriminator: torch.nn.Module, batch_size: int, probe=None) -> Precision:
+def choose_precision(
+    requested: str,
+    device: torch.device,
+    generator: torch.nn.Module,
+    discriminator: torch.nn.Module,
+    batch_size: int,
+    probe=None,
+) -> Precision:
     """The precision for `--amp requested` on `device`. `probe(generator, discriminator, batch_size)` returns the
     bf16/fp32 step-time ratio (default: `bf16_slowdown`, cached); tests inject their own."""
     if requested not in ("auto", *AMP_DTYPES):
@@ -112,14 +118,20 @@ def choose_precision(requested: str, device: torch.device, generator: torch.nn.M
     cpu = this_cpu()
     if requested != "auto":
         emulated = requested == "bf16" and not cpu.native_bf16
-        return replace(_explicit(requested), warning=f"--amp bf16 on a CPU without native bf16 ({cpu.describe()}): bf16 "
-                       "is emulated here and can be many times slower than --amp off" if emulated else None)
+        return replace(
+            _explicit(requested),
+            warning=f"--amp bf16 on a CPU without native bf16 ({cpu.describe()}): bf16 "
+            "is emulated here and can be many times slower than --amp off"
+            if emulated
+            else None,
+        )
     if not cpu.native_bf16:
         return Precision(None, f"fp32: this CPU has no native bf16 ({cpu.describe()})")
     ratio = (probe or cached_bf16_slowdown)(generator, discriminator, batch_size)
     if ratio * BF16_MIN_SPEEDUP <= 1:
-        return Precision(torch.bfloat16, f"bf16 autocast: measured {1 / ratio:.1f}x faster than fp32 on this CPU "
-                                         f"({cpu.describe()})")
+        return Precision(
+            torch.bfloat16, f"bf16 autocast: measured {1 / ratio:.1f}x faster than fp32 on this CPU ({cpu.describe()})"
+        )
     verdict = f"{ratio:.1f}x slower" if ratio >= 1 else f"only {1 / ratio:.2f}x faster"
     return Precision(None, f"fp32: bf16 measured {verdict} on this CPU ({cpu.describe()})")
 
@@ -129,15 +141,18 @@ def _explicit(requested: str) -> Precision:
     return Precision(dtype, f"{'fp32' if dtype is None else requested + ' autocast'} (--amp {requested})")
 
 
-def _probe_step(generator: torch.nn.Module, discriminator: torch.nn.Module, batch_size: int,
-                dtype: torch.dtype | None) -> float:
+def _probe_step(
+    generator: torch.nn.Module, discriminator: torch.nn.Module, batch_size: int, dtype: torch.dtype | None
+) -> float:
     """Seconds for one training-shaped step: D on real and fake, then G through D, both backwards."""
     config = generator.config
     started = time.perf_counter()
     with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
         real = torch.rand(batch_size, config.nc, config.image_size, config.image_size) * 2 - 1
         fake = generator(torch.randn(batch_size, config.nz))
-        loss_d = F.softplus(-discriminator(real).float()).mean() + F.softplus(discriminator(fake.detach()).float()).mean()
+        loss_d = (
+            F.softplus(-discriminator(real).float()).mean() + F.softplus(discriminator(fake.detach()).float()).mean()
+        )
     loss_d.backward()
     with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
         loss_g = F.softplus(-discriminator(fake).float()).mean()
@@ -145,8 +160,9 @@ def _probe_step(generator: torch.nn.Module, discriminator: torch.nn.Module, batc
     return time.perf_counter() - started
 
 
-def bf16_slowdown(generator: torch.nn.Module, discriminator: torch.nn.Module, batch_size: int,
-                  steps: int = PROBE_STEPS) -> float:
+def bf16_slowdown(
+    generator: torch.nn.Module, discriminator: torch.nn.Module, batch_size: int, steps: int = PROBE_STEPS
+) -> float:
     """Median bf16 step time over median fp32 step time, for copies of the networks in training mode. Runs under a
     forked RNG and touches neither the networks nor any RNG a run uses. A bf16 warm-up step PROBE_SLOWDOWN_CAP
     times slower than fp32 ends it early (one emulated bf16 step of a full-size model can take 15 s)."""
@@ -158,7 +174,9 @@ def bf16_slowdown(generator: torch.nn.Module, discriminator: torch.nn.Module, ba
         warm_up = _probe_step(generator, discriminator, batch_size, torch.bfloat16)
         if warm_up > PROBE_SLOWDOWN_CAP * fp32:
             return warm_up / fp32
-        bf16 = sorted(_probe_step(generator, discriminator, batch_size, torch.bfloat16) for _ in range(steps))[steps // 2]
+        bf16 = sorted(_probe_step(generator, discriminator, batch_size, torch.bfloat16) for _ in range(steps))[
+            steps // 2
+        ]
     return bf16 / fp32
 
 
@@ -172,8 +190,14 @@ def probe_key(generator: torch.nn.Module, discriminator: torch.nn.Module, batch_
     """What the verdict depends on: the CPU's flags, torch's version, the thread count and the networks' shapes."""
     cpu = this_cpu()
     shapes = [tuple(p.shape) for p in (*generator.parameters(), *discriminator.parameters())]
-    parts = [cpu.model, " ".join(sorted(cpu.flags)), torch.__version__, str(torch.get_num_threads()), str(shapes),
-             str(batch_size)]
+    parts = [
+        cpu.model,
+        " ".join(sorted(cpu.flags)),
+        torch.__version__,
+        str(torch.get_num_threads()),
+        str(shapes),
+        str(batch_size),
+    ]
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:24]
 
 
@@ -194,8 +218,14 @@ def cached_bf16_slowdown(generator: torch.nn.Module, discriminator: torch.nn.Mod
     except (KeyError, TypeError, ValueError):
         pass
     ratio = bf16_slowdown(generator, discriminator, batch_size)
-    verdicts[key] = {"bf16_over_fp32": round(ratio, 4), "cpu": this_cpu().describe(), "torch": torch.__version__,
-                     "threads": torch.get_num_threads(), "batch_size": batch_size, "measured": time.strftime("%Y-%m-%d")}
+    verdicts[key] = {
+        "bf16_over_fp32": round(ratio, 4),
+        "cpu": this_cpu().describe(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "batch_size": batch_size,
+        "measured": time.strftime("%Y-%m-%d"),
+    }
     try:
         atomic_write(path, lambda p: Path(p).write_text(json.dumps(verdicts, indent=1) + "\n"))
     except OSError:  # a read-only cache: the verdict is measured again next time

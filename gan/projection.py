@@ -196,7 +196,9 @@ def load_latent(path: str | os.PathLike, nz: int, name: str | None = None) -> to
     with open(path, "rb") as file:
         try:
             version = np.lib.format.read_magic(file)
-            read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            read_header = (
+                np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            )
             shape, _, dtype = read_header(file)
         except (ValueError, OSError, SyntaxError, EOFError):
             raise LatentError(not_npy) from None

@@ -126,7 +126,9 @@ def upscale(image: Image.Image, min_side: int = 512, max_side: int = 2048) -> Im
     """Nearest-neighbour upscaling by an integer factor, so 32 px samples are visible and crisp; the longer
     side stays within max_side (a one-row grid of 64 would otherwise be tens of thousands of pixels wide)."""
     factor = max(1, min(min_side // min(image.size), max_side // max(image.size)))
-    return image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST) if factor > 1 else image
+    return (
+        image.resize((image.width * factor, image.height * factor), Image.Resampling.NEAREST) if factor > 1 else image
+    )
 
 
 def png_bytes(image: Image.Image, text: dict[str, str] | None = None, compress_level: int = 6) -> bytes:

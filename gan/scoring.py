@@ -46,7 +46,9 @@ def score_images(discriminator: Discriminator, images: list[Image.Image]) -> lis
     return [(float(logit), float(torch.sigmoid(logit))) for logit in logits]
 
 
-def score_files(discriminator: Discriminator, paths: list[str | os.PathLike], names: list[str] | None = None) -> tuple[list[Score], list[str]]:
+def score_files(
+    discriminator: Discriminator, paths: list[str | os.PathLike], names: list[str] | None = None
+) -> tuple[list[Score], list[str]]:
     """Scores sorted from most to least real-looking (any that is not finite, from broken weights, last), and one
     error line per unusable file."""
     names = names or [Path(p).name for p in paths]

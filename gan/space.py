@@ -33,8 +33,24 @@ from .model_card import HUB_DATASETS
 
 SPACE_REQUIREMENTS_DROPPED = ("gradio", "gradio-client", "gradio_client")  # a Space installs its sdk_version's own
 SPACE_SKIPPED = ("__pycache__", "*.pyc")  # never uploaded from gan/
-LFS_PATTERNS = ("*.safetensors", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.npy", "*.npz", "*.pkl", "*.png", "*.jpg",
-                "*.jpeg", "*.gif", "*.webp", "*.gz", "*.zip", "*.tar")
+LFS_PATTERNS = (
+    "*.safetensors",
+    "*.bin",
+    "*.pt",
+    "*.pth",
+    "*.ckpt",
+    "*.npy",
+    "*.npz",
+    "*.pkl",
+    "*.png",
+    "*.jpg",
+    "*.jpeg",
+    "*.gif",
+    "*.webp",
+    "*.gz",
+    "*.zip",
+    "*.tar",
+)
 GITATTRIBUTES = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in LFS_PATTERNS)
 
 
@@ -52,7 +68,7 @@ def python_version() -> str:
 
     version = SpaceCard.load(PROJECT_ROOT / "README.md").data.python_version
     if not isinstance(version, str):
-        raise GanError(f"{PROJECT_ROOT / 'README.md'} front matter needs python_version as a string, e.g. \"3.11\"")
+        raise GanError(f'{PROJECT_ROOT / "README.md"} front matter needs python_version as a string, e.g. "3.11"')
     return version
 
 
@@ -63,8 +79,11 @@ def _skipped(path: Path) -> bool:
 def _package_files() -> dict[str, Path]:
     """Every file of the gan package, subfolders (assets/) included, without byte-code."""
     package = PROJECT_ROOT / "gan"
-    return {f"gan/{path.relative_to(package).as_posix()}": path for path in sorted(package.rglob("*"))
-            if path.is_file() and not _skipped(path.relative_to(package))}
+    return {
+        f"gan/{path.relative_to(package).as_posix()}": path
+        for path in sorted(package.rglob("*"))
+        if path.is_file() and not _skipped(path.relative_to(package))
+    }
 
 
 def preload_entry(repo_id: str, files: list[str], commit: str | None = None) -> str:
@@ -72,8 +91,15 @@ def preload_entry(repo_id: str, files: list[str], commit: str | None = None) -> 
     return f"{repo_id} {','.join(files)}" + (f" {commit}" if commit else "")
 
 
-def space_files(repo_id: str, revision: str | None, space_id: str, *, weights: list[str], commit: str | None = None,
-                dataset: str | None = None) -> dict[str, bytes | Path]:
+def space_files(
+    repo_id: str,
+    revision: str | None,
+    space_id: str,
+    *,
+    weights: list[str],
+    commit: str | None = None,
+    dataset: str | None = None,
+) -> dict[str, bytes | Path]:
     """The Space repo: app.py, the gan package, example images, requirements.txt, packages.txt, .gitattributes and a
     README with the Space's front matter. `weights` are the model's files loading needs (preloaded at build time,
     at `commit` when given), `dataset` the one it was trained on (a DCGAN Studio name such as "fashion-mnist")."""
@@ -81,25 +107,37 @@ def space_files(repo_id: str, revision: str | None, space_id: str, *, weights: l
 
     needed = [PROJECT_ROOT / name for name in ("app.py", "requirements.txt", "packages.txt", "README.md")]
     if not all(path.is_file() for path in needed):
-        raise GanError("deploy-space needs a DCGAN Studio checkout (app.py, requirements.txt, packages.txt and "
-                       f"README.md next to gan/ in {PROJECT_ROOT})")
+        raise GanError(
+            "deploy-space needs a DCGAN Studio checkout (app.py, requirements.txt, packages.txt and "
+            f"README.md next to gan/ in {PROJECT_ROOT})"
+        )
     files: dict[str, bytes | Path] = {"app.py": PROJECT_ROOT / "app.py", **_package_files()}
     for path in sorted((PROJECT_ROOT / "examples").glob("*.png")):  # the Score tab's example images
         files[f"examples/{path.name}"] = path
     requirements = [
-        line for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
+        line
+        for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
         if re.split(r"[\s=<>~!\[;]", line.strip(), maxsplit=1)[0].lower() not in SPACE_REQUIREMENTS_DROPPED
     ]
     files["requirements.txt"] = ("\n".join(requirements) + "\n").encode()
     files["packages.txt"] = PROJECT_ROOT / "packages.txt"
     files[".gitattributes"] = GITATTRIBUTES.encode()
     data = SpaceCardData(
-        title="DCGAN Studio", sdk="gradio", sdk_version=_gradio_version(), python_version=python_version(),
-        app_file="app.py", models=[repo_id], datasets=[HUB_DATASETS[dataset]] if dataset in HUB_DATASETS else None,
+        title="DCGAN Studio",
+        sdk="gradio",
+        sdk_version=_gradio_version(),
+        python_version=python_version(),
+        app_file="app.py",
+        models=[repo_id],
+        datasets=[HUB_DATASETS[dataset]] if dataset in HUB_DATASETS else None,
         tags=["gan", "dcgan", "unconditional-image-generation"],
-        emoji="🎨", colorFrom="indigo", colorTo="pink", pinned=False,
+        emoji="🎨",
+        colorFrom="indigo",
+        colorTo="pink",
+        pinned=False,
         short_description="Sample, interpolate and score with a DCGAN",
-        suggested_hardware="cpu-basic", preload_from_hub=[preload_entry(repo_id, weights, commit)],
+        suggested_hardware="cpu-basic",
+        preload_from_hub=[preload_entry(repo_id, weights, commit)],
     )
     at = f" at revision `{revision}`" if revision else ""
     body = (
@@ -123,8 +161,9 @@ def _trained_on(api, repo_id: str, commit: str) -> str | None:
     return config.get("dataset") if isinstance(config, dict) else None
 
 
-def deploy_space(space_id: str, repo_id: str, *, revision: str | None = None, token: str | None = None,
-                 private: bool = False) -> Published:
+def deploy_space(
+    space_id: str, repo_id: str, *, revision: str | None = None, token: str | None = None, private: bool = False
+) -> Published:
     """Create or update a Gradio Space serving `repo_id` (Space variables GAN_REPO_ID/GAN_REVISION), in one commit."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
@@ -135,14 +174,24 @@ def deploy_space(space_id: str, repo_id: str, *, revision: str | None = None, to
     with hub_errors(f"checking the model {repo_id}", repo_id, revision, token=token):
         info = api.model_info(repo_id, revision=revision)
     names = [s.rfilename for s in info.siblings or []]
-    weights = sorted((name for name in names if any(fnmatch.fnmatch(name, g) for g in DOWNLOADED_FILES)),
-                     key=lambda name: (name != CONFIG_NAME, name))  # what loading downloads, config.json first
+    weights = sorted(
+        (name for name in names if any(fnmatch.fnmatch(name, g) for g in DOWNLOADED_FILES)),
+        key=lambda name: (name != CONFIG_NAME, name),
+    )  # what loading downloads, config.json first
     if CONFIG_NAME not in weights:
-        raise HubError(f"{repo_id}@{revision or 'main'} has no {CONFIG_NAME}: it is not a DCGAN Studio model "
-                       "(publish one with `train.py --push-to-hub` or `python -m gan push`)")
+        raise HubError(
+            f"{repo_id}@{revision or 'main'} has no {CONFIG_NAME}: it is not a DCGAN Studio model "
+            "(publish one with `train.py --push-to-hub` or `python -m gan push`)"
+        )
     # a --revision is preloaded at the commit it names now; main is preloaded as it is when the Space builds
-    files = space_files(repo_id, revision, space_id, weights=weights, commit=info.sha if revision else None,
-                        dataset=_trained_on(api, repo_id, info.sha))
+    files = space_files(
+        repo_id,
+        revision,
+        space_id,
+        weights=weights,
+        commit=info.sha if revision else None,
+        dataset=_trained_on(api, repo_id, info.sha),
+    )
     with hub_errors(f"deploying the Space {space_id}", space_id, writing=True, token=token):
         url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private or None, exist_ok=True)
         api.add_space_variable(space_id, REPO_ID_VARIABLE, repo_id, description="the DCGAN Studio model to serve")

@@ -29,13 +29,13 @@ from tqdm import tqdm
 
 from . import checkpoint as ckpt
 from . import hub
-from .distributed import World, init_world, parameter_digest
+from .augment import diff_augment, parse_policy
 from .data import CREDITS, DATASETS, ImageDataset, load_dataset
+from .distributed import World, init_world, parameter_digest
 from .errors import CheckpointError, GanError
 from .evaluation import TrainingEvaluator
 from .features import FEATURE_DATASETS, DomainFeatures
 from .images import uint8_to_model_input
-from .augment import diff_augment, parse_policy
 from .models import Discriminator, Generator, ModelConfig, add_spectral_norm, without_spectral_norm
 from .plots import parse_metrics, plot_losses, plot_weight_norms, read_metrics
 from .precision import AMP_DTYPES, choose_precision, describe_device
@@ -44,18 +44,51 @@ from .sampling import generate, grid_image, latents_for_seeds
 AMP_CHOICES = ("auto", *AMP_DTYPES)
 LOSSES = ("bce", "hinge")
 RECIPES = {
-    "classic": {"loss": "bce", "spectral_norm": False, "ema": 0.0, "diffaugment": "none", "r1": 0.0,
-                "lr_g": 2e-4, "lr_d": 2e-4, "lr_decay": 0.0, "beta1": 0.5, "beta2": 0.999},
+    "classic": {
+        "loss": "bce",
+        "spectral_norm": False,
+        "ema": 0.0,
+        "diffaugment": "none",
+        "r1": 0.0,
+        "lr_g": 2e-4,
+        "lr_d": 2e-4,
+        "lr_decay": 0.0,
+        "beta1": 0.5,
+        "beta2": 0.999,
+    },
     # chosen by bench/quality.py (README, "Sample quality"): the classic recipe with 10x the learning rates,
     # decayed to 0 over the last third of the run, and an EMA generator
-    "studio": {"loss": "bce", "spectral_norm": False, "ema": 0.999, "diffaugment": "none", "r1": 0.0,
-               "lr_g": 2e-3, "lr_d": 2e-3, "lr_decay": 0.33, "beta1": 0.5, "beta2": 0.999},
+    "studio": {
+        "loss": "bce",
+        "spectral_norm": False,
+        "ema": 0.999,
+        "diffaugment": "none",
+        "r1": 0.0,
+        "lr_g": 2e-3,
+        "lr_d": 2e-3,
+        "lr_decay": 0.33,
+        "beta1": 0.5,
+        "beta2": 0.999,
+    },
 }
 DEFAULT_RECIPE = "studio"
 EMA_RAMPUP = 0.05  # the EMA half-life is at most this fraction of the steps so far
 # Arguments a resumed run must share with the run it continues.
-RESUME_LOCKED = ("dataset", "data_dir", "image_size", "channels", "nz", "ngf", "ndf", "batch_size", "seed", "amp",
-                 "recipe", *RECIPES["classic"], "r1_every")
+RESUME_LOCKED = (
+    "dataset",
+    "data_dir",
+    "image_size",
+    "channels",
+    "nz",
+    "ngf",
+    "ndf",
+    "batch_size",
+    "seed",
+    "amp",
+    "recipe",
+    *RECIPES["classic"],
+    "r1_every",
+)
 # Run-folder names and the export's extra files.
 SAMPLE_GRID_NAME = "samples.png"
 LOSS_PLOT_NAME = "loss.png"
@@ -74,8 +107,12 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     )
     data = parser.add_argument_group("data")
     data.add_argument("--dataset", choices=DATASETS, default="fashion-mnist")
-    data.add_argument("--data-dir", default=None, help="torchvision root, a folder with the raw files, or (folder) your images")
-    data.add_argument("--no-download", action="store_true", help="never download; fail with a hint if the data is missing")
+    data.add_argument(
+        "--data-dir", default=None, help="torchvision root, a folder with the raw files, or (folder) your images"
+    )
+    data.add_argument(
+        "--no-download", action="store_true", help="never download; fail with a hint if the data is missing"
+    )
     data.add_argument("--channels", type=int, choices=(1, 3), default=3, help="channels for --dataset folder")
     model = parser.add_argument_group("model")
     model.add_argument("--image-size", type=int, choices=(32, 64), default=32)
@@ -88,35 +125,54 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     optim.add_argument("--steps", type=int, default=None, help="generator updates; wins over --epochs")
     optim.add_argument("--seed", type=int, default=0)
     recipe = parser.add_argument_group("recipe", "each flag left out takes the --recipe's value (see README)")
-    recipe.add_argument("--recipe", choices=tuple(RECIPES), default=DEFAULT_RECIPE, help="'classic' is Radford et al.'s DCGAN")
+    recipe.add_argument(
+        "--recipe", choices=tuple(RECIPES), default=DEFAULT_RECIPE, help="'classic' is Radford et al.'s DCGAN"
+    )
     recipe.add_argument("--loss", choices=LOSSES, default=None, help="bce: non-saturating BCE-with-logits; hinge")
-    recipe.add_argument("--spectral-norm", action=argparse.BooleanOptionalAction, default=None,
-                        help="spectral normalisation in D (which then has no BatchNorm)")
+    recipe.add_argument(
+        "--spectral-norm",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="spectral normalisation in D (which then has no BatchNorm)",
+    )
     recipe.add_argument("--ema", type=float, default=None, help="EMA decay of the sampling generator (0 = off)")
     recipe.add_argument("--diffaugment", default=None, help="comma-separated: color,translation,cutout ('none' = off)")
     recipe.add_argument("--r1", type=float, default=None, help="R1 penalty weight on real images (0 = off)")
     recipe.add_argument("--r1-every", type=int, default=16, help="lazy R1: apply every N steps, scaled by N")
     recipe.add_argument("--lr-g", type=float, default=None)
     recipe.add_argument("--lr-d", type=float, default=None)
-    recipe.add_argument("--lr-decay", type=float, default=None, metavar="FRACTION",
-                        help="decay both learning rates linearly to 0 over this last fraction of the run's steps")
+    recipe.add_argument(
+        "--lr-decay",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="decay both learning rates linearly to 0 over this last fraction of the run's steps",
+    )
     recipe.add_argument("--beta1", type=float, default=None)
     recipe.add_argument("--beta2", type=float, default=None)
     run = parser.add_argument_group("run")
     run.add_argument("--out", default=None, help="run folder (default: runs/<dataset>)")
     run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     run.add_argument(
-        "--amp", choices=AMP_CHOICES, default="auto",
+        "--amp",
+        choices=AMP_CHOICES,
+        default="auto",
         help="autocast precision; auto = bf16 on CUDA, and on a CPU only where bf16 is measured faster than fp32 "
-             "(CPUs without native bf16 train in fp32)",
+        "(CPUs without native bf16 train in fp32)",
     )
-    run.add_argument("--compile", action="store_true", help="torch.compile G and D for training (see README for when it helps)")
+    run.add_argument(
+        "--compile", action="store_true", help="torch.compile G and D for training (see README for when it helps)"
+    )
     run.add_argument("--log-every", type=int, default=50, help="steps between metrics lines and progress-bar updates")
     run.add_argument("--sample-every", type=int, default=500, help="steps between fixed-noise sample grids")
     run.add_argument("--checkpoint-every", type=int, default=1000, help="steps between training states")
     run.add_argument("--keep-last", type=int, default=3, help="training states to keep (0 = all)")
-    run.add_argument("--eval-every", type=int, default=500,
-                     help="steps between quick quality evaluations (where an offline feature network exists; 0 = off)")
+    run.add_argument(
+        "--eval-every",
+        type=int,
+        default=500,
+        help="steps between quick quality evaluations (where an offline feature network exists; 0 = off)",
+    )
     run.add_argument("--eval-num", type=int, default=1000, help="samples per quick evaluation")
     run.add_argument("--keep-best", action="store_true", help="export the evaluated best state, not the last one")
     run.add_argument("--resume", default=None, help="a training state to continue, or 'auto' for the newest in --out")
@@ -196,7 +252,9 @@ class Trainer:
         self.policy = parse_policy("" if args.diffaugment == "none" else args.diffaugment)
         fused = {"fused": True} if device.type == "cuda" else {}
         self.opt_g = torch.optim.Adam(self.generator.parameters(), args.lr_g, betas=(args.beta1, args.beta2), **fused)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), args.lr_d, betas=(args.beta1, args.beta2), **fused)
+        self.opt_d = torch.optim.Adam(
+            self.discriminator.parameters(), args.lr_d, betas=(args.beta1, args.beta2), **fused
+        )
         precision = choose_precision(args.amp, device, self.generator, self.discriminator, self.batch_size)
         self.precision = world.gather(precision)[0]  # under torchrun, rank 0's verdict for every rank
         self.amp_dtype = self.precision.dtype
@@ -215,9 +273,13 @@ class Trainer:
         return uint8_to_model_input(self.images[index]).contiguous(memory_format=torch.channels_last)
 
     def _autocast(self):
-        return torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None)
+        return torch.autocast(
+            self.device.type, dtype=self.amp_dtype or torch.float32, enabled=self.amp_dtype is not None
+        )
 
-    def _apply(self, loss: torch.Tensor, module: torch.nn.Module, optimizer: torch.optim.Optimizer, buffers: list[torch.Tensor]) -> None:
+    def _apply(
+        self, loss: torch.Tensor, module: torch.nn.Module, optimizer: torch.optim.Optimizer, buffers: list[torch.Tensor]
+    ) -> None:
         """Backward and step, unless the loss or a gradient is non-finite: then skip, count, and put the
         module's BatchNorm statistics back to `buffers` so nothing of the bad step remains."""
         optimizer.zero_grad(set_to_none=True)
@@ -344,7 +406,9 @@ class Trainer:
             if self.scaler is not None and state["scaler"]:
                 self.scaler.load_state_dict(state["scaler"])
             if len(state["rng"]) != self.world.size:
-                raise ValueError(f"it was saved by {len(state['rng'])} process(es); resume it with as many, not {self.world.size}")
+                raise ValueError(
+                    f"it was saved by {len(state['rng'])} process(es); resume it with as many, not {self.world.size}"
+                )
             rng = state["rng"][self.world.rank]
             torch.set_rng_state(rng["torch"])
             self.data_rng.set_state(rng["data"])
@@ -400,7 +464,14 @@ class Run:
     def _train(self) -> int:
         trainer, args = self.trainer, self.args
         main = trainer.world.is_main
-        bar = tqdm(total=self.total_steps, initial=trainer.step, unit="step", dynamic_ncols=True, desc="training", disable=not main)
+        bar = tqdm(
+            total=self.total_steps,
+            initial=trainer.step,
+            unit="step",
+            dynamic_ncols=True,
+            desc="training",
+            disable=not main,
+        )
         self.started = time.perf_counter() - trainer.elapsed
         self.window_start = time.perf_counter()
         try:
@@ -442,7 +513,9 @@ class Run:
         else:  # the best state was exported when reached; model/ takes it, with the whole run's curves
             shutil.copytree(self.out / "best", self.out / "model", dirs_exist_ok=True)
             self.copy_history(self.out / "model")
-            print(f"kept the best evaluated state (step {self.best['step']}, fd {self.best['fd']}) in {self.out / 'model'}")
+            print(
+                f"kept the best evaluated state (step {self.best['step']}, fd {self.best['fd']}) in {self.out / 'model'}"
+            )
         if self.stop_signal is not None:
             print(f"stopped by signal at step {trainer.step}; resume with: --out {self.out} --resume auto")
             return 128 + self.stop_signal
@@ -466,13 +539,20 @@ class Run:
         self.metrics.clear()
         self.steps_since_log, self.window_start = 0, now
         if record["d_real"] > 0.95 and record["d_fake"] < 0.05:
-            self._alarm(record, bar, "the discriminator wins outright (D(x) > 0.95, D(G(z)) < 0.05): the generator gets no signal")
+            self._alarm(
+                record,
+                bar,
+                "the discriminator wins outright (D(x) > 0.95, D(G(z)) < 0.05): the generator gets no signal",
+            )
         self.last_record = record
         self._append(record)
         bar.set_postfix(
-            loss_d=f"{record['loss_d']:.3f}", loss_g=f"{record['loss_g']:.3f}",
-            D_x=f"{record['d_real']:.2f}", D_G_z=f"{record['d_fake']:.2f}",
-            img_s=f"{images_per_second:.0f}", refresh=False,
+            loss_d=f"{record['loss_d']:.3f}",
+            loss_g=f"{record['loss_g']:.3f}",
+            D_x=f"{record['d_real']:.2f}",
+            D_G_z=f"{record['d_fake']:.2f}",
+            img_s=f"{images_per_second:.0f}",
+            refresh=False,
         )
 
     def _append(self, record: dict) -> None:
@@ -515,10 +595,13 @@ class Run:
     def check_ranks_agree(self) -> None:
         """Under torchrun, verify that every rank ends with the same weights (DDP's promise), and record it."""
         trainer = self.trainer
-        digests = trainer.world.gather({"generator": parameter_digest(trainer.generator),
-                                        "discriminator": parameter_digest(trainer.discriminator)})
+        digests = trainer.world.gather(
+            {"generator": parameter_digest(trainer.generator), "discriminator": parameter_digest(trainer.discriminator)}
+        )
         if any(d != digests[0] for d in digests):
-            raise GanError(f"the {len(digests)} processes ended with different weights; please report this with the run's arguments")
+            raise GanError(
+                f"the {len(digests)} processes ended with different weights; please report this with the run's arguments"
+            )
 
     def export(self, folder: Path | None = None) -> Path:
         """Export the current state to `folder` (default: model/); with --keep-best, model/ gets the best one."""
@@ -597,13 +680,17 @@ def _resume_state(args: argparse.Namespace, explicit: dict, out: Path, quiet: bo
         explicit = {k: v for k, v in explicit.items() if k != "amp"}
     elif "amp" in explicit and explicit["amp"] != saved.get("amp"):
         if not quiet:
-            print(f"warning: --amp {explicit['amp']} replaces the resumed run's --amp {saved.get('amp')}: training goes "
-                  "on, but no longer bit for bit as the uninterrupted run would have")
+            print(
+                f"warning: --amp {explicit['amp']} replaces the resumed run's --amp {saved.get('amp')}: training goes "
+                "on, but no longer bit for bit as the uninterrupted run would have"
+            )
         saved["amp"] = explicit["amp"]
     for key in RESUME_LOCKED:
         if key in explicit and key in saved and explicit[key] != saved[key]:
             flag = "--" + key.replace("_", "-")
-            raise GanError(f"{flag} {explicit[key]} differs from the resumed run's {saved[key]}; drop {flag} or use a new --out")
+            raise GanError(
+                f"{flag} {explicit[key]} differs from the resumed run's {saved[key]}; drop {flag} or use a new --out"
+            )
         if key in saved:
             setattr(args, key, saved[key])
     if not quiet:
@@ -624,8 +711,10 @@ def newest_readable_state(states: list[Path], quiet: bool = False) -> tuple[Path
                 print(f"warning: {error}; trying the state before it")
             continue
         return path, state
-    raise CheckpointError(f"none of the {len(states)} training states in {states[0].parent} can be read (newest: "
-                          f"{problems[0]}); start again with a new --out")
+    raise CheckpointError(
+        f"none of the {len(states)} training states in {states[0].parent} can be read (newest: "
+        f"{problems[0]}); start again with a new --out"
+    )
 
 
 def truncate_metrics(path: Path, step: int) -> int:
@@ -634,7 +723,11 @@ def truncate_metrics(path: Path, step: int) -> int:
     if not path.is_file():
         return 0
     lines = path.read_text(errors="replace").splitlines()
-    kept = [line for line, record in zip(lines, parse_metrics(lines)) if record is not None and record.get("step", 0) <= step]
+    kept = [
+        line
+        for line, record in zip(lines, parse_metrics(lines))
+        if record is not None and record.get("step", 0) <= step
+    ]
     if len(kept) < len(lines):
         ckpt.atomic_write(path, lambda p: Path(p).write_text("".join(line + "\n" for line in kept)))
     return len(lines) - len(kept)
@@ -652,14 +745,18 @@ def claim_run_folder(out: Path) -> int:
         fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         os.close(lock)
-        raise GanError(f"another training run is using --out {out}: wait for it to end, or choose another --out") from None
+        raise GanError(
+            f"another training run is using --out {out}: wait for it to end, or choose another --out"
+        ) from None
     try:
         os.ftruncate(lock, 0)
         os.write(lock, f"{os.getpid()}\n".encode())
     except OSError as error:
         os.close(lock)
         raise GanError(f"--out {out} cannot be written ({error.strerror}): choose a folder you can write to") from None
-    removed = [p for folder in (out, out / "checkpoints", out / "model", out / "best") for p in ckpt.remove_temporaries(folder)]
+    removed = [
+        p for folder in (out, out / "checkpoints", out / "model", out / "best") for p in ckpt.remove_temporaries(folder)
+    ]
     if removed:
         print(f"removed {len(removed)} half-written file(s) left in {out} by an interrupted run")
     return lock
@@ -670,8 +767,10 @@ def storage_failure(error: OSError, out: Path) -> str:
     where = f" {error.filename}" if error.filename else f" to {out}"
     states = ckpt.list_training_states(out / "checkpoints")
     kept = f"the last good training state is {states[-1]}" if states else "no training state was saved yet"
-    return (f"could not write{where} ({error.strerror or error}); {kept}: free some space, then continue with "
-            f"--out {out} --resume auto")
+    return (
+        f"could not write{where} ({error.strerror or error}); {kept}: free some space, then continue with "
+        f"--out {out} --resume auto"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -690,13 +789,17 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError as error:
             raise GanError(f"--nz/--ngf/--ndf do not make a model this project trains: {error}") from None
         if not 0 <= args.lr_decay <= 1:
-            raise GanError(f"--lr-decay {args.lr_decay} is not a fraction of the run: give a value from 0 (off) to 1 (the whole run)")
+            raise GanError(
+                f"--lr-decay {args.lr_decay} is not a fraction of the run: give a value from 0 (off) to 1 (the whole run)"
+            )
         hub.check_push_arguments(args)  # a missing token or repo id fails now, not after training
         device = resolve_device(args.device)
         world = init_world(device.type)
         if world.distributed:
             if args.batch_size % world.size:
-                raise GanError(f"--batch-size {args.batch_size} (the global batch) must be divisible by the {world.size} processes")
+                raise GanError(
+                    f"--batch-size {args.batch_size} (the global batch) must be divisible by the {world.size} processes"
+                )
             if device.type == "cuda":
                 device = torch.device("cuda", world.local_rank)
         if world.is_main:
@@ -715,7 +818,9 @@ def main(argv: list[str] | None = None) -> int:
         if state is not None and args.lr_decay > 0 and world.is_main:
             planned = total_steps(argparse.Namespace(**{**vars(args), **state["args"]}), len(dataset))
             if planned != steps:
-                print(f"note: the run was planned for {planned} steps, now {steps}: the learning-rate decay is re-planned")
+                print(
+                    f"note: the run was planned for {planned} steps, now {steps}: the learning-rate decay is re-planned"
+                )
         run = Run(trainer, dataset, out, steps)
         if world.is_main:
             processes = f" x {world.size} processes" if world.distributed else ""
@@ -735,7 +840,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.push_to_hub and code == 0:
             hub.push_trained(args, out)  # a HubError below says where the results are; nothing is deleted
         elif args.push_to_hub:
-            print(f"not pushed (training was stopped); push the export with: python -m gan push {out / 'model'} --hub-model-id {args.hub_model_id}")
+            print(
+                f"not pushed (training was stopped); push the export with: python -m gan push {out / 'model'} --hub-model-id {args.hub_model_id}"
+            )
         return code
     except GanError as error:
         print(f"error: {error}", file=sys.stderr)

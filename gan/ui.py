@@ -158,8 +158,12 @@ def _checked_by_handler(base: type, accepts: Callable[[object, object], bool]) -
     def preprocess(self, payload):
         return base.preprocess(self, payload) if accepts(self, payload) else payload
 
-    return ABCMeta.__new__(type(base), f"{base.__name__}Input", (base,),
-                           {"preprocess": preprocess, "is_template": True, "__module__": __name__})
+    return ABCMeta.__new__(
+        type(base),
+        f"{base.__name__}Input",
+        (base,),
+        {"preprocess": preprocess, "is_template": True, "__module__": __name__},
+    )
 
 
 NumberInput = _checked_by_handler(gr.Number, _in_range)
@@ -183,8 +187,14 @@ def _not_finite_note(bad: list[str], scored: int, reference: Reference) -> list[
     for what, values in (("generated samples", reference.generated), ("real training images", reference.real or [])):
         if not all(math.isfinite(v) for v in values):
             counts.append(f"{sum(not math.isfinite(v) for v in values)} of {len(values)} reference scores on {what}")
-    return [f"**Scores not finite:** the discriminator's logit is NaN or infinite for {' and '.join(counts)}; its "
-            "weights are likely broken, and the histogram draws only the finite scores."] if counts else []
+    return (
+        [
+            f"**Scores not finite:** the discriminator's logit is NaN or infinite for {' and '.join(counts)}; its "
+            "weights are likely broken, and the histogram draws only the finite scores."
+        ]
+        if counts
+        else []
+    )
 
 
 @dataclass(frozen=True)
@@ -256,8 +266,9 @@ class ModelCache:
                 self.recent[ref] = model
                 self.sizes[ref] = self.size(model)
                 self.recent.move_to_end(ref)
-                while len(self.recent) > 1 and (len(self.recent) > self.capacity
-                                                or sum(self.sizes.values()) > self.max_bytes):
+                while len(self.recent) > 1 and (
+                    len(self.recent) > self.capacity or sum(self.sizes.values()) > self.max_bytes
+                ):
                     del self.sizes[self.recent.popitem(last=False)[0]]
         return model
 
@@ -272,8 +283,15 @@ def _label(model: LoadedModel) -> str:
 
 def _example_images() -> list[tuple[str, list[str]]]:
     """Score-tab examples: (label, files) sets of the PNGs under examples/ (a bare install has none and shows none)."""
-    sets = {"generated and drawn": ["generated-*.png", "drawn-*.png"], "drawn": ["drawn-*.png"], "generated": ["generated-*.png"]}
-    found = {label: sorted(str(p) for pattern in patterns for p in EXAMPLES.glob(pattern)) for label, patterns in sets.items()}
+    sets = {
+        "generated and drawn": ["generated-*.png", "drawn-*.png"],
+        "drawn": ["drawn-*.png"],
+        "generated": ["generated-*.png"],
+    }
+    found = {
+        label: sorted(str(p) for pattern in patterns for p in EXAMPLES.glob(pattern))
+        for label, patterns in sets.items()
+    }
     return [(label, files) for label, files in found.items() if files]
 
 
@@ -316,8 +334,9 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             visitor_repos.add(choice)
             try:
                 folder = hub.download_export(choice, revision, max_bytes=MAX_DOWNLOAD_BYTES)
-                hub.prune_cache(visitor_repos, {folder.name, initial.commit or folder.name}, HUB_CACHE_BYTES,
-                                HUB_CACHE_REVISIONS)  # never the startup model's download, nor this one
+                hub.prune_cache(
+                    visitor_repos, {folder.name, initial.commit or folder.name}, HUB_CACHE_BYTES, HUB_CACHE_REVISIONS
+                )  # never the startup model's download, nor this one
                 chosen = ModelRef(repo_id=choice, revision=revision, commit=folder.name)
                 loaded = models.get(chosen, lambda: hub.load_snapshot(folder, choice, revision))
             except GanError as error:
@@ -335,8 +354,11 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         if seed + count - 1 > MAX_SEED:
             raise gr.Error(f"seeds {seed}..{seed + count - 1} run past {MAX_SEED}; choose a smaller seed")
         images = generate(model.generator, latents_for_seeds(seed, count, model.config.nz, truncation))
-        about = {**model_identity(model), "source": shown_source(model.source),
-                 **({"truncation": truncation} if truncation else {})}
+        about = {
+            **model_identity(model),
+            "source": shown_source(model.source),
+            **({"truncation": truncation} if truncation else {}),
+        }
         return seed, count, truncation, images, about
 
     def sample(seed: float, count: float, truncation: float = 0, columns: float = 0, ref: ModelRef | None = None):
@@ -351,7 +373,9 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         """Each sample of that grid alone, at native size, with its own seed in its PNG metadata. A separate
         endpoint so that `/sample` stays one file: an API round trip pays for every file it downloads."""
         seed, count, truncation, images, about = seeded_samples(seed, count, truncation, ref)
-        gallery = [(png_file(to_pil(image), {**about, "seed": seed + i}), f"seed {seed + i}") for i, image in enumerate(images)]
+        gallery = [
+            (png_file(to_pil(image), {**about, "seed": seed + i}), f"seed {seed + i}") for i, image in enumerate(images)
+        ]
         return gallery, {"seed": seed, "truncation": truncation}
 
     def nearest(seed: float, truncation: float = 0, ref: ModelRef | None = None):
@@ -365,11 +389,15 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         image = generate(model.generator, latent_for_seed(seed, model.config.nz, truncation)[None])[0]
         indices, distances = nearest_images(image, dataset.images)
         gallery = [(png_file(to_pil(image), {**model_identity(model), "seed": seed}), f"seed {seed}")]
-        gallery += [(png_file(to_pil(dataset.images[i]), {"training_image": i}), f"#{i}: {d:.2f}")
-                    for i, d in zip(indices, distances)]
-        return gallery, (f"Seed {seed} and its {len(indices)} nearest of {len(dataset):,} {dataset.name} training images "
-                         "(Euclidean distance over pixels in [0, 1]). A near-copy of a training image sits much closer "
-                         "than its other neighbours.")
+        gallery += [
+            (png_file(to_pil(dataset.images[i]), {"training_image": i}), f"#{i}: {d:.2f}")
+            for i, d in zip(indices, distances)
+        ]
+        return gallery, (
+            f"Seed {seed} and its {len(indices)} nearest of {len(dataset):,} {dataset.name} training images "
+            "(Euclidean distance over pixels in [0, 1]). A near-copy of a training image sits much closer "
+            "than its other neighbours."
+        )
 
     def check_selected(shown: dict | None, ref: ModelRef | None, selected: gr.SelectData):
         """A click on a sample in the gallery checks that sample (the state says which grid is shown)."""
@@ -378,8 +406,16 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         seed = shown["seed"] + selected.index
         return (seed, *nearest(seed, shown["truncation"] or 0, ref))
 
-    def interpolate(seed_a: float, seed_b: float, frames: float, mode: str, pingpong: bool = False, fps: float = 12,
-                    ref: ModelRef | None = None, request: gr.Request | None = None):
+    def interpolate(
+        seed_a: float,
+        seed_b: float,
+        frames: float,
+        mode: str,
+        pingpong: bool = False,
+        fps: float = 12,
+        ref: ModelRef | None = None,
+        request: gr.Request | None = None,
+    ):
         """An animation from seed_a's sample to seed_b's (there and back with pingpong), and a strip of its frames."""
         with jobs.running(request):
             model = current(ref)
@@ -387,8 +423,16 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             seed_b = _check_int(seed_b, "seed_b", 0, MAX_SEED)
             frames, fps = check_path(frames, mode, fps)
             nz = model.config.nz
-            return animate(model, latent_for_seed(seed_a, nz), latent_for_seed(seed_b, nz), frames, mode, pingpong, fps,
-                           {"seed_a": seed_a, "seed_b": seed_b})
+            return animate(
+                model,
+                latent_for_seed(seed_a, nz),
+                latent_for_seed(seed_b, nz),
+                frames,
+                mode,
+                pingpong,
+                fps,
+                {"seed_a": seed_a, "seed_b": seed_b},
+            )
 
     def animate(model: LoadedModel, start, end, frames: int, mode: str, pingpong: bool, fps: float, ends: dict):
         """The interpolation outputs: a GIF from latent start to end, and a PNG strip of its frames."""
@@ -396,8 +440,15 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         pictures = [upscale(to_pil(image), 256) for image in images]
         gif = gif_bytes(ping_pong(pictures) if pingpong else pictures, fps=fps)
         strip = upscale(grid_image(images, columns=min(frames, 12)), 512)
-        text = {**model_identity(model), "source": shown_source(model.source), **ends, "frames": frames,
-                "mode": mode, "pingpong": bool(pingpong), "fps": fps}
+        text = {
+            **model_identity(model),
+            "source": shown_source(model.source),
+            **ends,
+            "frames": frames,
+            "mode": mode,
+            "pingpong": bool(pingpong),
+            "fps": fps,
+        }
         return outputs.write(gif, ".gif"), png_file(strip, text)
 
     def check_path(frames: float, mode: str, fps: float) -> tuple[int, float]:
@@ -406,8 +457,13 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             raise gr.Error(f"mode must be one of {', '.join(INTERPOLATION_MODES)}, got {mode!r}")
         return frames, _check_number(fps, "fps", 1, MAX_FPS)
 
-    def project(image: str | None, steps: float = DEFAULT_STEPS, restarts: float = DEFAULT_RESTARTS,
-                ref: ModelRef | None = None, request: gr.Request | None = None):
+    def project(
+        image: str | None,
+        steps: float = DEFAULT_STEPS,
+        restarts: float = DEFAULT_RESTARTS,
+        ref: ModelRef | None = None,
+        request: gr.Request | None = None,
+    ):
         """Find the latent z whose sample best matches an uploaded image. Returns the image as the model sees it,
         the reconstruction G(z) (both PNG at the model's size), z as a float32 .npy file (for /interpolate_latent),
         the distance (mean absolute pixel error in [0, 1]), a summary, and the objective's curve (PNG)."""
@@ -423,20 +479,29 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         name = Path(image).name
         started = time.perf_counter()
         try:
-            result = project_file(model, image, name, steps=steps, restarts=restarts,
-                                  should_stop=lambda: client_gone(demo))
+            result = project_file(
+                model, image, name, steps=steps, restarts=restarts, should_stop=lambda: client_gone(demo)
+            )
         except ImageInputError as error:
             raise gr.Error(str(error)) from None
         except ProjectionStopped as stopped:  # nobody will read the answer: the log says what happened
-            print(f"projection stopped after {stopped.steps} of {steps} steps: its client has gone (or cancelled it)",
-                  flush=True)
+            print(
+                f"projection stopped after {stopped.steps} of {steps} steps: its client has gone (or cancelled it)",
+                flush=True,
+            )
             raise gr.Error("projection stopped: its client has gone", print_exception=False) from None
         seconds = time.perf_counter() - started
-        about = {**model_identity(model), "source": shown_source(model.source), "projected": name, "steps": steps,
-                 "restarts": restarts}
+        about = {
+            **model_identity(model),
+            "source": shown_source(model.source),
+            "projected": name,
+            "steps": steps,
+            "restarts": restarts,
+        }
         target = png_file(to_pil(result.target), {**about, "image": "target"})
-        reconstruction = png_file(to_pil(result.reconstruction), {**about, "image": "reconstruction",
-                                                                  "distance": f"{result.distance:.6f}"})
+        reconstruction = png_file(
+            to_pil(result.reconstruction), {**about, "image": "reconstruction", "distance": f"{result.distance:.6f}"}
+        )
         stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(name).stem)[:40].strip("-") or "image"
         buffer = io.BytesIO()
         np.save(buffer, result.z.numpy().astype(np.float32).reshape(-1))  # the format of projection.save_latent
@@ -446,14 +511,27 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             features = " (no discriminator in this export: pixels only)"
         elif not result.features:
             features = " (the discriminator's features are not finite, its weights broken: pixels only)"
-        report = (f"**Distance {result.distance:.4f}** (mean absolute pixel error, 0 = identical, 1 = opposite) after "
-                  f"{steps} steps x {restarts} restarts in {seconds:.1f} s{features}. "
-                  f"**Conversion:** {'; '.join(result.notes) or 'none'}.")
-        return (target, reconstruction, z_file, round(result.distance, 6), report,
-                outputs.write(projection_curve(result.losses), ".png"))
+        report = (
+            f"**Distance {result.distance:.4f}** (mean absolute pixel error, 0 = identical, 1 = opposite) after "
+            f"{steps} steps x {restarts} restarts in {seconds:.1f} s{features}. "
+            f"**Conversion:** {'; '.join(result.notes) or 'none'}."
+        )
+        return (
+            target,
+            reconstruction,
+            z_file,
+            round(result.distance, 6),
+            report,
+            outputs.write(projection_curve(result.losses), ".png"),
+        )
 
-    def project_end(image: str | None, steps: float = DEFAULT_STEPS, restarts: float = DEFAULT_RESTARTS,
-                    ref: ModelRef | None = None, request: gr.Request | None = None):
+    def project_end(
+        image: str | None,
+        steps: float = DEFAULT_STEPS,
+        restarts: float = DEFAULT_RESTARTS,
+        ref: ModelRef | None = None,
+        request: gr.Request | None = None,
+    ):
         """A second image projected as the end of the walk: its reconstruction and its z file."""
         _, reconstruction, z_file, _, report, _ = project(image, steps, restarts, ref, request)
         return reconstruction, z_file, report
@@ -464,9 +542,17 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         except LatentError as error:
             raise gr.Error(f"{what}: {error}") from None
 
-    def interpolate_latent(z_a: str | None, seed_b: float | None = None, z_b: str | None = None, frames: float = 24,
-                           mode: str = "slerp", pingpong: bool = False, fps: float = 12, ref: ModelRef | None = None,
-                           request: gr.Request | None = None):
+    def interpolate_latent(
+        z_a: str | None,
+        seed_b: float | None = None,
+        z_b: str | None = None,
+        frames: float = 24,
+        mode: str = "slerp",
+        pingpong: bool = False,
+        fps: float = 12,
+        ref: ModelRef | None = None,
+        request: gr.Request | None = None,
+    ):
         """An animation and strip (as /interpolate) from latent z_a (a .npy file, e.g. from /project) to latent z_b
         when given, else to seed_b's sample."""
         with jobs.running(request):
@@ -501,79 +587,162 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         if not scores:
             raise gr.Error("no usable image: " + "; ".join(errors))
         gallery = [(png_file(s.seen), f"{_score_text(s.logit, '+.2f')} {s.name}") for s in scores]  # captions get cut
-        table = [[s.name, _score_cell(s.logit), _score_cell(s.probability), "; ".join(s.notes) or "none"]
-                 for s in scores]
+        table = [
+            [s.name, _score_cell(s.logit), _score_cell(s.probability), "; ".join(s.notes) or "none"] for s in scores
+        ]
         reference = references.get(ref or initial, model)
-        histogram = score_histogram(reference.generated, reference.real, [(s.name, s.logit) for s in scores], reference.note)
+        histogram = score_histogram(
+            reference.generated, reference.real, [(s.name, s.logit) for s in scores], reference.note
+        )
         problems = [f"**Skipped {len(errors)} file(s):**\n" + "\n".join(f"- {e}" for e in errors)] if errors else []
         problems += _not_finite_note([s.name for s in scores if not math.isfinite(s.logit)], len(scores), reference)
         return gallery, table, "\n\n".join(problems) or "All files scored.", outputs.write(histogram, ".png")
 
     light_group = {"concurrency_id": "light", "concurrency_limit": INFERENCE_WORKERS}
-    animation_group = {"concurrency_id": "animation", "concurrency_limit": ANIMATION_WORKERS,
-                       "validator": jobs.validator("animation")}
-    projection_group = {"concurrency_id": "projection", "concurrency_limit": PROJECTION_WORKERS,
-                        "validator": jobs.validator("projection")}
+    animation_group = {
+        "concurrency_id": "animation",
+        "concurrency_limit": ANIMATION_WORKERS,
+        "validator": jobs.validator("animation"),
+    }
+    projection_group = {
+        "concurrency_id": "projection",
+        "concurrency_limit": PROJECTION_WORKERS,
+        "validator": jobs.validator("projection"),
+    }
     with gr.Blocks(title="DCGAN Studio", delete_cache=(600, 3600)) as demo:
         gr.Markdown("# DCGAN Studio\nSample, interpolate, project and score with a DCGAN.")
         session_model = gr.State(initial)  # per visitor: switching never affects anyone else
         with gr.Row():
-            picker = gr.Dropdown(list(choices), value=next(iter(choices)), allow_custom_value=True, scale=3,
-                                 label="Model", info="a listed model, or type a Hub repo id (USER/NAME)")
-            revision = gr.Textbox(label="Revision", placeholder="main", info="branch, tag or commit (Hub models)", scale=1)
+            picker = gr.Dropdown(
+                list(choices),
+                value=next(iter(choices)),
+                allow_custom_value=True,
+                scale=3,
+                label="Model",
+                info="a listed model, or type a Hub repo id (USER/NAME)",
+            )
+            revision = gr.Textbox(
+                label="Revision", placeholder="main", info="branch, tag or commit (Hub models)", scale=1
+            )
             load_button = gr.Button("Load model", scale=1, size="md")
         summary = gr.Markdown(model_summary(model), elem_id="summary")
-        model_loaded = load_button.click(select_model, [picker, revision, session_model], [session_model, summary],
-                                         api_name="select_model", concurrency_limit=1, concurrency_id="loading")
+        model_loaded = load_button.click(
+            select_model,
+            [picker, revision, session_model],
+            [session_model, summary],
+            api_name="select_model",
+            concurrency_limit=1,
+            concurrency_id="loading",
+        )
 
         with gr.Tab("Sample"):
             with gr.Row():
                 with gr.Column(scale=2, min_width=320):
-                    seed = NumberInput(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED,
-                                     info="image i of the grid has seed+i")
+                    seed = NumberInput(
+                        label="Seed",
+                        value=0,
+                        precision=0,
+                        minimum=0,
+                        maximum=MAX_SEED,
+                        info="image i of the grid has seed+i",
+                    )
                     count = SliderInput(1, MAX_COUNT, value=16, step=1, label="Count")
-                    truncation = SliderInput(0, MAX_TRUNCATION, value=0, step=0.05, label="Truncation (0 = off)",
-                                           info="redraw latent entries above this size: lower is more typical, less varied")
+                    truncation = SliderInput(
+                        0,
+                        MAX_TRUNCATION,
+                        value=0,
+                        step=0.05,
+                        label="Truncation (0 = off)",
+                        info="redraw latent entries above this size: lower is more typical, less varied",
+                    )
                     columns = SliderInput(0, MAX_COUNT, value=0, step=1, label="Grid columns (0 = square)")
                     with gr.Row():
                         random_button = gr.Button("Random seed")
                         sample_button = gr.Button("Generate", variant="primary")
                     sample_examples = gr.Examples(
-                        [[0, 16, 0, 0], [2024, 64, 0, 0], [7, 12, 0.7, 6], [42, 1, 0, 0]], [seed, count, truncation, columns],
+                        [[0, 16, 0, 0], [2024, 64, 0, 0], [7, 12, 0.7, 6], [42, 1, 0, 0]],
+                        [seed, count, truncation, columns],
                         example_labels=["16 samples", "64 samples", "12, truncated at 0.7", "one sample"],
-                        label="Presets", cache_examples=False, api_visibility="private")
+                        label="Presets",
+                        cache_examples=False,
+                        api_visibility="private",
+                    )
                 with gr.Column(scale=3):
-                    grid = gr.Image(label="Samples", type="filepath", format="png", height=520, elem_id="grid",
-                                    elem_classes="pixelated", buttons=["download", "fullscreen"])
-            singles = gr.Gallery(label="Each sample at native size (click one to compare it with the training images)",
-                                 columns=8, fit_columns=False, height=360, object_fit="contain", elem_id="singles",
-                                 elem_classes="pixelated", buttons=["download", "fullscreen"])
+                    grid = gr.Image(
+                        label="Samples",
+                        type="filepath",
+                        format="png",
+                        height=520,
+                        elem_id="grid",
+                        elem_classes="pixelated",
+                        buttons=["download", "fullscreen"],
+                    )
+            singles = gr.Gallery(
+                label="Each sample at native size (click one to compare it with the training images)",
+                columns=8,
+                fit_columns=False,
+                height=360,
+                object_fit="contain",
+                elem_id="singles",
+                elem_classes="pixelated",
+                buttons=["download", "fullscreen"],
+            )
             shown = gr.State(None)  # which seeds the gallery shows, for a click on one of them
             with gr.Accordion("Memorisation check: the training images nearest to a sample", open=False):
                 with gr.Row():
-                    check_seed = NumberInput(label="Seed to check", value=0, precision=0, minimum=0, maximum=MAX_SEED,
-                                             scale=1)
+                    check_seed = NumberInput(
+                        label="Seed to check", value=0, precision=0, minimum=0, maximum=MAX_SEED, scale=1
+                    )
                     nearest_button = gr.Button("Find nearest training images", scale=1, size="md")
-                neighbours = gr.Gallery(label="The sample, then its nearest training images (number: distance)", columns=9,
-                                        rows=1, fit_columns=False, height=170, object_fit="contain", elem_id="neighbours",
-                                        elem_classes="pixelated")
+                neighbours = gr.Gallery(
+                    label="The sample, then its nearest training images (number: distance)",
+                    columns=9,
+                    rows=1,
+                    fit_columns=False,
+                    height=170,
+                    object_fit="contain",
+                    elem_id="neighbours",
+                    elem_classes="pixelated",
+                )
                 neighbours_note = gr.Markdown()
-            show_grid = {"fn": sample, "inputs": [seed, count, truncation, columns, session_model], "outputs": grid,
-                         **light_group}
-            show_gallery = {"fn": sample_gallery, "inputs": [seed, count, truncation, session_model], "outputs": [singles, shown],
-                            **light_group}
+            show_grid = {
+                "fn": sample,
+                "inputs": [seed, count, truncation, columns, session_model],
+                "outputs": grid,
+                **light_group,
+            }
+            show_gallery = {
+                "fn": sample_gallery,
+                "inputs": [seed, count, truncation, session_model],
+                "outputs": [singles, shown],
+                **light_group,
+            }
             sample_button.click(**show_grid, api_name="sample").then(**show_gallery, api_name="sample_gallery")
             for shown_after in (
-                random_button.click(lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private", queue=False),
+                random_button.click(
+                    lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private", queue=False
+                ),
                 sample_examples.load_input_event,
                 demo.load(lambda: None, api_visibility="private", queue=False),  # a first visitor sees samples at once
                 model_loaded,
             ):
-                shown_after.success(**show_grid, api_visibility="private").then(**show_gallery, api_visibility="private")
-            nearest_button.click(nearest, [check_seed, truncation, session_model], [neighbours, neighbours_note],
-                                 api_name="nearest", **light_group)
-            singles.select(check_selected, [shown, session_model], [check_seed, neighbours, neighbours_note],
-                           api_visibility="private", **light_group)
+                shown_after.success(**show_grid, api_visibility="private").then(
+                    **show_gallery, api_visibility="private"
+                )
+            nearest_button.click(
+                nearest,
+                [check_seed, truncation, session_model],
+                [neighbours, neighbours_note],
+                api_name="nearest",
+                **light_group,
+            )
+            singles.select(
+                check_selected,
+                [shown, session_model],
+                [check_seed, neighbours, neighbours_note],
+                api_visibility="private",
+                **light_group,
+            )
 
         with gr.Tab("Interpolate"):
             with gr.Row():
@@ -584,68 +753,150 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
                     frames = SliderInput(2, MAX_FRAMES, value=24, step=1, label="Frames")
                     fps = SliderInput(1, MAX_FPS, value=12, step=1, label="Frames per second")
                 with gr.Column():
-                    mode = RadioInput(list(INTERPOLATION_MODES), value="slerp", label="Path",
-                                    info="slerp follows the sphere where Gaussian latents live; lerp cuts through it")
+                    mode = RadioInput(
+                        list(INTERPOLATION_MODES),
+                        value="slerp",
+                        label="Path",
+                        info="slerp follows the sphere where Gaussian latents live; lerp cuts through it",
+                    )
                     pingpong = gr.Checkbox(label="Ping-pong loop (there and back)", value=False)
             interpolate_button = gr.Button("Interpolate", variant="primary")
             interpolate_examples = gr.Examples(
                 [[0, 1, 24, "slerp", False, 12], [3, 17, 60, "slerp", True, 24], [5, 6, 12, "lerp", False, 6]],
                 [seed_a, seed_b, frames, mode, pingpong, fps],
                 example_labels=["0 to 1", "3 to 17 and back, smooth", "5 to 6, slow lerp"],
-                label="Presets", cache_examples=False, api_visibility="private")
+                label="Presets",
+                cache_examples=False,
+                api_visibility="private",
+            )
             with gr.Row():
-                animation = gr.Image(label="Animation (GIF)", type="filepath", height=300, elem_classes="pixelated",
-                                     buttons=["download"], scale=1)
-                strip = gr.Image(label="Frames", type="filepath", format="png", height=300, elem_classes="pixelated",
-                                 buttons=["download", "fullscreen"], scale=2)
+                animation = gr.Image(
+                    label="Animation (GIF)",
+                    type="filepath",
+                    height=300,
+                    elem_classes="pixelated",
+                    buttons=["download"],
+                    scale=1,
+                )
+                strip = gr.Image(
+                    label="Frames",
+                    type="filepath",
+                    format="png",
+                    height=300,
+                    elem_classes="pixelated",
+                    buttons=["download", "fullscreen"],
+                    scale=2,
+                )
             interpolate_inputs = [seed_a, seed_b, frames, mode, pingpong, fps, session_model]
-            interpolate_button.click(interpolate, interpolate_inputs, [animation, strip], api_name="interpolate",
-                                     **animation_group)
-            interpolate_examples.load_input_event.then(interpolate, interpolate_inputs, [animation, strip],
-                                                       api_visibility="private", **animation_group)
+            interpolate_button.click(
+                interpolate, interpolate_inputs, [animation, strip], api_name="interpolate", **animation_group
+            )
+            interpolate_examples.load_input_event.then(
+                interpolate, interpolate_inputs, [animation, strip], api_visibility="private", **animation_group
+            )
 
         with gr.Tab("Project"):
-            gr.Markdown("Find the latent z whose sample looks most like an image, then walk from it. A 28x28 image is "
-                        "padded to 32x32 like the MNIST-family training data; other sizes are center-cropped and resized.")
+            gr.Markdown(
+                "Find the latent z whose sample looks most like an image, then walk from it. A 28x28 image is "
+                "padded to 32x32 like the MNIST-family training data; other sizes are center-cropped and resized."
+            )
             with gr.Row():
                 with gr.Column(scale=2, min_width=260):
-                    to_project = gr.File(label="Image", type="filepath", file_count="single", elem_id="project-upload",
-                                         height=140)
+                    to_project = gr.File(
+                        label="Image", type="filepath", file_count="single", elem_id="project-upload", height=140
+                    )
                     with gr.Row():
-                        steps = SliderInput(1, MAX_STEPS, value=DEFAULT_STEPS, step=1, label="Steps",
-                                          info="Adam steps: more is closer and slower")
-                        restarts = SliderInput(1, MAX_RESTARTS, value=DEFAULT_RESTARTS, step=1, label="Restarts",
-                                             info="random starts, best kept")
+                        steps = SliderInput(
+                            1,
+                            MAX_STEPS,
+                            value=DEFAULT_STEPS,
+                            step=1,
+                            label="Steps",
+                            info="Adam steps: more is closer and slower",
+                        )
+                        restarts = SliderInput(
+                            1,
+                            MAX_RESTARTS,
+                            value=DEFAULT_RESTARTS,
+                            step=1,
+                            label="Restarts",
+                            info="random starts, best kept",
+                        )
                     project_button = gr.Button("Project", variant="primary")
                 with gr.Column(scale=3):
                     with gr.Row():
-                        target = gr.Image(label="As the model sees it", type="filepath", format="png", height=200,
-                                          elem_id="project-target", elem_classes=["pixelated", "fill"], buttons=["download"])
-                        reconstruction = gr.Image(label="Reconstruction G(z)", type="filepath", format="png", height=200,
-                                                  elem_id="project-reconstruction", elem_classes=["pixelated", "fill"],
-                                                  buttons=["download"])
-                        curve = gr.Image(label="Objective per step", type="filepath", format="png", height=200,
-                                         elem_id="project-curve", elem_classes="fill", buttons=["download", "fullscreen"],
-                                         scale=2)
-                    distance = gr.Number(label="Distance (mean absolute pixel error, 0 to 1)", precision=4,
-                                         visible=False)  # for the API; the report below says it to visitors
+                        target = gr.Image(
+                            label="As the model sees it",
+                            type="filepath",
+                            format="png",
+                            height=200,
+                            elem_id="project-target",
+                            elem_classes=["pixelated", "fill"],
+                            buttons=["download"],
+                        )
+                        reconstruction = gr.Image(
+                            label="Reconstruction G(z)",
+                            type="filepath",
+                            format="png",
+                            height=200,
+                            elem_id="project-reconstruction",
+                            elem_classes=["pixelated", "fill"],
+                            buttons=["download"],
+                        )
+                        curve = gr.Image(
+                            label="Objective per step",
+                            type="filepath",
+                            format="png",
+                            height=200,
+                            elem_id="project-curve",
+                            elem_classes="fill",
+                            buttons=["download", "fullscreen"],
+                            scale=2,
+                        )
+                    distance = gr.Number(
+                        label="Distance (mean absolute pixel error, 0 to 1)", precision=4, visible=False
+                    )  # for the API; the report below says it to visitors
                     project_report = gr.Markdown(elem_id="project-report")
-            gr.Markdown("### Walk from this image\nStart from the latent above (or upload a z.npy) and end at a seed's "
-                        "sample, or at a second latent: upload one, or project a second image into it.")
+            gr.Markdown(
+                "### Walk from this image\nStart from the latent above (or upload a z.npy) and end at a seed's "
+                "sample, or at a second latent: upload one, or project a second image into it."
+            )
             with gr.Row():
-                z_a = gr.File(label="Start latent z (.npy)", type="filepath", file_count="single", elem_id="z-a", height=110)
+                z_a = gr.File(
+                    label="Start latent z (.npy)", type="filepath", file_count="single", elem_id="z-a", height=110
+                )
                 with gr.Column():
-                    end_seed = NumberInput(label="End seed (used when there is no end latent)", value=1, precision=0,
-                                         minimum=0, maximum=MAX_SEED)
-                    z_b = gr.File(label="End latent z (.npy, optional)", type="filepath", file_count="single",
-                                  elem_id="z-b", height=110)
+                    end_seed = NumberInput(
+                        label="End seed (used when there is no end latent)",
+                        value=1,
+                        precision=0,
+                        minimum=0,
+                        maximum=MAX_SEED,
+                    )
+                    z_b = gr.File(
+                        label="End latent z (.npy, optional)",
+                        type="filepath",
+                        file_count="single",
+                        elem_id="z-b",
+                        height=110,
+                    )
                 with gr.Column():
                     with gr.Accordion("Or project a second image as the end", open=False):
-                        end_image = gr.File(label="End image", type="filepath", file_count="single", height=110,
-                                            elem_id="project-end-upload")
+                        end_image = gr.File(
+                            label="End image",
+                            type="filepath",
+                            file_count="single",
+                            height=110,
+                            elem_id="project-end-upload",
+                        )
                         end_button = gr.Button("Project end image", size="md")
-                        end_reconstruction = gr.Image(label="End reconstruction", type="filepath", format="png",
-                                                      height=120, elem_classes=["pixelated", "fill"])
+                        end_reconstruction = gr.Image(
+                            label="End reconstruction",
+                            type="filepath",
+                            format="png",
+                            height=120,
+                            elem_classes=["pixelated", "fill"],
+                        )
                         end_report = gr.Markdown()
             with gr.Row():
                 walk_frames = SliderInput(2, MAX_FRAMES, value=24, step=1, label="Frames")
@@ -654,43 +905,101 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
                 walk_pingpong = gr.Checkbox(label="Ping-pong loop (there and back)", value=False)
             walk_button = gr.Button("Interpolate from this image", variant="primary")
             with gr.Row():
-                walk_animation = gr.Image(label="Animation (GIF)", type="filepath", height=260, elem_classes="pixelated",
-                                          buttons=["download"], scale=1, elem_id="walk-animation")
-                walk_strip = gr.Image(label="Frames", type="filepath", format="png", height=260, elem_classes="pixelated",
-                                      buttons=["download", "fullscreen"], scale=2, elem_id="walk-strip")
-            project_button.click(project, [to_project, steps, restarts, session_model],
-                                 [target, reconstruction, z_a, distance, project_report, curve], api_name="project",
-                                 **projection_group)
-            end_button.click(project_end, [end_image, steps, restarts, session_model], [end_reconstruction, z_b, end_report],
-                             api_visibility="private", **projection_group)
-            walk_button.click(interpolate_latent,
-                              [z_a, end_seed, z_b, walk_frames, walk_mode, walk_pingpong, walk_fps, session_model],
-                              [walk_animation, walk_strip], api_name="interpolate_latent", **animation_group)
+                walk_animation = gr.Image(
+                    label="Animation (GIF)",
+                    type="filepath",
+                    height=260,
+                    elem_classes="pixelated",
+                    buttons=["download"],
+                    scale=1,
+                    elem_id="walk-animation",
+                )
+                walk_strip = gr.Image(
+                    label="Frames",
+                    type="filepath",
+                    format="png",
+                    height=260,
+                    elem_classes="pixelated",
+                    buttons=["download", "fullscreen"],
+                    scale=2,
+                    elem_id="walk-strip",
+                )
+            project_button.click(
+                project,
+                [to_project, steps, restarts, session_model],
+                [target, reconstruction, z_a, distance, project_report, curve],
+                api_name="project",
+                **projection_group,
+            )
+            end_button.click(
+                project_end,
+                [end_image, steps, restarts, session_model],
+                [end_reconstruction, z_b, end_report],
+                api_visibility="private",
+                **projection_group,
+            )
+            walk_button.click(
+                interpolate_latent,
+                [z_a, end_seed, z_b, walk_frames, walk_mode, walk_pingpong, walk_fps, session_model],
+                [walk_animation, walk_strip],
+                api_name="interpolate_latent",
+                **animation_group,
+            )
 
         with gr.Tab("Score"):
-            gr.Markdown(DISCLAIMER + f" Up to {MAX_FILES} files at once; transparency is composited on black, animations "
-                        "give their first frame.")
+            gr.Markdown(
+                DISCLAIMER + f" Up to {MAX_FILES} files at once; transparency is composited on black, animations "
+                "give their first frame."
+            )
             with gr.Row():
-                uploads = gr.File(label="Images", file_count="multiple", type="filepath", scale=2, elem_id="score-upload")
-                folder = gr.File(label="Or a folder of images", file_count="directory", type="filepath", scale=1,
-                                 elem_id="score-folder")
+                uploads = gr.File(
+                    label="Images", file_count="multiple", type="filepath", scale=2, elem_id="score-upload"
+                )
+                folder = gr.File(
+                    label="Or a folder of images",
+                    file_count="directory",
+                    type="filepath",
+                    scale=1,
+                    elem_id="score-folder",
+                )
             score_button = gr.Button("Score", variant="primary")
             example_sets = _example_images()
             if example_sets:
-                score_examples = gr.Examples([[files] for _, files in example_sets], [uploads], label="Example images",
-                                             example_labels=[label for label, _ in example_sets], cache_examples=False,
-                                             api_visibility="private")
+                score_examples = gr.Examples(
+                    [[files] for _, files in example_sets],
+                    [uploads],
+                    label="Example images",
+                    example_labels=[label for label, _ in example_sets],
+                    cache_examples=False,
+                    api_visibility="private",
+                )
             with gr.Row():
-                seen = gr.Gallery(label="As the discriminator sees them, most real-looking first", columns=3, fit_columns=False,
-                                  height=420, object_fit="contain", preview=False, elem_id="seen", elem_classes="pixelated",
-                                  scale=2)
-                histogram = gr.Image(label="Where the uploads fall", type="filepath", format="png", height=420, scale=3,
-                                     elem_id="histogram", buttons=["download", "fullscreen"])
+                seen = gr.Gallery(
+                    label="As the discriminator sees them, most real-looking first",
+                    columns=3,
+                    fit_columns=False,
+                    height=420,
+                    object_fit="contain",
+                    preview=False,
+                    elem_id="seen",
+                    elem_classes="pixelated",
+                    scale=2,
+                )
+                histogram = gr.Image(
+                    label="Where the uploads fall",
+                    type="filepath",
+                    format="png",
+                    height=420,
+                    scale=3,
+                    elem_id="histogram",
+                    buttons=["download", "fullscreen"],
+                )
             table = gr.Dataframe(headers=["file", "logit", "probability", "conversion"], label="Scores", wrap=True)
             problems = gr.Markdown()
             score_inputs, score_outputs = [uploads, folder, session_model], [seen, table, problems, histogram]
             score_button.click(score, score_inputs, score_outputs, api_name="score", **light_group)
             if example_sets:
-                score_examples.load_input_event.then(score, score_inputs, score_outputs, api_visibility="private",
-                                                     **light_group)
+                score_examples.load_input_event.then(
+                    score, score_inputs, score_outputs, api_visibility="private", **light_group
+                )
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

@@ -121,28 +121,37 @@ def model_summary(model: LoadedModel) -> str:
     """The model card in two lines: where it comes from and what it draws; how it was trained and how good it is.
     Metadata of any type is shown as text, never as markup."""
     config, meta = model.config, model.metadata
-    training, final, evaluation = (meta.get(key) if isinstance(meta.get(key), dict) else {}
-                                   for key in ("training", "final_metrics", "evaluation"))
+    training, final, evaluation = (
+        meta.get(key) if isinstance(meta.get(key), dict) else {} for key in ("training", "final_metrics", "evaluation")
+    )
     channels = f"{config.nc} channel{'s' if config.nc > 1 else ''}"
     source = shown_source(model.source).replace("`", "'")  # a repo id and revision, or a local folder's name
-    about = (f"**Model:** {markdown_text(shown_source(model.name))} · **From:** `{source}` · "
-             f"**Dataset:** {markdown_text(meta.get('dataset', 'unknown'))} · "
-             f"**Size:** {config.image_size}x{config.image_size}, {channels}, z={config.nz}")
+    about = (
+        f"**Model:** {markdown_text(shown_source(model.name))} · **From:** `{source}` · "
+        f"**Dataset:** {markdown_text(meta.get('dataset', 'unknown'))} · "
+        f"**Size:** {config.image_size}x{config.image_size}, {channels}, z={config.nz}"
+    )
     facts = []
     if training:
         time_s = training.get("time_s")
         minutes = f"{time_s / 60:.0f}" if _is_number(time_s) else "?"
-        facts.append(f"**Training:** {markdown_text(training.get('steps', '?'))} steps, {minutes} min on "
-                     f"{markdown_text(training.get('device', '?'))}")
+        facts.append(
+            f"**Training:** {markdown_text(training.get('steps', '?'))} steps, {minutes} min on "
+            f"{markdown_text(training.get('device', '?'))}"
+        )
     if "d_real" in final and "d_fake" in final:
-        facts.append(f"**Last step:** D(real) {_number(final['d_real'], '.2f')}, "
-                     f"D(generated) {_number(final['d_fake'], '.2f')}")
+        facts.append(
+            f"**Last step:** D(real) {_number(final['d_real'], '.2f')}, D(generated) {_number(final['d_fake'], '.2f')}"
+        )
     if evaluation:
         names = {"fd": "FD", "precision": "precision", "recall": "recall"}
-        scores = ", ".join(f"{name} {evaluation[key]:.3g}" for key, name in names.items()
-                           if _is_number(evaluation.get(key)))
-        facts.append(f"**Evaluation** ({markdown_text(evaluation.get('num', '?'))} samples, step "
-                     f"{markdown_text(evaluation.get('step', '?'))}): {scores}")
+        scores = ", ".join(
+            f"{name} {evaluation[key]:.3g}" for key, name in names.items() if _is_number(evaluation.get(key))
+        )
+        facts.append(
+            f"**Evaluation** ({markdown_text(evaluation.get('num', '?'))} samples, step "
+            f"{markdown_text(evaluation.get('step', '?'))}): {scores}"
+        )
     elif training:
         facts.append("**Evaluation:** none recorded")
     return "\n\n".join([about, " · ".join(facts)] if facts else [about])
@@ -232,7 +241,9 @@ class ReferenceScores:
         return Reference(generated, discriminator_logits(model.discriminator, dataset.images[order]).tolist(), "")
 
 
-def nearest_images(sample: torch.Tensor, images: torch.Tensor, k: int = NEAREST, chunk: int = 8192) -> tuple[list[int], list[float]]:
+def nearest_images(
+    sample: torch.Tensor, images: torch.Tensor, k: int = NEAREST, chunk: int = 8192
+) -> tuple[list[int], list[float]]:
     """Indices and Euclidean distances (pixels in [0, 1]) of the k training images nearest to a uint8 (C, H, W) sample."""
     query = sample.flatten().float()[None] / 255
     distances = torch.cat([torch.cdist(query, part.flatten(1).float() / 255)[0] for part in images.split(chunk)])

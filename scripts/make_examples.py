@@ -43,14 +43,44 @@ def _drawing(polygons: list[list[tuple[float, float]]], fill=(225, 225, 225), mo
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     model = load_model(BUNDLED_MODEL)
-    for seed, image in zip(SEEDS, generate(model.generator, latents_for_seeds(0, max(SEEDS) + 1, model.config.nz))[list(SEEDS)]):
-        (OUT / f"generated-seed-{seed}.png").write_bytes(png_bytes(to_pil(image), {**model_identity(model), "seed": seed}))
+    for seed, image in zip(
+        SEEDS, generate(model.generator, latents_for_seeds(0, max(SEEDS) + 1, model.config.nz))[list(SEEDS)]
+    ):
+        (OUT / f"generated-seed-{seed}.png").write_bytes(
+            png_bytes(to_pil(image), {**model_identity(model), "seed": seed})
+        )
     drawings = {
-        "drawn-tshirt.png": ([[(9, 6), (13, 5), (16, 7), (19, 5), (23, 6), (29, 12), (25, 15), (23, 13), (23, 28), (9, 28),
-                               (9, 13), (7, 15), (3, 12)]], (225, 225, 225), "L"),
-        "drawn-trousers.png": ([[(10, 3), (22, 3), (23, 29), (18, 29), (16, 11), (14, 29), (9, 29)]], (200, 200, 200), "L"),
-        "drawn-sneaker-colour.png": ([[(2, 22), (3, 16), (8, 16), (15, 12), (21, 11), (22, 15), (28, 18), (30, 22), (30, 25),
-                                     (2, 25)]], (220, 60, 50), "RGB"),
+        "drawn-tshirt.png": (
+            [
+                [
+                    (9, 6),
+                    (13, 5),
+                    (16, 7),
+                    (19, 5),
+                    (23, 6),
+                    (29, 12),
+                    (25, 15),
+                    (23, 13),
+                    (23, 28),
+                    (9, 28),
+                    (9, 13),
+                    (7, 15),
+                    (3, 12),
+                ]
+            ],
+            (225, 225, 225),
+            "L",
+        ),
+        "drawn-trousers.png": (
+            [[(10, 3), (22, 3), (23, 29), (18, 29), (16, 11), (14, 29), (9, 29)]],
+            (200, 200, 200),
+            "L",
+        ),
+        "drawn-sneaker-colour.png": (
+            [[(2, 22), (3, 16), (8, 16), (15, 12), (21, 11), (22, 15), (28, 18), (30, 22), (30, 25), (2, 25)]],
+            (220, 60, 50),
+            "RGB",
+        ),
     }
     for name, (polygons, fill, mode) in drawings.items():
         _drawing(polygons, fill, mode).save(OUT / name, optimize=True)

@@ -81,8 +81,26 @@ def tiny_run(tmp_path_factory, idx_dir) -> Path:
     """A run folder of a tiny MNIST-format model trained for 6 steps."""
     os.environ["DCGAN_CACHE"] = str(tmp_path_factory.getbasetemp() / "dcgan-cache")
     out = tmp_path_factory.mktemp("tiny-run")
-    code = train(["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--steps", "6",
-                  "--log-every", "2", "--sample-every", "3", "--checkpoint-every", "3", "--out", str(out), *TINY_MODEL_ARGS])
+    code = train(
+        [
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(idx_dir),
+            "--no-download",
+            "--steps",
+            "6",
+            "--log-every",
+            "2",
+            "--sample-every",
+            "3",
+            "--checkpoint-every",
+            "3",
+            "--out",
+            str(out),
+            *TINY_MODEL_ARGS,
+        ]
+    )
     assert code == 0
     return out
 
@@ -103,7 +121,10 @@ class RunningApp:
         self.log = log
         self.process = subprocess.Popen(
             [sys.executable, str(cwd / "app.py"), *args, "--port", str(self.port)],
-            cwd=cwd, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT,
+            cwd=cwd,
+            env=env,
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
         )
         deadline = time.time() + 90
         while time.time() < deadline:

@@ -43,7 +43,7 @@ import threading
 import traceback
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -80,7 +80,7 @@ def hub_env(hub: FakeHub, home: str | os.PathLike, token: str | None = None, **o
 
 def _now() -> str:
     """Current UTC time in the Hub's `2024-01-31T12:00:00.000Z` format."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 def _git_sha1(data: bytes) -> str:

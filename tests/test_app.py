@@ -14,11 +14,11 @@ import numpy as np
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
+from images_for_tests import write_test_images
 from PIL import Image
 
 from gan.checkpoint import load_model
 from gan.sampling import generate, latents_for_seeds, upscale
-from images_for_tests import write_test_images
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +63,9 @@ def test_same_seed_same_bytes_and_grid_tiles_are_single_seeds(client):
     grid = _png(client.predict(seed=123, count=3, api_name="/sample"))
     native_grid = np.asarray(grid.resize((grid.width // int(grid.text["scale"]),) * 2, Image.Resampling.NEAREST))
     single = _png(client.predict(seed=124, count=1, api_name="/sample"))
-    native_single = np.asarray(single.resize((single.width // int(single.text["scale"]),) * 2, Image.Resampling.NEAREST))
+    native_single = np.asarray(
+        single.resize((single.width // int(single.text["scale"]),) * 2, Image.Resampling.NEAREST)
+    )
     assert native_single.shape == (32, 32)  # a one-image grid has no padding
     assert np.array_equal(native_grid[2:34, 36:68], native_single)
 
@@ -103,7 +105,9 @@ def test_out_of_range_parameters_get_clear_errors(client, app):
 
 def test_score_sorts_and_explains_conversions(client, uploads):
     names = ["good.png", "rgb.jpg", "rgba.png", "palette.png", "cmyk.jpg", "sixteen.png", "animated.gif"]
-    gallery, table, message, histogram = client.predict(images=[handle_file(uploads[n]) for n in names], api_name="/score")
+    gallery, table, message, histogram = client.predict(
+        images=[handle_file(uploads[n]) for n in names], api_name="/score"
+    )
     rows = table["data"]
     assert sorted(r[0] for r in rows) == sorted(names)
     logits = [r[1] for r in rows]
@@ -132,8 +136,9 @@ def test_score_sorts_and_explains_conversions(client, uploads):
     ],
 )
 def test_bad_uploads_are_named_and_the_server_survives(client, app, uploads, name, problem):
-    gallery, table, message, histogram = client.predict(images=[handle_file(uploads["good.png"]), handle_file(uploads[name])],
-                                                        api_name="/score")
+    gallery, table, message, histogram = client.predict(
+        images=[handle_file(uploads["good.png"]), handle_file(uploads[name])], api_name="/score"
+    )
     assert [r[0] for r in table["data"]] == ["good.png"]
     assert f"{name}: {problem}" in message
     with pytest.raises(AppError, match=f"{name}: {problem}"):
@@ -174,11 +179,15 @@ def test_interpolate_ping_pong_and_frame_rate(client):
             durations.append(gif.info["duration"])
         return sum(durations)
 
-    gif, strip = client.predict(seed_a=3, seed_b=4, frames=5, mode="slerp", pingpong=True, fps=10, api_name="/interpolate")
+    gif, strip = client.predict(
+        seed_a=3, seed_b=4, frames=5, mode="slerp", pingpong=True, fps=10, api_name="/interpolate"
+    )
     assert total_ms(gif) == 800  # 5 frames there, 3 back: a, b, c, d, e, d, c, b
     text = _png(strip).text
     assert (text["frames"], text["pingpong"], text["fps"]) == ("5", "True", "10")
-    once, _ = client.predict(seed_a=3, seed_b=4, frames=5, mode="slerp", pingpong=False, fps=10, api_name="/interpolate")
+    once, _ = client.predict(
+        seed_a=3, seed_b=4, frames=5, mode="slerp", pingpong=False, fps=10, api_name="/interpolate"
+    )
     assert total_ms(once) == 500
 
 
@@ -194,13 +203,19 @@ def test_new_parameters_are_checked(client, app):
 
 def test_score_takes_a_folder_too_and_draws_the_histogram(client, uploads):
     gallery, table, message, histogram = client.predict(
-        images=[handle_file(uploads["good.png"])], folder=[handle_file(uploads["rgb.jpg"]), handle_file(uploads["notes.txt"])],
-        api_name="/score")
+        images=[handle_file(uploads["good.png"])],
+        folder=[handle_file(uploads["rgb.jpg"]), handle_file(uploads["notes.txt"])],
+        api_name="/score",
+    )
     assert sorted(r[0] for r in table["data"]) == ["good.png", "rgb.jpg"]
     assert "notes.txt: not an image" in message
     assert _png(histogram).size[0] >= 600
     with pytest.raises(AppError, match="65 files is over the limit of 64"):  # the cap counts both
-        client.predict(images=[handle_file(uploads["good.png"])] * 60, folder=[handle_file(uploads["rgb.jpg"])] * 5, api_name="/score")
+        client.predict(
+            images=[handle_file(uploads["good.png"])] * 60,
+            folder=[handle_file(uploads["rgb.jpg"])] * 5,
+            api_name="/score",
+        )
     with pytest.raises(AppError, match="upload one or more image files"):
         client.predict(images=[], api_name="/score")
 
@@ -234,8 +249,15 @@ def test_concurrent_clients_with_identical_requests(app, uploads):
         own.predict(seed=100 * index, count=4, truncation=0.7, api_name="/sample")
         gif, strip = own.predict(seed_a=0, seed_b=1, frames=6, mode="slerp", api_name="/interpolate")
         seen, table, message, histogram = own.predict(images=[handle_file(uploads["good.png"])], api_name="/score")
-        files = {"grid": grid, "first": gallery[0]["image"], "last": gallery[-1]["image"], "gif": gif, "strip": strip,
-                 "seen": seen[0]["image"], "histogram": histogram}
+        files = {
+            "grid": grid,
+            "first": gallery[0]["image"],
+            "last": gallery[-1]["image"],
+            "gif": gif,
+            "strip": strip,
+            "seen": seen[0]["image"],
+            "histogram": histogram,
+        }
         return {key: fetch(file) for key, file in files.items()} | {"table": repr(table["data"]).encode()}
 
     start = time.perf_counter()
@@ -257,9 +279,16 @@ def test_upscale_is_nearest_neighbour():
 
 def _project(client, path, **options):
     target, reconstruction, z_file, distance, report, curve = client.predict(
-        image=handle_file(path), **{"steps": 60, "restarts": 2, **options}, api_name="/project")
-    return {"target": target, "reconstruction": reconstruction, "z": z_file, "distance": distance, "report": report,
-            "curve": curve}
+        image=handle_file(path), **{"steps": 60, "restarts": 2, **options}, api_name="/project"
+    )
+    return {
+        "target": target,
+        "reconstruction": reconstruction,
+        "z": z_file,
+        "distance": distance,
+        "report": report,
+        "curve": curve,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -289,8 +318,9 @@ def test_project_finds_a_generated_sample_again(projected, tiny_run):
 
 
 def test_a_downloaded_z_walks_to_a_seed_and_to_another_z(client, projected):
-    gif, strip = client.predict(z_a=handle_file(projected["z"]), seed_b=4, frames=5, mode="lerp", fps=10,
-                                api_name="/interpolate_latent")
+    gif, strip = client.predict(
+        z_a=handle_file(projected["z"]), seed_b=4, frames=5, mode="lerp", fps=10, api_name="/interpolate_latent"
+    )
     gif = Image.open(gif)
     assert gif.format == "GIF"
     total = 0
@@ -304,8 +334,13 @@ def test_a_downloaded_z_walks_to_a_seed_and_to_another_z(client, projected):
     native = np.asarray(strip.resize((strip.width // scale, 36), Image.Resampling.NEAREST))
     assert np.array_equal(native[2:34, 2:34], np.asarray(_png(projected["reconstruction"])))  # starts at G(z)
     # z_b, when given, is the end (it wins over seed_b)
-    gif, strip = client.predict(z_a=handle_file(projected["z"]), seed_b=4, z_b=handle_file(projected["z"]), frames=3,
-                                api_name="/interpolate_latent")
+    gif, strip = client.predict(
+        z_a=handle_file(projected["z"]),
+        seed_b=4,
+        z_b=handle_file(projected["z"]),
+        frames=3,
+        api_name="/interpolate_latent",
+    )
     assert "z_b" in _png(strip).text and "seed_b" not in _png(strip).text
 
 
@@ -314,22 +349,30 @@ def test_bad_latents_and_bad_uploads_get_clear_errors(client, app, projected, up
     np.save(tmp_path / "nan.npy", np.full(8, np.nan, np.float32))
     np.save(tmp_path / "objects.npy", np.array([{"a": 1}] * 8, dtype=object), allow_pickle=True)
     (tmp_path / "text.npy").write_text("not an array")
-    for name, problem in [("short.npy", r"z_a: short.npy: shape \(5,\) does not fit this model; expected \(8,\)"),
-                          ("nan.npy", "z_a: nan.npy: 8 of 8 values are NaN or infinite"),
-                          ("objects.npy", "z_a: objects.npy: holds Python objects"),
-                          ("text.npy", "z_a: text.npy: not a .npy array file")]:
+    for name, problem in [
+        ("short.npy", r"z_a: short.npy: shape \(5,\) does not fit this model; expected \(8,\)"),
+        ("nan.npy", "z_a: nan.npy: 8 of 8 values are NaN or infinite"),
+        ("objects.npy", "z_a: objects.npy: holds Python objects"),
+        ("text.npy", "z_a: text.npy: not a .npy array file"),
+    ]:
         with pytest.raises(AppError, match=problem):
             client.predict(z_a=handle_file(tmp_path / name), seed_b=1, api_name="/interpolate_latent")
     with pytest.raises(AppError, match=r"z_b: short.npy: shape \(5,\)"):
-        client.predict(z_a=handle_file(projected["z"]), z_b=handle_file(tmp_path / "short.npy"), api_name="/interpolate_latent")
+        client.predict(
+            z_a=handle_file(projected["z"]), z_b=handle_file(tmp_path / "short.npy"), api_name="/interpolate_latent"
+        )
     with pytest.raises(AppError, match="give the end of the walk: seed_b, or a second latent z_b"):
         client.predict(z_a=handle_file(projected["z"]), seed_b=None, api_name="/interpolate_latent")
     with pytest.raises(AppError, match="upload the start latent z_a"):
         client.predict(z_a=None, seed_b=1, api_name="/interpolate_latent")
     # bad image uploads get the Score tab's messages
-    for name, problem in [("notes.txt", "not an image"), ("empty.png", "the file is empty"),
-                          ("truncated.png", "the image data is truncated or corrupt"), ("tiny.png", "1x1 pixels is too small"),
-                          ("bomb.png", "400,000,000 pixels is over the limit")]:
+    for name, problem in [
+        ("notes.txt", "not an image"),
+        ("empty.png", "the file is empty"),
+        ("truncated.png", "the image data is truncated or corrupt"),
+        ("tiny.png", "1x1 pixels is too small"),
+        ("bomb.png", "400,000,000 pixels is over the limit"),
+    ]:
         with pytest.raises(AppError, match=f"{name}: {problem}"):
             _project(client, uploads[name], steps=1, restarts=1)
     with pytest.raises(AppError, match="Value 1001 is greater than maximum value 1000"):
@@ -340,7 +383,9 @@ def test_bad_latents_and_bad_uploads_get_clear_errors(client, app, projected, up
 
 def test_a_28x28_upload_is_padded_like_the_training_data(client, tmp_path):
     Image.new("L", (28, 28), 255).save(tmp_path / "white28.png")
-    gallery, table, message, histogram = client.predict(images=[handle_file(tmp_path / "white28.png")], api_name="/score")
+    gallery, table, message, histogram = client.predict(
+        images=[handle_file(tmp_path / "white28.png")], api_name="/score"
+    )
     assert table["data"][0][3] == "28x28 padded to 32x32 like the training data"
     result = _project(client, tmp_path / "white28.png", steps=1, restarts=1)
     target = np.asarray(_png(result["target"]))
@@ -350,8 +395,9 @@ def test_a_28x28_upload_is_padded_like_the_training_data(client, tmp_path):
 
 def _call(app, api_name: str, body: str) -> tuple[str, str]:
     """POST raw JSON to /gradio_api/call/API_NAME, then read its result: (SSE event, data) of the last message."""
-    post = urllib.request.Request(f"{app.url}gradio_api/call/{api_name}", data=body.encode(),
-                                  headers={"Content-Type": "application/json"})
+    post = urllib.request.Request(
+        f"{app.url}gradio_api/call/{api_name}", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
     with urllib.request.urlopen(post, timeout=30) as response:
         event_id = json.loads(response.read())["event_id"]
     with urllib.request.urlopen(f"{app.url}gradio_api/call/{api_name}/{event_id}", timeout=60) as response:
@@ -364,11 +410,14 @@ def _call(app, api_name: str, body: str) -> tuple[str, str]:
 def uploaded(app, uploads) -> str:
     """good.png uploaded to the app, as the FileData JSON that raw API calls send."""
     boundary = "dcgan-test-boundary"
-    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"good.png\"\r\n"
-            "Content-Type: image/png\r\n\r\n")
+    head = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="good.png"\r\n'
+        "Content-Type: image/png\r\n\r\n"
+    )
     body = head.encode() + uploads["good.png"].read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-    post = urllib.request.Request(f"{app.url}gradio_api/upload", data=body,
-                                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    post = urllib.request.Request(
+        f"{app.url}gradio_api/upload", data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     with urllib.request.urlopen(post, timeout=30) as response:
         path = json.loads(response.read())[0]
     return json.dumps({"path": path, "meta": {"_type": "gradio.FileData"}})
@@ -377,27 +426,30 @@ def uploaded(app, uploads) -> str:
 SEED = f"seed must be a whole number between 0 and {2**32 - 1}"
 
 
-@pytest.mark.parametrize("api_name, data, message", [
-    ("sample", "[NaN, 4, 0, 0]", SEED),
-    ("sample", '["abc", 4, 0, 0]', SEED),
-    ("sample", "[Infinity, 4, 0, 0]", SEED),
-    ("sample", "[true, 4, 0, 0]", SEED),
-    ("sample", '[0, "4", 0, 0]', "count must be a whole number between 1 and 64"),
-    ("sample", "[0, NaN, 0, 0]", "count must be a whole number between 1 and 64"),
-    ("sample", "[0, 4, NaN, 0]", "truncation must be a number between 0 and 3"),
-    ("sample", '[0, 4, 0, "abc"]', "columns must be a whole number between 0 and 64"),
-    ("sample", "[-1, 4, 0, 0]", "seed: Value -1 is less than minimum value 0"),
-    ("sample_gallery", "[NaN, 4, 0]", SEED),
-    ("nearest", '["abc", 0]', SEED),
-    ("nearest", "[0, -Infinity]", "truncation must be a number between 0 and 3"),
-    ("interpolate", '[0, NaN, 24, "slerp", false, 12]', SEED.replace("seed", "seed_b")),
-    ("interpolate", '[0, 1, "many", "slerp", false, 12]', "frames must be a whole number between 2 and 120"),
-    ("interpolate", '[0, 1, 24, "slerp", false, NaN]', "fps must be a number between 1 and 50"),
-    ("interpolate", '[0, 1, 24, ["slerp"], false, 12]', r"mode must be one of lerp, slerp, got \['slerp'\]"),
-    ("interpolate_latent", '[null, 1, null, 24, "slerp", false, "abc"]', "fps must be a number between 1 and 50"),
-    ("project", "[FILE, NaN, 3]", "steps must be a whole number between 1 and 1000"),
-    ("project", '[FILE, 20, "abc"]', "restarts must be a whole number between 1 and 8"),
-])
+@pytest.mark.parametrize(
+    "api_name, data, message",
+    [
+        ("sample", "[NaN, 4, 0, 0]", SEED),
+        ("sample", '["abc", 4, 0, 0]', SEED),
+        ("sample", "[Infinity, 4, 0, 0]", SEED),
+        ("sample", "[true, 4, 0, 0]", SEED),
+        ("sample", '[0, "4", 0, 0]', "count must be a whole number between 1 and 64"),
+        ("sample", "[0, NaN, 0, 0]", "count must be a whole number between 1 and 64"),
+        ("sample", "[0, 4, NaN, 0]", "truncation must be a number between 0 and 3"),
+        ("sample", '[0, 4, 0, "abc"]', "columns must be a whole number between 0 and 64"),
+        ("sample", "[-1, 4, 0, 0]", "seed: Value -1 is less than minimum value 0"),
+        ("sample_gallery", "[NaN, 4, 0]", SEED),
+        ("nearest", '["abc", 0]', SEED),
+        ("nearest", "[0, -Infinity]", "truncation must be a number between 0 and 3"),
+        ("interpolate", '[0, NaN, 24, "slerp", false, 12]', SEED.replace("seed", "seed_b")),
+        ("interpolate", '[0, 1, "many", "slerp", false, 12]', "frames must be a whole number between 2 and 120"),
+        ("interpolate", '[0, 1, 24, "slerp", false, NaN]', "fps must be a number between 1 and 50"),
+        ("interpolate", '[0, 1, 24, ["slerp"], false, 12]', r"mode must be one of lerp, slerp, got \['slerp'\]"),
+        ("interpolate_latent", '[null, 1, null, 24, "slerp", false, "abc"]', "fps must be a number between 1 and 50"),
+        ("project", "[FILE, NaN, 3]", "steps must be a whole number between 1 and 1000"),
+        ("project", '[FILE, 20, "abc"]', "restarts must be a whole number between 1 and 8"),
+    ],
+)
 def test_raw_json_numbers_get_the_apps_message(app, client, uploaded, api_name, data, message):
     """NaN, infinities, booleans and strings sent as raw JSON, which Gradio's own number checks fail on with a generic
     error, are named by the app's message; the app serves on."""

@@ -20,15 +20,15 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import RunningApp
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
+from images_for_tests import write_test_images
 from PIL import Image
 
-from conftest import RunningApp
 from gan.checkpoint import export_model
 from gan.models import Discriminator, Generator, ModelConfig
 from gan.ui import JOB_CAPS
-from images_for_tests import write_test_images
 
 CAPS = JOB_CAPS["projection"]
 FULL_BUDGET = (1000, 8)  # MAX_STEPS, MAX_RESTARTS: tens of seconds with this model on a CPU
@@ -57,8 +57,12 @@ def broken_app(tmp_path_factory, idx_dir):
     with torch.no_grad():
         discriminator.main[-1].weight.view(-1)[0] = float("nan")
     folder = tmp_path_factory.mktemp("broken") / "broken-export"
-    export_model(folder, generator, discriminator,
-                 {"name": "broken", "dataset": "mnist", "training": {"args": {"data_dir": str(idx_dir)}}})
+    export_model(
+        folder,
+        generator,
+        discriminator,
+        {"name": "broken", "dataset": "mnist", "training": {"args": {"data_dir": str(idx_dir)}}},
+    )
     running = RunningApp(tmp_path_factory.mktemp("broken-app") / "app.log", ["--checkpoint", str(folder)])
     yield running
     running.stop()
@@ -67,10 +71,11 @@ def broken_app(tmp_path_factory, idx_dir):
 def _upload(app, path: Path) -> str:
     """The file uploaded to the app, as the FileData JSON that raw API calls send."""
     boundary = "dcgan-test-boundary"
-    head = f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; filename=\"{path.name}\"\r\n\r\n"
+    head = f'--{boundary}\r\nContent-Disposition: form-data; name="files"; filename="{path.name}"\r\n\r\n'
     body = head.encode() + path.read_bytes() + f"\r\n--{boundary}--\r\n".encode()
-    post = urllib.request.Request(f"{app.url}gradio_api/upload", data=body,
-                                  headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    post = urllib.request.Request(
+        f"{app.url}gradio_api/upload", data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     with urllib.request.urlopen(post, timeout=30) as response:
         return json.dumps({"path": json.loads(response.read())[0], "meta": {"_type": "gradio.FileData"}})
 
@@ -80,8 +85,9 @@ def _queue_projection(app, image: str, session: str | None = None) -> tuple[int,
     status and its JSON: the event id, or the refusal."""
     body = {"data": "DATA", **({"session_hash": session} if session else {})}
     data = json.dumps(body).replace('"DATA"', f"[{image}, {FULL_BUDGET[0]}, {FULL_BUDGET[1]}]").encode()
-    post = urllib.request.Request(f"{app.url}gradio_api/call/project", data=data,
-                                  headers={"Content-Type": "application/json"})
+    post = urllib.request.Request(
+        f"{app.url}gradio_api/call/project", data=data, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(post, timeout=30) as response:
             return response.status, json.loads(response.read())
@@ -108,8 +114,9 @@ def _wait_for(condition, timeout: float = 90) -> None:
 def test_nan_scores_render_with_a_note(broken_app, uploads):
     client = Client(broken_app.url, verbose=False)
     names = ["good.png", "rgb.jpg", "notes.txt"]
-    gallery, table, message, histogram = client.predict(images=[handle_file(uploads[n]) for n in names],
-                                                        api_name="/score")
+    gallery, table, message, histogram = client.predict(
+        images=[handle_file(uploads[n]) for n in names], api_name="/score"
+    )
     assert [row[1:3] for row in table["data"]] == [["NaN", "NaN"]] * 2
     assert sorted(row[0] for row in table["data"]) == ["good.png", "rgb.jpg"]
     assert len(gallery) == 2 and all(item["caption"].startswith("NaN ") for item in gallery)
@@ -127,15 +134,19 @@ def test_projections_are_capped_per_visitor_and_per_address(broken_app, uploads)
     flooder = Client(broken_app.url, verbose=False)
     mine = [_queue_projection(broken_app, image, flooder.session_hash) for _ in range(CAPS.per_session)]
     assert [status for status, _ in mine] == [200] * CAPS.per_session
-    with pytest.raises(ValidationError, match=f"you already have {CAPS.per_session} projections queued or running "
-                                              rf"\(at most {CAPS.per_session} per visitor\); wait for one to finish"):
+    with pytest.raises(
+        ValidationError,
+        match=f"you already have {CAPS.per_session} projections queued or running "
+        rf"\(at most {CAPS.per_session} per visitor\); wait for one to finish",
+    ):
         flooder.predict(image=handle_file(uploads["good.png"]), steps=10, restarts=1, api_name="/project")
     # a client that dodges with a new session per call: counted by its address
     dodging = [_queue_projection(broken_app, image) for _ in range(CAPS.per_address - CAPS.per_session + 1)]
     assert [status for status, _ in dodging] == [200] * (CAPS.per_address - CAPS.per_session) + [422]
     assert dodging[-1][1]["detail"][0]["message"] == (
         f"{CAPS.per_address} projections from your address are already queued or running (at most "
-        f"{CAPS.per_address}); wait for one to finish")
+        f"{CAPS.per_address}); wait for one to finish"
+    )
     # meanwhile, light work is served at once, and the app's other visitors may still project
     other = Client(broken_app.url, verbose=False)
     assert Image.open(other.predict(seed=3, count=4, api_name="/sample")).format == "PNG"
@@ -154,5 +165,7 @@ def test_a_projection_stops_when_its_client_goes(broken_app, uploads):
     steps = int(re.search(r"stopped after (\d+) of 1000 steps", _stopped_lines(broken_app)[-1]).group(1))
     assert 0 < steps < 1000
     client = Client(broken_app.url, verbose=False)  # the worker is free again
-    assert "after 1 steps x 1 restarts" in client.predict(image=handle_file(uploads["good.png"]), steps=1, restarts=1,
-                                                          api_name="/project")[4]
+    assert (
+        "after 1 steps x 1 restarts"
+        in client.predict(image=handle_file(uploads["good.png"]), steps=1, restarts=1, api_name="/project")[4]
+    )

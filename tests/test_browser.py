@@ -13,10 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from PIL import Image
-
 from conftest import DEBIAN_FASHION, ROOT
 from images_for_tests import write_test_images
+from PIL import Image
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
@@ -83,7 +82,9 @@ def _png_text(page, selector: str) -> dict[str, str]:
 
 def _natural_width(image) -> int:
     """The image's pixel width once it has loaded (the element appears before its file does)."""
-    image.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=WAIT_MS)
+    image.page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=WAIT_MS
+    )
     return image.evaluate("img => img.naturalWidth")
 
 
@@ -109,7 +110,9 @@ def test_random_seed_changes_the_seed(page):
             break
     assert seed.input_value() != before
     # and the new seed's samples follow at once
-    _expect()(page.locator("#singles .thumbnail-item").first).to_have_text(f"seed {seed.input_value()}", timeout=WAIT_MS)
+    _expect()(page.locator("#singles .thumbnail-item").first).to_have_text(
+        f"seed {seed.input_value()}", timeout=WAIT_MS
+    )
 
 
 def test_a_preset_then_a_click_on_a_sample_checks_it_against_the_training_data(page):
@@ -209,7 +212,11 @@ def test_fashion_mnist_model_in_every_tab(browser, app):
 
         page.get_by_text("Memorisation check").click()
         page.locator("#singles .thumbnail-item").nth(5).click()
-        expected = "nearest of 60,000 fashion-mnist training images" if DEBIAN_FASHION.is_dir() else "is not available on this server"
+        expected = (
+            "nearest of 60,000 fashion-mnist training images"
+            if DEBIAN_FASHION.is_dir()
+            else "is not available on this server"
+        )
         page.get_by_text(expected).wait_for(timeout=WAIT_MS)
         page.keyboard.press("Escape")
         page.screenshot(path=ARTIFACTS / "fashion-nearest.png", full_page=True)
@@ -233,7 +240,9 @@ def test_fashion_mnist_model_in_every_tab(browser, app):
         expect(page.locator("#project-report")).to_contain_text("Distance", timeout=WAIT_MS)
         assert _png_text(page, "#project-reconstruction")["model"] == "dcgan-fashion-mnist"
         page.get_by_text("Or project a second image as the end").click()
-        page.locator("#project-end-upload input[type='file']").set_input_files(str(ROOT / "examples" / "drawn-trousers.png"))
+        page.locator("#project-end-upload input[type='file']").set_input_files(
+            str(ROOT / "examples" / "drawn-trousers.png")
+        )
         page.wait_for_timeout(1000)
         page.get_by_role("button", name="Project end image").click()
         expect(page.locator("#z-b")).to_contain_text("z-drawn-trousers-", timeout=WAIT_MS)

@@ -8,9 +8,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
 from gan import BUNDLED_MODEL
 from gan.checkpoint import load_model
 from gan.cli import main
@@ -19,7 +19,10 @@ from gan.sampling import generate, latents_for_seeds
 
 def test_npz_holds_the_seeded_images(tiny_run, tmp_path):
     checkpoint = str(tiny_run / "model")
-    assert main(["sample", "--checkpoint", checkpoint, "--num", "5", "--seed", "40", "--out", str(tmp_path / "s.npz")]) == 0
+    assert (
+        main(["sample", "--checkpoint", checkpoint, "--num", "5", "--seed", "40", "--out", str(tmp_path / "s.npz")])
+        == 0
+    )
     images = np.load(tmp_path / "s.npz", allow_pickle=False)["images"]
     assert images.shape == (5, 32, 32, 1) and images.dtype == np.uint8
     model = load_model(checkpoint)
@@ -30,8 +33,20 @@ def test_npz_holds_the_seeded_images(tiny_run, tmp_path):
 def test_png_is_byte_identical_across_processes(tiny_run, tmp_path):
     outputs = []
     for name in ("a.png", "b.png"):
-        command = [sys.executable, "-m", "gan", "sample", "--checkpoint", str(tiny_run / "model"), "--num", "9",
-                   "--seed", "7", "--out", str(tmp_path / name)]
+        command = [
+            sys.executable,
+            "-m",
+            "gan",
+            "sample",
+            "--checkpoint",
+            str(tiny_run / "model"),
+            "--num",
+            "9",
+            "--seed",
+            "7",
+            "--out",
+            str(tmp_path / name),
+        ]
         result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
         assert result.returncode == 0, result.stderr
         outputs.append((tmp_path / name).read_bytes())
@@ -45,8 +60,22 @@ def test_bad_arguments_are_one_line_errors(tiny_run, tmp_path, capsys):
     assert "must end in .png" in capsys.readouterr().err
     assert main(["sample", "--checkpoint", str(tmp_path), "--out", str(tmp_path / "x.png")]) == 2
     assert "config.json is missing" in capsys.readouterr().err
-    assert main(["sample", "--checkpoint", str(tiny_run / "model"), "--seed", str(2**32 - 1), "--num", "2",
-                 "--out", str(tmp_path / "x.png")]) == 2
+    assert (
+        main(
+            [
+                "sample",
+                "--checkpoint",
+                str(tiny_run / "model"),
+                "--seed",
+                str(2**32 - 1),
+                "--num",
+                "2",
+                "--out",
+                str(tmp_path / "x.png"),
+            ]
+        )
+        == 2
+    )
     assert "must lie in 0..4294967295" in capsys.readouterr().err
 
 

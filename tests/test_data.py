@@ -8,9 +8,9 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from conftest import DEBIAN_FASHION, make_idx_folder, needs_fashion_mnist
 from PIL import Image
 
-from conftest import DEBIAN_FASHION, make_idx_folder, needs_fashion_mnist
 from gan.data import load_dataset
 from gan.errors import DataError
 
@@ -51,7 +51,11 @@ def _write_cifar(folder, count_per_batch=4):
         data = rng.integers(0, 256, (count_per_batch, 3072), dtype=np.uint8)
         batches.append(data)
         with open(folder / f"data_batch_{i}", "wb") as f:
-            pickle.dump({"batch_label": f"training batch {i} of 5", "labels": [0] * count_per_batch, "data": data}, f, protocol=2)
+            pickle.dump(
+                {"batch_label": f"training batch {i} of 5", "labels": [0] * count_per_batch, "data": data},
+                f,
+                protocol=2,
+            )
     return np.concatenate(batches).reshape(-1, 3, 32, 32)
 
 

@@ -14,16 +14,17 @@ import os
 import subprocess
 import sys
 
-from safetensors.torch import load_file
-
 from conftest import ROOT, TINY_MODEL_ARGS
+from safetensors.torch import load_file
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 
 
 def torchrun(tmp_path, args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    result = subprocess.run([*TORCHRUN, str(ROOT / "train.py"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [*TORCHRUN, str(ROOT / "train.py"), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
 
@@ -36,8 +37,22 @@ def _parameter_digest(path) -> str:
 
 
 def test_two_processes_train_identical_weights_and_resume_exactly(tmp_path, idx_dir):
-    common = ["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--log-every", "2", "--sample-every", "100",
-              "--checkpoint-every", "100", "--eval-every", "0", *TINY_MODEL_ARGS]
+    common = [
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(idx_dir),
+        "--no-download",
+        "--log-every",
+        "2",
+        "--sample-every",
+        "100",
+        "--checkpoint-every",
+        "100",
+        "--eval-every",
+        "0",
+        *TINY_MODEL_ARGS,
+    ]
     straight, split = tmp_path / "straight", tmp_path / "split"
     result = torchrun(tmp_path, [*common, "--steps", "6", "--out", str(straight)])
     assert result.stdout.count("training a 32x32 DCGAN") == 1  # rank 0 alone reports

@@ -9,8 +9,10 @@ from starlette.requests import Request
 
 from gan.fairness import Admission, Caps, client_address
 
-CAPS = {"projection": Caps("projections", per_session=2, per_address=3, total=4),
-        "animation": Caps("interpolations", per_session=1, per_address=1, total=1)}
+CAPS = {
+    "projection": Caps("projections", per_session=2, per_address=3, total=4),
+    "animation": Caps("interpolations", per_session=1, per_address=1, total=1),
+}
 
 
 class Clock:
@@ -35,13 +37,16 @@ def test_caps_per_session_per_address_and_in_all(gate):
     assert gate.admit("projection", "s1", "1.1.1.1", requests[0]) is None
     assert gate.admit("projection", "s1", "1.1.1.1", requests[1]) is None
     assert "you already have 2 projections queued or running (at most 2 per visitor)" in gate.admit(
-        "projection", "s1", "1.1.1.1", object())
+        "projection", "s1", "1.1.1.1", object()
+    )
     assert gate.admit("projection", "s2", "1.1.1.1", requests[2]) is None  # a new session hash from the same address
     assert "3 projections from your address are already queued or running (at most 3)" in gate.admit(
-        "projection", "s3", "1.1.1.1", object())
+        "projection", "s3", "1.1.1.1", object()
+    )
     assert gate.admit("projection", None, "2.2.2.2", requests[3]) is None  # no session hash: counted by address only
     assert "the server already has 4 projections queued or running (at most 4)" in gate.admit(
-        "projection", None, "3.3.3.3", object())
+        "projection", None, "3.3.3.3", object()
+    )
     assert gate.admit("animation", "s1", "1.1.1.1", requests[4]) is None  # kinds are counted apart
     gate.release(requests[0])
     assert gate.admit("projection", "s1", "4.4.4.4", requests[5]) is None

@@ -17,20 +17,24 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, RunningApp
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from hub_server import FakeHub, hub_env
 from markdown_it import MarkdownIt
 from PIL import Image
 
-from conftest import ROOT, RunningApp
 from gan.checkpoint import LoadedModel, export_model, load_model
 from gan.models import Discriminator, Generator, ModelConfig
-from hub_server import FakeHub, hub_env
 
 TINY = ModelConfig(nz=8, ngf=4, ndf=4)
-MARKUP = {"name": "<img src=x onerror=alert(1)>", "dataset": "[link](javascript:alert(1))",
-          "training": {"steps": "**many**", "time_s": "abc", "device": "<script>alert(1)</script>"},
-          "final_metrics": {"d_real": "high", "d_fake": None}, "evaluation": {"fd": "low", "num": {"a": 1}}}
+MARKUP = {
+    "name": "<img src=x onerror=alert(1)>",
+    "dataset": "[link](javascript:alert(1))",
+    "training": {"steps": "**many**", "time_s": "abc", "device": "<script>alert(1)</script>"},
+    "final_metrics": {"d_real": "high", "d_fake": None},
+    "evaluation": {"fd": "low", "num": {"a": 1}},
+}
 
 PRELUDE = '''
 import contextlib, io, json, os, sys
@@ -49,8 +53,9 @@ def call(main, args):
 def run_script(env: dict[str, str], code: str, **variables) -> dict:
     assignments = "".join(f"{name} = {value!r}\n" for name, value in variables.items())
     script = PRELUDE + assignments + textwrap.dedent(code) + "\nprint(json.dumps(result))\n"
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
 
@@ -75,8 +80,16 @@ def export(tmp_path_factory) -> Path:
     """A tiny untrained export, as training writes it (local paths in training.args)."""
     torch.manual_seed(0)
     folder = tmp_path_factory.mktemp("local") / "tiny-export"
-    metadata = {"name": "tiny", "dataset": "mnist", "training": {"steps": 1, "time_s": 1.0, "device": "CPU", "args": {
-        "data_dir": str(folder.parent / "data"), "out": str(folder.parent / "run"), "nz": 8}}}
+    metadata = {
+        "name": "tiny",
+        "dataset": "mnist",
+        "training": {
+            "steps": 1,
+            "time_s": 1.0,
+            "device": "CPU",
+            "args": {"data_dir": str(folder.parent / "data"), "out": str(folder.parent / "run"), "nz": 8},
+        },
+    }
     return export_model(folder, Generator(TINY), Discriminator(TINY), metadata)
 
 
@@ -132,39 +145,74 @@ def hostile(export, outside):
         server = "the server at " + hub.url + " answered "
         huge, deep = (len(repos[name]["config.json"]) for name in ("huge config", "nested 200k deep"))
         cases = {
-            "huge config": (None, f"config.json holds {huge:,} bytes, over the limit of 65,536 "
-                                  "(DCGAN Studio writes about 3,000)"),
+            "huge config": (
+                None,
+                f"config.json holds {huge:,} bytes, over the limit of 65,536 (DCGAN Studio writes about 3,000)",
+            ),
             "nested 200k deep": (None, f"config.json holds {deep:,} bytes, over the limit of 65,536"),
             "nested 20k deep": (None, "config.json nests deeper than 16 levels (DCGAN Studio writes 3)"),
             "not an object": (None, "config.json is not a JSON object"),
             "old format": (None, "config.json has format_version 99; this version of DCGAN Studio reads 1"),
-            "ngf 1e30": (None, "config.json does not describe a DCGAN "
-                               "(ngf must be a whole number from 1 to 4096, got 1e+30)"),
+            "ngf 1e30": (
+                None,
+                "config.json does not describe a DCGAN (ngf must be a whole number from 1 to 4096, got 1e+30)",
+            ),
             "ndf 2**62": (None, f"(ndf must be a whole number from 1 to 4096, got {2**62})"),
-            "too many weights": (None, "(nz=8, ngf=4096, ndf=4096 make 5,371,305,984 weights, "
-                                       "over the limit of 1,073,741,824)"),
+            "too many weights": (
+                None,
+                "(nz=8, ngf=4096, ndf=4096 make 5,371,305,984 weights, over the limit of 1,073,741,824)",
+            ),
             "nz float": (None, "(nz must be a whole number from 1 to 4096, got 8.5)"),
             "nz NaN": (None, "(nz must be a whole number from 1 to 4096, got nan)"),
             "nz bool": (None, "(nz must be a whole number from 1 to 4096, got True)"),
             "nz string": (None, "(nz must be a whole number from 1 to 4096, got '8')"),
             "image_size float": (None, "(image_size must be one of (32, 64), got 32.0)"),
-            "safetensors header 1 MB": (None, "model.safetensors has a header of 1,000,000 bytes, over the limit of "
-                                              "65,536"),
-            "file named ../": (None, "huggingface_hub cannot use the server's answer (Invalid filename "
-                                     "'sub/../../escape.safetensors': cannot contain a '..' path segment."),
-            "ETag ../": (None, server + "an ETag header that is not a plain hash, which huggingface_hub would "
-                               "write as a path outside its cache: is HF_ENDPOINT a Hugging Face Hub?"),
+            "safetensors header 1 MB": (
+                None,
+                "model.safetensors has a header of 1,000,000 bytes, over the limit of 65,536",
+            ),
+            "file named ../": (
+                None,
+                "huggingface_hub cannot use the server's answer (Invalid filename "
+                "'sub/../../escape.safetensors': cannot contain a '..' path segment.",
+            ),
+            "ETag ../": (
+                None,
+                server + "an ETag header that is not a plain hash, which huggingface_hub would "
+                "write as a path outside its cache: is HF_ENDPOINT a Hugging Face Hub?",
+            ),
             "X-Repo-Commit ../": (None, server + "an X-Repo-Commit header that is not a commit id"),
             "sha ../": (None, server + "a repo `sha` that is not a commit id"),
-            "revision ../": (escape(outside / "revision"), "is not a branch, tag or commit name: use letters, digits, "
-                                                            "'-', '_', '.' and '/' (e.g. main, v1.0, refs/pr/1)"),
+            "revision ../": (
+                escape(outside / "revision"),
+                "is not a branch, tag or commit name: use letters, digits, "
+                "'-', '_', '.' and '/' (e.g. main, v1.0, refs/pr/1)",
+            ),
         }
         yield hub, ids, {name: (ids[name], revision, line) for name, (revision, line) in cases.items()}
 
 
-CASES = ["huge config", "nested 200k deep", "nested 20k deep", "not an object", "old format", "ngf 1e30", "ndf 2**62",
-         "too many weights", "nz float", "nz NaN", "nz bool", "nz string", "image_size float",
-         "safetensors header 1 MB", "file named ../", "ETag ../", "X-Repo-Commit ../", "sha ../", "revision ../"]
+CASES = [
+    "huge config",
+    "nested 200k deep",
+    "nested 20k deep",
+    "not an object",
+    "old format",
+    "ngf 1e30",
+    "ndf 2**62",
+    "too many weights",
+    "nz float",
+    "nz NaN",
+    "nz bool",
+    "nz string",
+    "image_size float",
+    "safetensors header 1 MB",
+    "file named ../",
+    "ETag ../",
+    "X-Repo-Commit ../",
+    "sha ../",
+    "revision ../",
+]
 
 
 @pytest.fixture(scope="module")
@@ -172,14 +220,26 @@ def cli_results(hostile, tmp_path_factory):
     """`python -m gan sample --repo-id` of every case, in one interpreter, with a Hub cache of its own."""
     hub, ids, cases = hostile
     home, out = tmp_path_factory.mktemp("cli-hf"), tmp_path_factory.mktemp("cli-out")
-    runs = {name: ["sample", "--repo-id", repo, *(["--revision", revision] if revision else []),
-                   "--out", str(out / "x.png")]
-            for name, (repo, revision, _) in cases.items()}
-    result = run_script(hub_env(hub, home), """
+    runs = {
+        name: [
+            "sample",
+            "--repo-id",
+            repo,
+            *(["--revision", revision] if revision else []),
+            "--out",
+            str(out / "x.png"),
+        ]
+        for name, (repo, revision, _) in cases.items()
+    }
+    result = run_script(
+        hub_env(hub, home),
+        """
         from gan.cli import main
         for name, args in runs.items():
             result[name] = call(main, args)
-        """, runs=runs)
+        """,
+        runs=runs,
+    )
     return result, home, out
 
 
@@ -227,18 +287,22 @@ def test_nothing_is_written_outside_the_hub_cache(cli_results, app, hostile, out
 def test_the_cli_exits_2_with_one_line_and_no_traceback(hostile, tmp_path):
     hub, ids, _ = hostile
     command = [sys.executable, "-m", "gan", "sample", "--repo-id", ids["ngf 1e30"], "--out", str(tmp_path / "x.png")]
-    proc = subprocess.run(command, cwd=ROOT, env=hub_env(hub, tmp_path / "hf"), capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        command, cwd=ROOT, env=hub_env(hub, tmp_path / "hf"), capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert one_error_line(proc.stderr) == (
         f"error: {ids['ngf 1e30']}@main is not a usable DCGAN Studio model: config.json does not describe a DCGAN "
-        "(ngf must be a whole number from 1 to 4096, got 1e+30)")
+        "(ngf must be a whole number from 1 to 4096, got 1e+30)"
+    )
 
 
 def test_a_huge_config_costs_no_memory(hostile, tmp_path):
     """Peak RSS (VmHWM) of the loader around the 9 MB config: flat, where parsing it would take ~200 MB."""
     hub, ids, _ = hostile
-    result = run_script(hub_env(hub, tmp_path / "hf"), """
+    result = run_script(
+        hub_env(hub, tmp_path / "hf"),
+        """
         from gan import hub
         from gan.errors import GanError
 
@@ -256,7 +320,10 @@ def test_a_huge_config_costs_no_memory(hostile, tmp_path):
         before = peak()
         parsed = json.loads((folder / "config.json").read_bytes())  # what an unbounded loader does
         result["parsing"] = peak() - before
-        """, good=ids["good"], huge=ids["huge config"])
+        """,
+        good=ids["good"],
+        huge=ids["huge config"],
+    )
     print(f"peak RSS growth: {result['growth'] / 2**20:.1f} MiB loading, {result['parsing'] / 2**20:.0f} MiB parsing")
     assert "over the limit of 65,536" in result["error"]
     assert result["growth"] < 32 * 2**20 and result["parsing"] > 100 * 2**20
@@ -281,9 +348,13 @@ def test_visitor_downloads_in_the_hub_cache_are_pruned(hostile, tmp_path):
     """hub.prune_cache keeps the protected commit, the most recent others within the budget, and other repos."""
     hub, ids, _ = hostile
     hub.create_repo("alice/revisions")
-    commits = [hub.upload("alice/revisions", {**hub.files(ids["good"]), "note.safetensors": bytes([i])}, f"v{i}")
-               for i in range(4)]
-    result = run_script(hub_env(hub, tmp_path / "hf"), """
+    commits = [
+        hub.upload("alice/revisions", {**hub.files(ids["good"]), "note.safetensors": bytes([i])}, f"v{i}")
+        for i in range(4)
+    ]
+    result = run_script(
+        hub_env(hub, tmp_path / "hf"),
+        """
         import time
         from huggingface_hub import scan_cache_dir
         from gan import hub
@@ -299,7 +370,10 @@ def test_visitor_downloads_in_the_hub_cache_are_pruned(hostile, tmp_path):
         result["after count"] = cached()
         result["by bytes"] = hub.prune_cache({"alice/revisions"}, {commits[0]}, 1, max_revisions=10)
         result["after bytes"] = cached()
-        """, good=ids["good"], commits=commits)
+        """,
+        good=ids["good"],
+        commits=commits,
+    )
     assert sorted(result["by count"]) == sorted(commits[1:3]) and result["by bytes"] == [commits[3]]
     assert result["after count"]["alice/revisions"] == sorted([commits[0], commits[3]])
     assert result["after bytes"] == {"alice/revisions": [commits[0]], ids["good"]: result["after count"][ids["good"]]}
@@ -319,8 +393,13 @@ def test_model_summary_takes_metadata_of_any_type(export):
     from gan.ui_assets import model_summary
 
     model = load_model(export)
-    for metadata in (MARKUP, {"training": [1]}, {"training": {"time_s": None}}, {"evaluation": {"fd": [1]}},
-                     {"name": 7}):
+    for metadata in (
+        MARKUP,
+        {"training": [1]},
+        {"training": {"time_s": None}},
+        {"evaluation": {"fd": [1]}},
+        {"name": 7},
+    ):
         model.metadata = metadata
         assert "**Size:** 32x32, 1 channel, z=8" in model_summary(model)
 
@@ -332,8 +411,9 @@ def test_outputs_carry_no_server_path(app, export, tmp_path_factory):
     grid = client.predict(seed=1, count=2, api_name="/sample")
     gallery = client.predict(seed=1, count=1, api_name="/sample_gallery")
     _, strip = client.predict(seed_a=1, seed_b=2, frames=2, mode="lerp", api_name="/interpolate")
-    target, reconstruction, z_file, *_ = client.predict(image=handle_file(gallery[0]["image"]), steps=1, restarts=1,
-                                                        api_name="/project")
+    target, reconstruction, z_file, *_ = client.predict(
+        image=handle_file(gallery[0]["image"]), steps=1, restarts=1, api_name="/project"
+    )
     _, walk = client.predict(z_a=handle_file(z_file), seed_b=1, frames=2, api_name="/interpolate_latent")
     for path in (grid, gallery[0]["image"], strip, target, reconstruction, walk):
         text = Image.open(path).text
@@ -347,9 +427,11 @@ def test_training_sets_are_refused_before_they_are_built():
 
     data = TrainingData()
     hub = {"repo_id": "eve/gan", "revision": "main", "commit": "e" * 40}
-    for config, expected in ((ModelConfig(nz=8, ngf=4, ndf=4, nc=3, image_size=64), "has 1 channel(s), the model 3"),
-                             (ModelConfig(nz=8, ngf=4, ndf=4, image_size=64), "at 64x64 is over this server's limit"),
-                             (TINY, "names a dataset this server does not know")):
+    for config, expected in (
+        (ModelConfig(nz=8, ngf=4, ndf=4, nc=3, image_size=64), "has 1 channel(s), the model 3"),
+        (ModelConfig(nz=8, ngf=4, ndf=4, image_size=64), "at 64x64 is over this server's limit"),
+        (TINY, "names a dataset this server does not know"),
+    ):
         name = "<b>x</b>" if config is TINY else "fashion-mnist"
         model = LoadedModel(Generator(config), None, config, {"dataset": name, "hub": hub})
         assert expected in data.find(model)

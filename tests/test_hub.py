@@ -17,20 +17,28 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, TINY_MODEL_ARGS, RunningApp
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from hub_server import FakeHub, hub_env
 from huggingface_hub import ModelCard, SpaceCard
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import ROOT, TINY_MODEL_ARGS, RunningApp
 from gan.checkpoint import list_training_states, load_training_state
-from hub_server import FakeHub, hub_env
 
 TOKEN = "hf_alice"
 REPO = "alice/tiny-dcgan"
-EXPORT_FILES = {"config.json", "model.safetensors", "generator_raw.safetensors", "discriminator.safetensors",
-                "samples.png", "loss.png", "weights.png", "metrics.jsonl"}
+EXPORT_FILES = {
+    "config.json",
+    "model.safetensors",
+    "generator_raw.safetensors",
+    "discriminator.safetensors",
+    "samples.png",
+    "loss.png",
+    "weights.png",
+    "metrics.jsonl",
+}
 
 PRELUDE = '''
 import contextlib, io, json, os, sys
@@ -52,17 +60,25 @@ def call(main, args):
 def run_script(env: dict[str, str], code: str, **variables) -> dict:
     assignments = "".join(f"{name} = {value!r}\n" for name, value in variables.items())
     script = PRELUDE + assignments + textwrap.dedent(code) + "\nprint(json.dumps(result))\n"
-    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
 
 
 def tree_digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def one_error_line(stderr: str) -> str:
-    lines = [line for line in stderr.replace("\r", "\n").splitlines() if line.strip() and not line.startswith("training:")]
+    lines = [
+        line for line in stderr.replace("\r", "\n").splitlines() if line.strip() and not line.startswith("training:")
+    ]
     assert len(lines) == 1 and lines[0].startswith("error: "), stderr
     assert TOKEN not in lines[0]
     return lines[0]
@@ -86,10 +102,38 @@ def published(hub, home, idx_dir, tmp_path_factory):
     out = tmp_path_factory.mktemp("pushed-run")
     env = hub_env(hub, home, DCGAN_CACHE=str(tmp_path_factory.getbasetemp() / "dcgan-cache"))
     proc = subprocess.run(
-        [sys.executable, "train.py", "--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--steps", "6",
-         "--log-every", "2", "--sample-every", "3", "--checkpoint-every", "3", "--out", str(out), *TINY_MODEL_ARGS,
-         "--push-to-hub", "--hub-model-id", REPO, "--hub-token", TOKEN, "--push-every", "3"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "train.py",
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(idx_dir),
+            "--no-download",
+            "--steps",
+            "6",
+            "--log-every",
+            "2",
+            "--sample-every",
+            "3",
+            "--checkpoint-every",
+            "3",
+            "--out",
+            str(out),
+            *TINY_MODEL_ARGS,
+            "--push-to-hub",
+            "--hub-model-id",
+            REPO,
+            "--hub-token",
+            TOKEN,
+            "--push-every",
+            "3",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     return out, proc
@@ -132,7 +176,9 @@ def downloaded(hub, home, published, tmp_path_factory):
         os.environ["HF_TOKEN"] = "hf_wrong"
         result["errors"]["invalid token"] = call(cli, ["sample", "--repo-id", "alice/other", "--out", f"{out}/x.png"])
         """,
-        repo_id=REPO, out=str(out), step3=step3,
+        repo_id=REPO,
+        out=str(out),
+        step3=step3,
     )
     return out, result, step3
 
@@ -141,7 +187,10 @@ def test_train_push_publishes_a_model_repo(hub, published):
     out, proc = published
     export = out / "model"
     assert [c["title"] for c in hub.commits(REPO)[-3:]] == [
-        "Upload dcgan-mnist: 6 steps on mnist", "Training checkpoint: step 3 of 6", "initial commit"]
+        "Upload dcgan-mnist: 6 steps on mnist",
+        "Training checkpoint: step 3 of 6",
+        "initial commit",
+    ]
     files = hub.files(REPO, revision=hub.commits(REPO)[-3]["id"])
     assert set(files) == EXPORT_FILES | {".gitattributes", "README.md"}
     for name in EXPORT_FILES - {"config.json"}:
@@ -175,9 +224,20 @@ def test_model_card_parses_and_carries_the_metadata(hub, published, tmp_path):
     assert data.pipeline_tag == "unconditional-image-generation" and data.datasets == ["ylecun/mnist"]
     assert {"gan", "dcgan", "unconditional-image-generation", "mnist"} <= set(data.tags)
     text = card.text
-    for expected in (f'G = load_generator("{REPO}")', "from gan import load_generator", f"python app.py --repo-id {REPO}",
-                     "deploy-space", "MNIST (LeCun, Cortes and Burges)", "CC BY-SA 3.0", "- steps: 6", "- hardware: CPU ",
-                     "| `lr_g` |", "| `loss_d` |", "![64 samples from seeds 0..63](samples.png)", "`generator_raw.safetensors`"):
+    for expected in (
+        f'G = load_generator("{REPO}")',
+        "from gan import load_generator",
+        f"python app.py --repo-id {REPO}",
+        "deploy-space",
+        "MNIST (LeCun, Cortes and Burges)",
+        "CC BY-SA 3.0",
+        "- steps: 6",
+        "- hardware: CPU ",
+        "| `lr_g` |",
+        "| `loss_d` |",
+        "![64 samples from seeds 0..63](samples.png)",
+        "`generator_raw.safetensors`",
+    ):
         assert expected in text, expected
     assert "token" not in text.lower().split("## training")[1].split("## final metrics")[0]
 
@@ -200,18 +260,27 @@ def test_load_back_from_the_hub_is_identical(published, downloaded):
 def test_load_errors(hub, downloaded):
     errors = downloaded[1]["errors"]
     assert {case: e["code"] for case, e in errors.items()} == {
-        "repo not found": 2, "revision not found": 2, "server error": 2, "both sources": 2, "invalid token": 2}
+        "repo not found": 2,
+        "revision not found": 2,
+        "server error": 2,
+        "both sources": 2,
+        "invalid token": 2,
+    }
     assert one_error_line(errors["invalid token"]["stderr"]) == (
         "error: the Hub rejected the token (401): it is missing, invalid or expired; run `hf auth login`, set HF_TOKEN, "
-        "or pass --hub-token with a valid token, or none for a public model")
+        "or pass --hub-token with a valid token, or none for a public model"
+    )
     assert one_error_line(errors["repo not found"]["stderr"]) == (
         f"error: repository alice/missing not found on {hub.url} (404): check the id (USER/NAME); if it is private, "
-        "use a token that can read it (run `hf auth login`, set HF_TOKEN, or pass --hub-token)")
+        "use a token that can read it (run `hf auth login`, set HF_TOKEN, or pass --hub-token)"
+    )
     assert one_error_line(errors["revision not found"]["stderr"]) == (
-        f"error: revision 'v9' not found in {REPO} (404): check --revision (a branch, tag or commit of {hub.url}/{REPO})")
+        f"error: revision 'v9' not found in {REPO} (404): check --revision (a branch, tag or commit of {hub.url}/{REPO})"
+    )
     assert one_error_line(errors["server error"]["stderr"]) == (
         "error: the Hub had a server error (500) while downloading alice/never: try again in a few minutes "
-        "(https://status.huggingface.co) (alice/never@main is not in the local cache either)")
+        "(https://status.huggingface.co) (alice/never@main is not in the local cache either)"
+    )
     assert "not both" in one_error_line(errors["both sources"]["stderr"])
 
 
@@ -251,31 +320,46 @@ def test_push_failures_give_one_actionable_line_and_keep_the_export(hub, home, p
     hub.fail_next(500, "/api/models/alice/flaky/commit/")
     no_ema = shutil.copytree(run / "model", tmp_path / "no-ema")
     (no_ema / "generator_raw.safetensors").unlink()
-    result = run_script(hub_env(hub, tmp_path / "hf"), PUSH_FAILURES, run=str(run), no_ema=str(no_ema), idx_dir=str(idx_dir),
-                        train_out=str(tmp_path / "run"), tiny=TINY_MODEL_ARGS, repo_id=REPO)
+    result = run_script(
+        hub_env(hub, tmp_path / "hf"),
+        PUSH_FAILURES,
+        run=str(run),
+        no_ema=str(no_ema),
+        idx_dir=str(idx_dir),
+        train_out=str(tmp_path / "run"),
+        tiny=TINY_MODEL_ARGS,
+        repo_id=REPO,
+    )
     assert tree_digest(run) == before  # nothing local changed, whatever failed
     lines = {case: one_error_line(r["stderr"]) for case, r in result.items() if r["code"] != 0}
     assert {case: result[case]["code"] for case in lines} == dict.fromkeys(lines, 2)
     assert lines.pop("missing token") == (
         f"error: no Hugging Face token: run `hf auth login`, set HF_TOKEN, or pass --hub-token "
-        f"(a write token from {hub.url}/settings/tokens)")
+        f"(a write token from {hub.url}/settings/tokens)"
+    )
     assert lines.pop("invalid token") == (
         "error: the Hub rejected the token (401): it is missing, invalid or expired; run `hf auth login`, set HF_TOKEN, "
-        "or pass --hub-token with a valid token with write access")
+        "or pass --hub-token with a valid token with write access"
+    )
     assert lines.pop("no write access") == (
         "error: no write access to bob/dcgan (403): this token's account cannot write to 'bob'; use a write token of 'bob' "
-        "or of a member of that organization, or push to your own namespace")
+        "or of a member of that organization, or push to your own namespace"
+    )
     assert lines.pop("repo not found").startswith(f"error: repository alice/gone not found on {hub.url} (404)")
     assert lines.pop("revision not found") == (
-        f"error: revision 'v2' not found in alice/rev (404): check --hub-revision (a branch, tag or commit of {hub.url}/alice/rev)")
+        f"error: revision 'v2' not found in alice/rev (404): check --hub-revision (a branch, tag or commit of {hub.url}/alice/rev)"
+    )
     assert lines.pop("server error") == (
         "error: the Hub had a server error (500) while pushing to alice/flaky: try again in a few minutes "
-        "(https://status.huggingface.co)")
+        "(https://status.huggingface.co)"
+    )
     train_line = lines.pop("train")
     assert train_line.startswith("error: no write access to bob/dcgan (403)")
     export = tmp_path / "run" / "model"
-    assert train_line.endswith(f"-- the run folder {tmp_path / 'run'} and its export {export} are intact; push later with: "
-                               f"python -m gan push {export} --hub-model-id bob/dcgan")
+    assert train_line.endswith(
+        f"-- the run folder {tmp_path / 'run'} and its export {export} are intact; push later with: "
+        f"python -m gan push {export} --hub-model-id bob/dcgan"
+    )
     assert EXPORT_FILES <= {p.name for p in export.iterdir()}
     assert lines.pop("train without token").startswith("error: no Hugging Face token")
     assert not (tmp_path / "run-never").exists()  # refused before training
@@ -285,16 +369,25 @@ def test_push_failures_give_one_actionable_line_and_keep_the_export(hub, home, p
     with pytest.raises(KeyError):
         hub.commits("alice/new")  # no repo was created with a missing or an invalid token
     # a push of a run folder (its model/) is one commit; the same again changes nothing; a new branch starts from main
-    assert [c["title"] for c in hub.commits("alice/pushed")][1:] == ["Upload dcgan-mnist: 6 steps on mnist", "initial commit"]
+    assert [c["title"] for c in hub.commits("alice/pushed")][1:] == [
+        "Upload dcgan-mnist: 6 steps on mnist",
+        "initial commit",
+    ]
     assert result["push"]["stdout"].startswith(f"pushed {run / 'model'} to {hub.url}/alice/pushed (main, commit ")
     assert "open it with: python app.py --repo-id alice/pushed\n" in result["push"]["stdout"]
     assert result["push again"]["stdout"].startswith(f"nothing new to push: {hub.url}/alice/pushed (main, commit ")
     assert [c["title"] for c in hub.commits("alice/pushed", revision="experiment")] == [
-        "To a branch", "Upload dcgan-mnist: 6 steps on mnist", "initial commit"]
+        "To a branch",
+        "Upload dcgan-mnist: 6 steps on mnist",
+        "initial commit",
+    ]
     assert "--revision experiment" in result["push a branch"]["stdout"]
     # pushing an export without EMA removes the earlier push's raw generator, and only that
     assert hub.commits("alice/pushed")[0]["title"] == "Without EMA"
-    assert set(hub.files("alice/pushed")) == EXPORT_FILES - {"generator_raw.safetensors"} | {".gitattributes", "README.md"}
+    assert set(hub.files("alice/pushed")) == EXPORT_FILES - {"generator_raw.safetensors"} | {
+        ".gitattributes",
+        "README.md",
+    }
     assert hub.files("alice/pushed")["model.safetensors"] == (run / "model" / "model.safetensors").read_bytes()
     # deploy-space: app, package, requirements and README in one commit; the model through a Space variable
     assert result["deploy"]["code"] == 0, result["deploy"]["stderr"]
@@ -309,7 +402,9 @@ def test_push_failures_give_one_actionable_line_and_keep_the_export(hub, home, p
     assert (card.data.sdk, card.data.app_file, card.data.models) == ("gradio", "app.py", [REPO])
     assert card.data.sdk_version and "GAN_REPO_ID" in card.text
     assert [c["title"] for c in hub.commits("alice/studio", repo_type="space")] == [
-        f"Deploy DCGAN Studio serving {REPO}", "initial commit"]
+        f"Deploy DCGAN Studio serving {REPO}",
+        "initial commit",
+    ]
 
 
 def test_unreachable_hub(published, tmp_path):
@@ -318,11 +413,19 @@ def test_unreachable_hub(published, tmp_path):
     closed.stop()
     run = published[0]
     before = tree_digest(run)
-    proc = subprocess.run([sys.executable, "-m", "gan", "push", str(run), "--hub-model-id", REPO],
-                          cwd=ROOT, env=hub_env(closed, tmp_path / "hf", token=TOKEN), capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gan", "push", str(run), "--hub-model-id", REPO],
+        cwd=ROOT,
+        env=hub_env(closed, tmp_path / "hf", token=TOKEN),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert one_error_line(proc.stderr).startswith(f"error: cannot reach the Hub at {closed.url} (ConnectError: ")
-    assert proc.stderr.rstrip().endswith("while pushing to alice/tiny-dcgan: check your network, proxy or HF_ENDPOINT and try again")
+    assert proc.stderr.rstrip().endswith(
+        "while pushing to alice/tiny-dcgan: check your network, proxy or HF_ENDPOINT and try again"
+    )
     assert tree_digest(run) == before
 
 
@@ -343,7 +446,9 @@ def test_app_picker_is_per_visitor_and_works_offline(hub, home, downloaded, tmp_
         summary = alice.predict(model=REPO, revision=step3, api_name="/select_model")
         assert f"{REPO}@{step3} (commit {step3[:7]})" in summary
         assert source(alice).startswith(f"{REPO}@{step3}")
-        with pytest.raises(AppError, match="alice/nope@main is not in the local Hugging Face cache and HF_HUB_OFFLINE=1"):
+        with pytest.raises(
+            AppError, match="alice/nope@main is not in the local Hugging Face cache and HF_HUB_OFFLINE=1"
+        ):
             alice.predict(model="alice/nope", revision="", api_name="/select_model")
         with pytest.raises(AppError, match="neither a listed model nor a Hub repo id"):
             alice.predict(model="../../etc", revision="", api_name="/select_model")
@@ -368,6 +473,7 @@ def test_model_cache_is_a_bounded_thread_safe_lru():
             loads.append(name)
             time.sleep(0.05)
             return f"model {name}"
+
         return load
 
     cache.pin(ModelRef(folder="startup"), "startup model")

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from images_for_tests import png_header_only, write_test_images
 
 from gan.errors import ImageInputError
 from gan.images import decode_image, fit_image, fit_upload, image_to_uint8
-from images_for_tests import png_header_only, write_test_images
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import train
 from PIL import Image
 
-from conftest import train
 from gan.checkpoint import load_model
 from gan.errors import CheckpointError
 from gan.models import Discriminator, Generator, ModelConfig, add_spectral_norm, without_spectral_norm
@@ -18,7 +18,10 @@ from gan.sampling import generate, latents_for_seeds
 
 @pytest.mark.parametrize(
     "recipe",
-    [["--recipe", "classic"], ["--recipe", "studio", "--spectral-norm", "--loss", "hinge", "--diffaugment", "translation,cutout"]],
+    [
+        ["--recipe", "classic"],
+        ["--recipe", "studio", "--spectral-norm", "--loss", "hinge", "--diffaugment", "translation,cutout"],
+    ],
     ids=["classic", "studio-sn-hinge-diffaugment"],
 )
 @pytest.mark.parametrize("size", [32, 64])
@@ -28,9 +31,34 @@ def test_train_export_load_round_trip(tmp_path, size, channels, recipe):
     for i in range(6):
         Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(tmp_path / f"{i}.png")
     out = tmp_path / "run"
-    assert train(["--dataset", "folder", "--data-dir", str(tmp_path), "--channels", str(channels), "--image-size", str(size),
-                  "--steps", "2", "--batch-size", "4", "--nz", "16", "--ngf", "8", "--ndf", "8", "--out", str(out),
-                  *recipe]) == 0
+    assert (
+        train(
+            [
+                "--dataset",
+                "folder",
+                "--data-dir",
+                str(tmp_path),
+                "--channels",
+                str(channels),
+                "--image-size",
+                str(size),
+                "--steps",
+                "2",
+                "--batch-size",
+                "4",
+                "--nz",
+                "16",
+                "--ngf",
+                "8",
+                "--ndf",
+                "8",
+                "--out",
+                str(out),
+                *recipe,
+            ]
+        )
+        == 0
+    )
     model = load_model(out / "model")
     d_norm = "none" if "--spectral-norm" in recipe else "batch"
     assert model.config == ModelConfig(nz=16, ngf=8, ndf=8, nc=channels, image_size=size, d_norm=d_norm)
@@ -98,8 +126,17 @@ def test_config_ranges_admit_trainable_models_and_refuse_absurd_ones():
         with torch.device("meta"):  # the count that caps the size is the networks' own
             built = sum(p.numel() for net in (Generator(config), Discriminator(config)) for p in net.parameters())
         assert config.parameters == built
-    for field, value in (("nz", 0), ("nz", 4097), ("nz", 8.0), ("nz", True), ("ngf", 2**62), ("ndf", float("nan")),
-                         ("ngf", "64"), ("nc", 3.0), ("image_size", True)):
+    for field, value in (
+        ("nz", 0),
+        ("nz", 4097),
+        ("nz", 8.0),
+        ("nz", True),
+        ("ngf", 2**62),
+        ("ndf", float("nan")),
+        ("ngf", "64"),
+        ("nc", 3.0),
+        ("image_size", True),
+    ):
         with pytest.raises(ValueError, match=f"^{field} must be "):
             ModelConfig(**{field: value})
     with pytest.raises(ValueError, match="weights, over the limit of 1,073,741,824"):

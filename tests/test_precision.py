@@ -7,9 +7,9 @@ import json
 
 import pytest
 import torch
+from conftest import TINY_MODEL_ARGS, train
 from safetensors.torch import load_file
 
-from conftest import TINY_MODEL_ARGS, train
 from gan import precision
 from gan.checkpoint import list_training_states, load_model, load_training_state, save_training_state
 from gan.models import Discriminator, Generator, ModelConfig
@@ -41,12 +41,15 @@ def test_cpu_without_native_bf16_trains_in_fp32_without_probing(monkeypatch):
     assert choose_precision("off", CPU, *_networks(), 8, probe=_refuse_probe).dtype is None
 
 
-@pytest.mark.parametrize(("ratio", "dtype", "reason"), [
-    (0.5, torch.bfloat16, "bf16 autocast: measured 2.0x faster than fp32 on this CPU"),
-    (0.95, None, "fp32: bf16 measured only 1.05x faster on this CPU"),
-    (1.3, None, "fp32: bf16 measured 1.3x slower on this CPU"),
-    (27.0, None, "fp32: bf16 measured 27.0x slower on this CPU"),
-])
+@pytest.mark.parametrize(
+    ("ratio", "dtype", "reason"),
+    [
+        (0.5, torch.bfloat16, "bf16 autocast: measured 2.0x faster than fp32 on this CPU"),
+        (0.95, None, "fp32: bf16 measured only 1.05x faster on this CPU"),
+        (1.3, None, "fp32: bf16 measured 1.3x slower on this CPU"),
+        (27.0, None, "fp32: bf16 measured 27.0x slower on this CPU"),
+    ],
+)
 def test_cpu_with_native_bf16_follows_the_probe(monkeypatch, ratio, dtype, reason):
     monkeypatch.setattr(precision, "this_cpu", lambda: WITH_BF16)
     calls = []
@@ -86,13 +89,30 @@ def test_the_verdict_is_measured_once_and_cached(monkeypatch, tmp_path):
 
 
 def _common(idx_dir, out, *extra) -> list[str]:
-    return ["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--steps", "4", "--log-every", "2",
-            "--checkpoint-every", "2", "--sample-every", "100", "--eval-every", "0", "--out", str(out),
-            *TINY_MODEL_ARGS, *extra]
+    return [
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(idx_dir),
+        "--no-download",
+        "--steps",
+        "4",
+        "--log-every",
+        "2",
+        "--checkpoint-every",
+        "2",
+        "--sample-every",
+        "100",
+        "--eval-every",
+        "0",
+        "--out",
+        str(out),
+        *TINY_MODEL_ARGS,
+        *extra,
+    ]
 
 
-def test_a_run_ends_with_the_same_weights_whether_or_not_the_verdict_was_cached(tmp_path, idx_dir, monkeypatch,
-                                                                                 capsys):
+def test_a_run_ends_with_the_same_weights_whether_or_not_the_verdict_was_cached(tmp_path, idx_dir, monkeypatch, capsys):
     """On a CPU with native bf16 the first run probes (the real probe), the second reads the cached verdict: both
     end bitwise equal, and equal to a run given that precision explicitly."""
     monkeypatch.setattr(precision, "this_cpu", lambda: WITH_BF16)

@@ -9,9 +9,10 @@ import pickle
 import numpy as np
 import pytest
 import torch
+from conftest import DEBIAN_FASHION, needs_fashion_mnist
+from images_for_tests import write_test_images
 from PIL import Image
 
-from conftest import DEBIAN_FASHION, needs_fashion_mnist
 from gan import BUNDLED_MODEL
 from gan.checkpoint import load_model
 from gan.cli import main
@@ -20,7 +21,6 @@ from gan.images import decode_image, fit_image, image_to_uint8
 from gan.projection import LatentError, ProjectionStopped, load_latent, project, project_file, save_latent
 from gan.sampling import generate, latent_for_seed, latents_for_seeds
 from gan.scoring import score_files
-from images_for_tests import write_test_images
 
 # A generated image projects back to within 1/255 per pixel on average (tiny model, default budget;
 # measured at most 0.3/255 over 8 seeds x 3 restart seeds). The reconstruction need not use the
@@ -114,6 +114,7 @@ def test_latent_round_trip(tmp_path):
 
 def _bad_latents(folder):
     """name -> (writer, expected message fragment)."""
+
     def npy(array, **kwargs):
         return lambda p: np.save(p, array, **kwargs)
 
@@ -133,8 +134,10 @@ def _bad_latents(folder):
         "pickle.npy": (lambda p: p.write_bytes(pickle.dumps([0.0] * 8)), "not a .npy array file"),
         "archive.npy": (lambda p: np.savez(open(p, "wb"), z=np.zeros(8)), "not a .npy array file"),
         "empty.npy": (lambda p: p.write_bytes(b""), "not a .npy array file"),
-        "truncated.npy": (lambda p: (np.save(p, np.zeros(8, np.float32)), p.write_bytes(p.read_bytes()[:-4])),
-                          "truncated or corrupt"),
+        "truncated.npy": (
+            lambda p: (np.save(p, np.zeros(8, np.float32)), p.write_bytes(p.read_bytes()[:-4])),
+            "truncated or corrupt",
+        ),
         "big.npy": (lambda p: p.write_bytes(b"\0" * (2 << 20)), "too large for a latent of 8 numbers"),
     }
 
@@ -157,8 +160,20 @@ def test_load_latent_names_a_missing_file(tmp_path):
 def test_cli_writes_z_and_prints_the_distance_last(model, tiny_run, tmp_path, capsys):
     image = tmp_path / "sample.png"
     Image.fromarray(generate(model.generator, latent_for_seed(11, 8)[None])[0, 0].numpy()).save(image)
-    code = main(["project", str(image), "--checkpoint", str(tiny_run / "model"), "--out", str(tmp_path / "out" / "z.npy"),
-                 "--reconstruction", str(tmp_path / "r.png"), "--steps", "60"])
+    code = main(
+        [
+            "project",
+            str(image),
+            "--checkpoint",
+            str(tiny_run / "model"),
+            "--out",
+            str(tmp_path / "out" / "z.npy"),
+            "--reconstruction",
+            str(tmp_path / "r.png"),
+            "--steps",
+            "60",
+        ]
+    )
     assert code == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("distance: ")
@@ -175,9 +190,25 @@ def test_cli_errors_are_one_line(tiny_run, files, tmp_path, capsys):
     assert main(["project", str(files["good.png"]), "--checkpoint", checkpoint, "--out", str(tmp_path / "z.txt")]) == 2
     assert "must end in .npy" in capsys.readouterr().err
     assert main(["project", str(files["notes.txt"]), "--checkpoint", checkpoint, "--out", str(tmp_path / "z.npy")]) == 2
-    assert capsys.readouterr().err == "error: notes.txt: not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF...)\n"
-    assert main(["project", str(files["good.png"]), "--checkpoint", checkpoint, "--out", str(tmp_path / "z.npy"),
-                 "--steps", "0"]) == 2
+    assert (
+        capsys.readouterr().err
+        == "error: notes.txt: not an image Pillow can read (PNG, JPEG, GIF, BMP, WebP, TIFF...)\n"
+    )
+    assert (
+        main(
+            [
+                "project",
+                str(files["good.png"]),
+                "--checkpoint",
+                checkpoint,
+                "--out",
+                str(tmp_path / "z.npy"),
+                "--steps",
+                "0",
+            ]
+        )
+        == 2
+    )
     assert "--steps and --restarts must be at least 1" in capsys.readouterr().err
 
 

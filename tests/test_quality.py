@@ -9,19 +9,20 @@ import sys
 
 import pytest
 import torch
-
 from conftest import ROOT, TINY_MODEL_ARGS, needs_fashion_mnist, train
+
 from gan.augment import POLICIES, diff_augment, parse_policy
 from gan.checkpoint import load_model
-from gan.features import weights_path
-from gan.model_card import model_card
-from gan.metrics import frechet_distance, kernel_inception_distance, nearest_distances, precision_recall
-from gan.models import Generator, ModelConfig
 from gan.data import load_dataset
+from gan.features import weights_path
+from gan.metrics import frechet_distance, kernel_inception_distance, nearest_distances, precision_recall
+from gan.model_card import model_card
+from gan.models import Generator, ModelConfig
 from gan.training import Trainer, parse_args, recalibrate_batchnorm
 
 needs_feature_network = pytest.mark.skipif(
-    not weights_path("fashion-mnist").exists(), reason="gan/assets/fashion-mnist-features.safetensors is not trained yet"
+    not weights_path("fashion-mnist").exists(),
+    reason="gan/assets/fashion-mnist-features.safetensors is not trained yet",
 )
 
 
@@ -31,7 +32,9 @@ def test_metrics_on_known_gaussians():
     shifted = torch.randn(4000, 8, generator=rng) + 1.0  # FD = |mean shift|^2 = 8
     assert frechet_distance(a, b) < 0.05
     assert frechet_distance(a, shifted) == pytest.approx(8.0, rel=0.05)
-    assert abs(kernel_inception_distance(a, b, subsets=5)[0]) < 0.01 < kernel_inception_distance(a, shifted, subsets=5)[0]
+    assert (
+        abs(kernel_inception_distance(a, b, subsets=5)[0]) < 0.01 < kernel_inception_distance(a, shifted, subsets=5)[0]
+    )
     precision, recall = precision_recall(a[:1000], b[:1000])
     assert precision > 0.6 and recall > 0.6
     collapsed = a[:1000] * 0.05  # all samples in one small region: precise, no recall
@@ -91,8 +94,26 @@ def test_lr_decay_holds_then_falls_linearly_to_zero(idx_dir, fraction, scale):
 @needs_feature_network
 def test_eval_during_training_and_keep_best(tmp_path):
     out = tmp_path / "run"
-    assert train(["--dataset", "fashion-mnist", "--no-download", "--steps", "6", "--eval-every", "2", "--eval-num", "200",
-                  "--keep-best", "--out", str(out), *TINY_MODEL_ARGS]) == 0
+    assert (
+        train(
+            [
+                "--dataset",
+                "fashion-mnist",
+                "--no-download",
+                "--steps",
+                "6",
+                "--eval-every",
+                "2",
+                "--eval-num",
+                "200",
+                "--keep-best",
+                "--out",
+                str(out),
+                *TINY_MODEL_ARGS,
+            ]
+        )
+        == 0
+    )
     evaluations = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "eval" in r]
     assert [r["step"] for r in evaluations] == [2, 4, 6]
     best = min(evaluations, key=lambda r: r["eval"]["fd"])
@@ -108,10 +129,30 @@ def test_eval_during_training_and_keep_best(tmp_path):
 @needs_feature_network
 def test_evaluate_command_prints_json_last(tmp_path):
     out = tmp_path / "run"
-    assert train(["--dataset", "fashion-mnist", "--no-download", "--steps", "2", "--eval-every", "0", "--out", str(out),
-                  *TINY_MODEL_ARGS]) == 0
-    result = subprocess.run([sys.executable, "-m", "gan", "evaluate", "--checkpoint", str(out / "model"), "--num", "500", "--save"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert (
+        train(
+            [
+                "--dataset",
+                "fashion-mnist",
+                "--no-download",
+                "--steps",
+                "2",
+                "--eval-every",
+                "0",
+                "--out",
+                str(out),
+                *TINY_MODEL_ARGS,
+            ]
+        )
+        == 0
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "gan", "evaluate", "--checkpoint", str(out / "model"), "--num", "500", "--save"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     scores = json.loads(result.stdout.strip().splitlines()[-1])
     assert scores["dataset"] == "fashion-mnist" and scores["num"] == 500
@@ -154,14 +195,30 @@ def test_inception_path_with_a_stand_in_weights_file(tmp_path, tiny_run, idx_dir
 
     torch.save({}, tmp_path / "empty.pth")
     torch.manual_seed(0)
-    weights = Untrained("inception-v3-compat", ["2048"], feature_extractor_weights_path=str(tmp_path / "empty.pth")).state_dict()
+    weights = Untrained(
+        "inception-v3-compat", ["2048"], feature_extractor_weights_path=str(tmp_path / "empty.pth")
+    ).state_dict()
     save_file({k: v.contiguous() for k, v in weights.items()}, tmp_path / "inception.safetensors")
     features = InceptionFeatures(tmp_path / "inception.safetensors")
     out = features(torch.randint(0, 256, (3, 1, 32, 32), dtype=torch.uint8))
     assert out.shape == (3, 2048) and torch.isfinite(out).all()
 
-    assert main(["evaluate", "--checkpoint", str(tiny_run / "model"), "--data-dir", str(idx_dir), "--num", "8",
-                 "--inception-weights", str(tmp_path / "inception.safetensors")]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                "--checkpoint",
+                str(tiny_run / "model"),
+                "--data-dir",
+                str(idx_dir),
+                "--num",
+                "8",
+                "--inception-weights",
+                str(tmp_path / "inception.safetensors"),
+            ]
+        )
+        == 0
+    )
     scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert scores["feature_space"] == "Inception-v3 pool3 (inception.safetensors)" and scores["fd"] >= 0
 

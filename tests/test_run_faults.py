@@ -19,17 +19,37 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, TINY_MODEL_ARGS, train
+
 from gan import checkpoint
 from gan.checkpoint import list_training_states, load_model, load_training_state
 from gan.plots import read_metrics
 
 
 def _common(idx_dir, out, steps: int, *extra) -> list[str]:
-    return ["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--steps", str(steps), "--log-every", "1",
-            "--checkpoint-every", "2", "--keep-last", "0", "--sample-every", "100", "--eval-every", "0",
-            "--out", str(out), *TINY_MODEL_ARGS, *extra]
+    return [
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(idx_dir),
+        "--no-download",
+        "--steps",
+        str(steps),
+        "--log-every",
+        "1",
+        "--checkpoint-every",
+        "2",
+        "--keep-last",
+        "0",
+        "--sample-every",
+        "100",
+        "--eval-every",
+        "0",
+        "--out",
+        str(out),
+        *TINY_MODEL_ARGS,
+        *extra,
+    ]
 
 
 def _steps(out: Path) -> list[int]:
@@ -47,8 +67,9 @@ needs_mounts = pytest.mark.skipif(not _can_mount(), reason="needs root and `unsh
 
 def _in_private_mount(script: str, timeout: int = 240) -> subprocess.CompletedProcess:
     """Run a shell script in a private mount namespace: its tmpfs mounts vanish with it."""
-    return subprocess.run(["unshare", "-m", "sh", "-euc", script], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-euc", script], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_a_torn_metrics_line_neither_breaks_resume_nor_repeats_steps(tmp_path, idx_dir, capsys):
@@ -109,8 +130,11 @@ def test_leftover_temporaries_are_removed_and_modes_follow_the_umask(tmp_path, i
     assert not any(path.exists() for path in leftovers)
     # atomically written files get the mode any new file gets (the umask's), like the PNGs beside them
     png_mode = stat.S_IMODE((out / "model" / "samples.png").stat().st_mode)
-    for path in [*(out / "model").glob("*.safetensors"), out / "model" / "config.json",
-                 *list_training_states(out / "checkpoints")]:
+    for path in [
+        *(out / "model").glob("*.safetensors"),
+        out / "model" / "config.json",
+        *list_training_states(out / "checkpoints"),
+    ]:
         assert stat.S_IMODE(path.stat().st_mode) == png_mode == checkpoint.FILE_MODE, path
 
 
@@ -124,11 +148,17 @@ def test_a_second_run_on_the_same_folder_is_refused_and_touches_nothing(tmp_path
             time.sleep(0.1)
         live = out / "checkpoints" / ".step_9999998.pt.live.tmp"  # as the live run's atomic write would leave it
         live.write_bytes(b"being written")
-        second = subprocess.run([sys.executable, str(ROOT / "train.py"), *_common(idx_dir, out, 10), "--resume", "auto"],
-                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            [sys.executable, str(ROOT / "train.py"), *_common(idx_dir, out, 10), "--resume", "auto"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 2
         assert second.stderr.strip().splitlines() == [
-            f"error: another training run is using --out {out}: wait for it to end, or choose another --out"]
+            f"error: another training run is using --out {out}: wait for it to end, or choose another --out"
+        ]
         assert live.exists()
     finally:
         first.send_signal(signal.SIGTERM)
@@ -140,11 +170,14 @@ def test_a_second_run_on_the_same_folder_is_refused_and_touches_nothing(tmp_path
 def test_a_read_only_out_is_refused_before_the_data_loads(tmp_path, idx_dir):
     mount = tmp_path / "ro"
     mount.mkdir()
-    result = _in_private_mount(f"mount -t tmpfs -o ro,size=1m tmpfs {mount}\n"
-                               f"{sys.executable} train.py {' '.join(_common(idx_dir, mount / 'run', 4))}")
+    result = _in_private_mount(
+        f"mount -t tmpfs -o ro,size=1m tmpfs {mount}\n"
+        f"{sys.executable} train.py {' '.join(_common(idx_dir, mount / 'run', 4))}"
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.strip().splitlines() == [
-        f"error: --out {mount / 'run'} cannot be written (Read-only file system): choose a folder you can write to"]
+        f"error: --out {mount / 'run'} cannot be written (Read-only file system): choose a folder you can write to"
+    ]
     assert "training a" not in result.stdout
 
 
@@ -155,15 +188,19 @@ def test_a_full_disk_keeps_the_last_good_state_and_resumes_once_freed(tmp_path, 
     mount = tmp_path / "small"
     mount.mkdir()
     out = mount / "run"
-    state_step = ("import sys; from pathlib import Path; from gan.checkpoint import list_training_states, "
-                  "load_training_state; print(load_training_state(list_training_states(Path(sys.argv[1]))[-1])['step'])")
-    script = (f"mount -t tmpfs -o size=400k tmpfs {mount}\n"
-              f"set +e; {sys.executable} train.py {' '.join(_common(idx_dir, out, 100000))}; echo \"rc=$?\"; set -e\n"
-              f"STEP=$({sys.executable} -c \"{state_step}\" {out / 'checkpoints'})\n"
-              "echo loads: $STEP\n"
-              f"mount -o remount,size=50m {mount}\n"
-              f"{sys.executable} train.py {' '.join(_common(idx_dir, out, 1))} --resume auto --steps $((STEP + 2))\n"
-              "echo resumed-rc=$?\n")
+    state_step = (
+        "import sys; from pathlib import Path; from gan.checkpoint import list_training_states, "
+        "load_training_state; print(load_training_state(list_training_states(Path(sys.argv[1]))[-1])['step'])"
+    )
+    script = (
+        f"mount -t tmpfs -o size=400k tmpfs {mount}\n"
+        f'set +e; {sys.executable} train.py {" ".join(_common(idx_dir, out, 100000))}; echo "rc=$?"; set -e\n'
+        f'STEP=$({sys.executable} -c "{state_step}" {out / "checkpoints"})\n'
+        "echo loads: $STEP\n"
+        f"mount -o remount,size=50m {mount}\n"
+        f"{sys.executable} train.py {' '.join(_common(idx_dir, out, 1))} --resume auto --steps $((STEP + 2))\n"
+        "echo resumed-rc=$?\n"
+    )
     result = _in_private_mount(script)
     assert "rc=2" in result.stdout, result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -192,6 +229,8 @@ def test_a_full_disk_at_a_checkpoint_is_one_line(tmp_path, idx_dir, monkeypatch,
     assert train(_common(idx_dir, out, 10)) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
     last = list_training_states(out / "checkpoints")[-1]
-    assert err == (f"error: could not write {calls[2]} (No space left on device); the last good training state is "
-                   f"{last}: free some space, then continue with --out {out} --resume auto")
+    assert err == (
+        f"error: could not write {calls[2]} (No space left on device); the last good training state is "
+        f"{last}: free some space, then continue with --out {out} --resume auto"
+    )
     assert load_training_state(last)["step"] == 4

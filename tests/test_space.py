@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, RunningApp
 from gradio_client import Client
+from hub_server import FakeHub, hub_env
 from huggingface_hub import SpaceCard
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from PIL import Image
-
-from conftest import ROOT, RunningApp
-from hub_server import FakeHub, hub_env
 from test_hub import run_script
 
 TOKEN = "hf_alice"
@@ -91,8 +90,9 @@ def hub():
 @pytest.fixture(scope="module")
 def deployed(hub, tiny_run, tmp_path_factory):
     home = tmp_path_factory.mktemp("deployer-hf")
-    result = run_script(hub_env(hub, home), DEPLOY, export=str(tiny_run / "model"), repo_id=REPO, space_id=SPACE,
-                        token=TOKEN)
+    result = run_script(
+        hub_env(hub, home), DEPLOY, export=str(tiny_run / "model"), repo_id=REPO, space_id=SPACE, token=TOKEN
+    )
     for step in ("push", "deploy", "deploy a revision", "deploy unreadable config"):
         assert result[step]["code"] == 0, result[step]["stderr"]
     return result
@@ -105,8 +105,11 @@ def card(hub, space: str, tmp_path: Path) -> SpaceCard:
 
 def test_deploy_space_uploads_what_a_space_needs(hub, deployed, tiny_run, tmp_path):
     files = hub.files(SPACE, repo_type="space")
-    package = {f"gan/{p.relative_to(ROOT / 'gan').as_posix()}" for p in (ROOT / "gan").rglob("*")
-               if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"}
+    package = {
+        f"gan/{p.relative_to(ROOT / 'gan').as_posix()}"
+        for p in (ROOT / "gan").rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc"
+    }
     assert {"gan/assets/fashion-mnist-features.safetensors", "gan/assets/fashion-mnist-features.json"} <= package
     assert {name for name in files if name.startswith("gan/")} == package
     assert all(files[name] == (ROOT / name).read_bytes() for name in package)

@@ -11,9 +11,9 @@ import time
 
 import pytest
 import torch
+from conftest import ROOT, TINY_MODEL_ARGS, train
 from safetensors.torch import load_file
 
-from conftest import ROOT, TINY_MODEL_ARGS, train
 from gan.checkpoint import list_training_states, load_model, load_training_state
 from gan.data import load_dataset
 from gan.training import Trainer, parse_args
@@ -30,7 +30,14 @@ def test_run_folder_has_everything(tiny_run):
     for name in ("loss.png", "weights.png"):
         assert (tiny_run / name).stat().st_size > 1000
     export = tiny_run / "model"
-    for name in ("config.json", "model.safetensors", "discriminator.safetensors", "samples.png", "loss.png", "metrics.jsonl"):
+    for name in (
+        "config.json",
+        "model.safetensors",
+        "discriminator.safetensors",
+        "samples.png",
+        "loss.png",
+        "metrics.jsonl",
+    ):
         assert (export / name).is_file(), name
     config = json.loads((export / "config.json").read_text())
     assert config["format_version"] == 1 and config["training"]["steps"] == 6 and config["nc"] == 1
@@ -44,8 +51,26 @@ def _final_generator(out) -> dict[str, torch.Tensor]:
 def test_resume_is_bitwise_exact(tmp_path, idx_dir, amp, monkeypatch):
     """A run stopped by SIGTERM after step 4 and resumed ends bitwise where the uninterrupted run does
     (learning-rate decay included: it runs over the last half here)."""
-    common = ["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--amp", amp, "--log-every", "1",
-              "--sample-every", "100", "--checkpoint-every", "100", "--steps", "8", "--lr-decay", "0.5", *TINY_MODEL_ARGS]
+    common = [
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(idx_dir),
+        "--no-download",
+        "--amp",
+        amp,
+        "--log-every",
+        "1",
+        "--sample-every",
+        "100",
+        "--checkpoint-every",
+        "100",
+        "--steps",
+        "8",
+        "--lr-decay",
+        "0.5",
+        *TINY_MODEL_ARGS,
+    ]
     assert train([*common, "--out", str(tmp_path / "straight")]) == 0
     train_step = Trainer.train_step
 
@@ -73,7 +98,16 @@ def test_resume_is_bitwise_exact(tmp_path, idx_dir, amp, monkeypatch):
 
 
 def test_resume_refuses_a_different_architecture(tmp_path, idx_dir, capsys):
-    common = ["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--out", str(tmp_path), *TINY_MODEL_ARGS]
+    common = [
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(idx_dir),
+        "--no-download",
+        "--out",
+        str(tmp_path),
+        *TINY_MODEL_ARGS,
+    ]
     assert train([*common, "--steps", "2"]) == 0
     assert train([*common, "--steps", "4", "--resume", "auto", "--ngf", "8"]) == 2
     assert "--ngf 8 differs from the resumed run's 4" in capsys.readouterr().err
@@ -120,10 +154,28 @@ def test_non_finite_step_is_skipped_and_counted(idx_dir, amp):
 
 def test_sigterm_saves_a_resumable_state(tmp_path, idx_dir):
     out = tmp_path / "run"
-    command = [sys.executable, str(ROOT / "train.py"), "--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download",
-               "--steps", "100000", "--out", str(out), *TINY_MODEL_ARGS]
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    command = [
+        sys.executable,
+        str(ROOT / "train.py"),
+        "--dataset",
+        "mnist",
+        "--data-dir",
+        str(idx_dir),
+        "--no-download",
+        "--steps",
+        "100000",
+        "--out",
+        str(out),
+        *TINY_MODEL_ARGS,
+    ]
+    process = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
     deadline = time.time() + 60
     while not (out / "metrics.jsonl").exists() and time.time() < deadline:
         time.sleep(0.2)
@@ -136,16 +188,44 @@ def test_sigterm_saves_a_resumable_state(tmp_path, idx_dir):
     step = load_training_state(states[-1])["step"]
     assert 50 <= step < 100000
     assert load_model(out / "model").metadata["training"]["steps"] == step
-    assert train(["--out", str(out), "--resume", "auto", "--steps", str(step + 2), "--dataset", "mnist",
-                  "--data-dir", str(idx_dir), "--no-download"]) == 0
+    assert (
+        train(
+            [
+                "--out",
+                str(out),
+                "--resume",
+                "auto",
+                "--steps",
+                str(step + 2),
+                "--dataset",
+                "mnist",
+                "--data-dir",
+                str(idx_dir),
+                "--no-download",
+            ]
+        )
+        == 0
+    )
     assert load_model(out / "model").metadata["training"]["steps"] == step + 2
 
 
 def test_missing_data_is_one_clear_line(tmp_path):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "train.py"), "--dataset", "mnist", "--data-dir", str(tmp_path), "--no-download",
-         "--out", str(tmp_path / "run")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(ROOT / "train.py"),
+            "--dataset",
+            "mnist",
+            "--data-dir",
+            str(tmp_path),
+            "--no-download",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
@@ -159,7 +239,9 @@ def test_bad_flags_are_refused(tmp_path, capsys):
     assert train(["--lr-decay", "1.5", "--out", str(tmp_path)]) == 2
     assert "--lr-decay 1.5 is not a fraction of the run" in capsys.readouterr().err
     assert train(["--ngf", "5000", "--out", str(tmp_path)]) == 2
-    assert capsys.readouterr().err.strip() == ("error: --nz/--ngf/--ndf do not make a model this project trains: ngf must "
-                                               "be a whole number from 1 to 4096, got 5000")
+    assert capsys.readouterr().err.strip() == (
+        "error: --nz/--ngf/--ndf do not make a model this project trains: ngf must "
+        "be a whole number from 1 to 4096, got 5000"
+    )
     with pytest.raises(SystemExit):
         train(["--amp", "fp8"])

@@ -51,11 +51,18 @@ def _metadata(**extra) -> dict:
 
 def test_model_summary_shows_the_card(tiny_run):
     model = load_model(tiny_run / "model")
-    model.metadata = _metadata(final_metrics={"d_real": 0.75, "d_fake": 0.21},
-                               evaluation={"fd": 12.345, "precision": 0.61, "recall": 0.42, "num": 1000, "step": 10})
+    model.metadata = _metadata(
+        final_metrics={"d_real": 0.75, "d_fake": 0.21},
+        evaluation={"fd": 12.345, "precision": 0.61, "recall": 0.42, "num": 1000, "step": 10},
+    )
     text = model_summary(model)
-    for part in ("**Dataset:** fashion-mnist", "32x32, 1 channel, z=8", "10 steps", "D(real) 0.75, D(generated) 0.21",
-                 "(1000 samples, step 10): FD 12.3, precision 0.61, recall 0.42"):
+    for part in (
+        "**Dataset:** fashion-mnist",
+        "32x32, 1 channel, z=8",
+        "10 steps",
+        "D(real) 0.75, D(generated) 0.21",
+        "(1000 samples, step 10): FD 12.3, precision 0.61, recall 0.42",
+    ):
         assert part in text
     model.metadata = _metadata()
     assert "**Evaluation:** none recorded" in model_summary(model)
@@ -72,7 +79,9 @@ def test_model_identity(tiny_run):
 def test_score_histogram_is_a_png_with_or_without_real_data():
     generated, real = [-2.0 + i / 50 for i in range(100)], [0.5 + i / 50 for i in range(100)]
     for real_scores, uploads in ((real, [("a.png", 0.1)]), (None, [(f"{i}.png", i / 10) for i in range(20)])):
-        image = Image.open(io.BytesIO(score_histogram(generated, real_scores, uploads, "" if real_scores else "No real data.")))
+        image = Image.open(
+            io.BytesIO(score_histogram(generated, real_scores, uploads, "" if real_scores else "No real data."))
+        )
         assert image.format == "PNG" and image.width >= 600
 
 
