@@ -5,12 +5,14 @@ PY := $(VENV)/bin/python
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test setup system-packages bench
+.PHONY: demo test test-fast lint setup system-packages bench
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# The pinned requirements, then this project in editable mode (no sys.path edits anywhere).
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps --editable .
 	touch $@
 
 setup: $(VENV)/.installed
@@ -24,6 +26,14 @@ demo: setup
 
 test: setup system-packages
 	$(PY) -m pytest
+
+# The inner loop: everything but the slow, browser and Hub tests (under a minute).
+test-fast: setup
+	$(PY) -m pytest -m "not slow and not browser and not hub"
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: setup
 	$(PY) bench/app_speed.py

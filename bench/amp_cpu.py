@@ -50,12 +50,12 @@ def main() -> None:
         distance = frechet_distance(fake.flatten(1), real.flatten(1))
         medians[amp] = median_ms = sorted(times)[len(times) // 2] * 1000
         print(
-            f"amp={amp:5s} {median_ms:6.0f} ms/step (median of {options.steps})  pixel-FD after {options.steps} steps: {distance:.2f}"
+            f"amp={amp:5s} {median_ms:6.0f} ms/step (median of {options.steps})  "
+            f"pixel-FD after {options.steps} steps: {distance:.2f}"
         )
     print(f"bf16 / fp32 step time: {medians['bf16'] / medians['off']:.2f}")
-    print(
-        f"--amp auto here: {choose_precision('auto', torch.device('cpu'), trainer.generator, trainer.discriminator, args.batch_size).reason}"
-    )
+    auto = choose_precision("auto", torch.device("cpu"), trainer.generator, trainer.discriminator, args.batch_size)
+    print(f"--amp auto here: {auto.reason}")
 
 
 if __name__ == "__main__":

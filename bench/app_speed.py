@@ -106,7 +106,7 @@ def start_app(checkpoint: str, port: int) -> tuple[subprocess.Popen, float]:
             return process, time.perf_counter() - start
         except OSError:
             if process.poll() is not None or time.perf_counter() - start > 120:
-                raise RuntimeError("the app did not start")
+                raise RuntimeError("the app did not start") from None
             time.sleep(0.05)
 
 

@@ -123,7 +123,8 @@ def main() -> None:
         ]
         print(f"budget {steps} steps x {restarts} restarts:")
         print(
-            f"  time per projection (bundled shape, {options.timing_runs} runs): wall median {statistics.median(walls):.2f} s, "
+            f"  time per projection (bundled shape, {options.timing_runs} runs): "
+            f"wall median {statistics.median(walls):.2f} s, "
             f"max {max(walls):.2f} s; CPU median {statistics.median(cpus):.2f} s"
         )
         print(f"  held-out Fashion-MNIST ({len(real)} images): {summary(real_distances)}")

@@ -60,7 +60,7 @@ def run_side_by_side(variants: list[str], times: list[float], num: int) -> list[
     rows = []
     for first in range(0, len(variants), len(cores)):
         children = []
-        for core, variant in zip(cores, variants[first : first + len(cores)]):
+        for core, variant in zip(cores, variants[first : first + len(cores)], strict=True):
             command = [
                 sys.executable,
                 __file__,
@@ -114,11 +114,11 @@ def plot(rows: list[dict], path: str) -> None:
     for variant in dict.fromkeys(row["variant"] for row in rows):
         mine = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["seconds"])
         minutes = [r["seconds"] / 60 for r in mine]
-        for axis, key in zip(axes, ("fd", "precision", "recall")):
+        for axis, key in zip(axes, ("fd", "precision", "recall"), strict=True):
             axis.plot(minutes, [r[key] for r in mine], marker="o", label=variant)
     reference = rows[0]["real_vs_real"]
     for axis, key, title in zip(
-        axes, ("fd", "precision", "recall"), ("Frechet distance (lower is better)", "precision", "recall")
+        axes, ("fd", "precision", "recall"), ("Frechet distance (lower is better)", "precision", "recall"), strict=True
     ):
         axis.axhline(reference[key], color="gray", linestyle=":", label="real vs real")
         if key != "fd":

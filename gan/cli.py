@@ -98,11 +98,13 @@ def push(args: argparse.Namespace) -> None:
     revision = f" --revision {published.revision}" if published.revision != "main" else ""
     if published.changed:
         print(
-            f"pushed {published.folder} to {published.url} ({published.revision}, commit {published.commit[:7]}): {published.commit_url}"
+            f"pushed {published.folder} to {published.url} ({published.revision}, commit {published.commit[:7]}): "
+            f"{published.commit_url}"
         )
     else:
         print(
-            f"nothing new to push: {published.url} ({published.revision}, commit {published.commit[:7]}) already holds {published.folder}"
+            f"nothing new to push: {published.url} ({published.revision}, commit {published.commit[:7]}) "
+            f"already holds {published.folder}"
         )
     print(f"open it with: python app.py --repo-id {published.repo_id}{revision}")
 

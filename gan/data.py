@@ -182,7 +182,7 @@ def _load_cifar10(data_dir: Path | None, download: bool, train: bool) -> tuple[t
             ) from None
         found = root / "cifar-10-batches-py"
     batches = [_read_cifar_batch(found / b) for b in (CIFAR_TRAIN_BATCHES if train else ("test_batch",))]
-    images, labels = (torch.from_numpy(np.concatenate(parts)) for parts in zip(*batches))
+    images, labels = (torch.from_numpy(np.concatenate(parts)) for parts in zip(*batches, strict=True))
     return images, labels, str(found)
 
 
@@ -194,7 +194,8 @@ def _load_folder(data_dir: Path | None, image_size: int, channels: int) -> tuple
     files = list_image_files(data_dir)
     if not files:
         raise DataError(
-            f"no images in {data_dir} (looked for {', '.join(sorted({'.png', '.jpg', '.jpeg', '.webp'}))} and more, recursively)"
+            f"no images in {data_dir} "
+            f"(looked for {', '.join(sorted({'.png', '.jpg', '.jpeg', '.webp'}))} and more, recursively)"
         )
     images, skipped = [], []
     for path in tqdm(files, desc="reading images", unit="img", leave=False, disable=len(files) < 500):

@@ -105,10 +105,16 @@ def explain(
             "check your network, proxy or HF_ENDPOINT and try again"
         )
     if isinstance(error, hf_errors.GatedRepoError):
-        return f"{repo_id} is gated: accept its conditions at {endpoint}/{repo_id}, then use that account's token ({LOGIN_HINT})"
+        return (
+            f"{repo_id} is gated: accept its conditions at {endpoint}/{repo_id}, "
+            f"then use that account's token ({LOGIN_HINT})"
+        )
     if isinstance(error, hf_errors.RevisionNotFoundError):
         flag = "--hub-revision" if writing else "--revision"
-        return f"revision {rev!r} not found in {repo_id} (404): check {flag} (a branch, tag or commit of {endpoint}/{repo_id})"
+        return (
+            f"revision {rev!r} not found in {repo_id} (404): "
+            f"check {flag} (a branch, tag or commit of {endpoint}/{repo_id})"
+        )
     if isinstance(error, hf_errors.RepositoryNotFoundError):
         return (
             f"repository {repo_id} not found on {endpoint} (404): check the id (USER/NAME); "
@@ -265,7 +271,8 @@ def push_export(
             api.create_branch(repo_id, branch=revision, exist_ok=True)
         info = api.repo_info(repo_id, revision=revision)
         head = info.sha
-        stale = [  # files of an earlier push that this export no longer has (e.g. generator_raw.safetensors when EMA is now off)
+        # files of an earlier push that this export no longer has (e.g. generator_raw.safetensors when EMA is now off)
+        stale = [
             s.rfilename
             for s in info.siblings or []
             if "/" not in s.rfilename
@@ -614,7 +621,10 @@ def load_source(
 def load_generator(
     source: str | Path, revision: str | None = None, device: str | torch.device = "cpu", token: str | None = None
 ) -> Generator:
-    """The sampling generator (eval mode) of an export folder or a Hub repo id, verified: `G = load_generator("user/name")`."""
+    """The sampling generator (eval mode) of an export folder or a Hub repo id, verified.
+
+    `G = load_generator("user/name")`.
+    """
     if Path(source).is_dir():
         if revision:
             raise GanError("revision applies to a Hub repo id, not to a local folder")

@@ -105,12 +105,14 @@ def model_card(config: dict, repo_id: str, files: list[str], revision: str | Non
     ema = args.get("ema")
     sections = [
         f"# {repo_id}",
-        f"A DCGAN (Radford et al. 2015) trained with DCGAN Studio on **{dataset}**: it turns a {config.get('nz', '?')}-dim"
+        f"A DCGAN (Radford et al. 2015) trained with DCGAN Studio on **{dataset}**:"
+        f" it turns a {config.get('nz', '?')}-dim"
         f" Gaussian latent into a {size}x{size} image with {channels} channel(s), values in [-1, 1]."
         + (f" Sampling uses an exponential moving average of the generator's weights (decay {ema})." if ema else ""),
         "![64 samples from seeds 0..63](samples.png)" if "samples.png" in files else "",
         "## Use it",
-        "With DCGAN Studio's `gan` package on your Python path (a copy of its repository, or of any DCGAN Studio Space),"
+        "With DCGAN Studio's `gan` package on your Python path"
+        " (a copy of its repository, or of any DCGAN Studio Space),"
         " three lines load the generator (config.json and safetensors only, never pickle; shapes are checked)"
         " and a fourth samples from it:",
         "```python\n"
@@ -122,9 +124,11 @@ def model_card(config: dict, repo_id: str, files: list[str], revision: str | Non
         "It also loads the way `huggingface_hub.PyTorchModelHubMixin` models do:"
         f' `from gan.hub import HubGenerator; G = HubGenerator.from_pretrained("{repo_id}"{revision_arg})`.',
         "## Open it in the app",
-        f"```bash\npython app.py --repo-id {repo_id}{revision_flag}        # local Gradio app: sample, interpolate, score\n"
+        f"```bash\npython app.py --repo-id {repo_id}{revision_flag}"
+        "        # local Gradio app: sample, interpolate, score\n"
         f"python -m gan sample --repo-id {repo_id}{revision_flag} --out samples.png\n"
-        f"python -m gan deploy-space --space-id YOUR_NAME/dcgan-studio --repo-id {repo_id}{revision_flag}  # a Space\n```",
+        f"python -m gan deploy-space --space-id YOUR_NAME/dcgan-studio --repo-id {repo_id}{revision_flag}"
+        "  # a Space\n```",
         "In a running app, type the repo id into the model picker.",
         "## Training",
         f"- steps: {training.get('steps', '?')} ({training.get('images_seen', '?')} images seen,"

@@ -155,7 +155,7 @@ def without_spectral_norm(discriminator: Discriminator) -> Discriminator:
     was_training = discriminator.training
     discriminator.eval()  # in training mode, reading the weight would run (and advance) a power iteration
     with torch.no_grad():
-        for source, target in zip(discriminator.main, plain.main):
+        for source, target in zip(discriminator.main, plain.main, strict=True):
             if isinstance(source, nn.Conv2d):
                 target.weight.copy_(source.weight)  # reading a parametrized weight applies it
                 if source.bias is not None:

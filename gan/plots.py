@@ -81,7 +81,9 @@ def plot_weight_norms(records: list[dict], path: Path) -> None:
     steps = [r["step"] for r in records]
     figure = _figure(figsize=(11, 4))
     axes = figure.subplots(1, 2)
-    for axis, (key, title) in zip(axes, (("weight_norms_g", "Generator"), ("weight_norms_d", "Discriminator"))):
+    for axis, (key, title) in zip(
+        axes, (("weight_norms_g", "Generator"), ("weight_norms_d", "Discriminator")), strict=True
+    ):
         for layer in records[-1][key]:
             axis.plot(steps, [r[key].get(layer, float("nan")) for r in records], label=layer)
         axis.set(title=f"{title} weight norms", xlabel="generator step", ylabel="L2 norm")

@@ -125,7 +125,9 @@ def project(
         images = generator(z)
         loss = (images - goal).abs().flatten(1).mean(1)
         if goal_features:
-            for made, wanted, scale in zip(discriminator_features(discriminator, images), goal_features, scales):
+            for made, wanted, scale in zip(
+                discriminator_features(discriminator, images), goal_features, scales, strict=True
+            ):
                 loss = loss + feature_weight * (made - wanted).square().flatten(1).mean(1) / scale
         if prior_weight > 0:
             loss = loss + prior_weight * (z.norm(dim=1) / math.sqrt(config.nz) - 1).square()

@@ -56,7 +56,7 @@ def score_files(
         raise ImageInputError(f"{len(paths)} files is over the limit of {MAX_FILES} per request; score them in batches")
     config = discriminator.config
     prepared, errors = [], []
-    for path, name in zip(paths, names):
+    for path, name in zip(paths, names, strict=True):
         try:
             image, notes = decode_image(path, name)
         except ImageInputError as error:
@@ -66,5 +66,8 @@ def score_files(
     if not prepared:
         return [], errors
     values = score_images(discriminator, [seen for _, seen, _ in prepared])
-    scores = [Score(name, logit, prob, seen, notes) for (name, seen, notes), (logit, prob) in zip(prepared, values)]
+    scores = [
+        Score(name, logit, prob, seen, notes)
+        for (name, seen, notes), (logit, prob) in zip(prepared, values, strict=True)
+    ]
     return sorted(scores, key=lambda s: -s.logit if math.isfinite(s.logit) else math.inf), errors

@@ -226,7 +226,10 @@ def layer_norms(module: torch.nn.Module) -> dict[str, float]:
 class Trainer:
     """Owns both networks, their optimizers and every RNG of a run; one `train_step` per generator update."""
 
-    def __init__(self, args: argparse.Namespace, dataset: ImageDataset, device: torch.device, world: World = World()):
+    def __init__(
+        self, args: argparse.Namespace, dataset: ImageDataset, device: torch.device, world: World | None = None
+    ):
+        world = world or World()
         self.args = args
         self.device = device
         self.world = world
@@ -296,7 +299,7 @@ class Trainer:
                 optimizer.step()
         else:
             self.skipped_steps += 1
-            for buffer, saved in zip(module.buffers(), buffers):
+            for buffer, saved in zip(module.buffers(), buffers, strict=True):
                 buffer.copy_(saved)
         if self.scaler is not None:
             self.scaler.update()
@@ -359,7 +362,7 @@ class Trainer:
         lags behind it (measured: README, "Sample quality")."""
         half_life = min(math.log(0.5) / math.log(self.args.ema), EMA_RAMPUP * self.step)
         decay = 0.5 ** (1 / half_life) if half_life > 0 else 0.0
-        for averaged, live in zip(self.ema.parameters(), self.generator.parameters()):
+        for averaged, live in zip(self.ema.parameters(), self.generator.parameters(), strict=True):
             averaged.lerp_(live, 1 - decay)
 
     def sampling_generator(self) -> Generator:
@@ -439,7 +442,8 @@ class Run:
         self.metrics: dict[str, torch.Tensor] = {}
         self.steps_since_log = 0
         self.last_record: dict = {}
-        self.step_hooks: list = []  # callables(run) after each step (e.g. scheduled Hub pushes); their time is not training time
+        # callables(run) after each step (e.g. scheduled Hub pushes); their time is not training time
+        self.step_hooks: list = []
         self.evaluator = make_evaluator(trainer, dataset)
         self.last_eval: dict | None = None
         self.best: dict | None = None  # the best evaluation so far, when --keep-best
@@ -514,7 +518,8 @@ class Run:
             shutil.copytree(self.out / "best", self.out / "model", dirs_exist_ok=True)
             self.copy_history(self.out / "model")
             print(
-                f"kept the best evaluated state (step {self.best['step']}, fd {self.best['fd']}) in {self.out / 'model'}"
+                f"kept the best evaluated state (step {self.best['step']}, fd {self.best['fd']}) "
+                f"in {self.out / 'model'}"
             )
         if self.stop_signal is not None:
             print(f"stopped by signal at step {trainer.step}; resume with: --out {self.out} --resume auto")
@@ -600,7 +605,8 @@ class Run:
         )
         if any(d != digests[0] for d in digests):
             raise GanError(
-                f"the {len(digests)} processes ended with different weights; please report this with the run's arguments"
+                f"the {len(digests)} processes ended with different weights; "
+                "please report this with the run's arguments"
             )
 
     def export(self, folder: Path | None = None) -> Path:
@@ -725,7 +731,7 @@ def truncate_metrics(path: Path, step: int) -> int:
     lines = path.read_text(errors="replace").splitlines()
     kept = [
         line
-        for line, record in zip(lines, parse_metrics(lines))
+        for line, record in zip(lines, parse_metrics(lines), strict=True)
         if record is not None and record.get("step", 0) <= step
     ]
     if len(kept) < len(lines):
@@ -790,7 +796,8 @@ def main(argv: list[str] | None = None) -> int:
             raise GanError(f"--nz/--ngf/--ndf do not make a model this project trains: {error}") from None
         if not 0 <= args.lr_decay <= 1:
             raise GanError(
-                f"--lr-decay {args.lr_decay} is not a fraction of the run: give a value from 0 (off) to 1 (the whole run)"
+                f"--lr-decay {args.lr_decay} is not a fraction of the run: "
+                "give a value from 0 (off) to 1 (the whole run)"
             )
         hub.check_push_arguments(args)  # a missing token or repo id fails now, not after training
         device = resolve_device(args.device)
@@ -825,8 +832,10 @@ def main(argv: list[str] | None = None) -> int:
         if world.is_main:
             processes = f" x {world.size} processes" if world.distributed else ""
             print(
-                f"training a {args.image_size}x{args.image_size} DCGAN on {dataset.name} ({len(dataset)} images from {dataset.source}) "
-                f"for {steps} steps on {describe_device(device)}{processes}, {trainer.precision.reason}, {args.recipe} recipe; "
+                f"training a {args.image_size}x{args.image_size} DCGAN on {dataset.name} "
+                f"({len(dataset)} images from {dataset.source}) "
+                f"for {steps} steps on {describe_device(device)}{processes}, "
+                f"{trainer.precision.reason}, {args.recipe} recipe; "
                 f"run folder {out}"
             )
             if trainer.precision.warning:
@@ -841,7 +850,8 @@ def main(argv: list[str] | None = None) -> int:
             hub.push_trained(args, out)  # a HubError below says where the results are; nothing is deleted
         elif args.push_to_hub:
             print(
-                f"not pushed (training was stopped); push the export with: python -m gan push {out / 'model'} --hub-model-id {args.hub_model_id}"
+                f"not pushed (training was stopped); push the export with: "
+                f"python -m gan push {out / 'model'} --hub-model-id {args.hub_model_id}"
             )
         return code
     except GanError as error:

@@ -199,7 +199,8 @@ def _not_finite_note(bad: list[str], scored: int, reference: Reference) -> list[
 
 @dataclass(frozen=True)
 class ModelRef:
-    """A session's model: a local export folder (startup or bundled) or a Hub repo pinned to the commit it resolved to."""
+    """A session's model: a local export folder (startup or bundled)
+    or a Hub repo pinned to the commit it resolved to."""
 
     folder: str | None = None
     repo_id: str | None = None
@@ -391,7 +392,7 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         gallery = [(png_file(to_pil(image), {**model_identity(model), "seed": seed}), f"seed {seed}")]
         gallery += [
             (png_file(to_pil(dataset.images[i]), {"training_image": i}), f"#{i}: {d:.2f}")
-            for i, d in zip(indices, distances)
+            for i, d in zip(indices, distances, strict=True)
         ]
         return gallery, (
             f"Seed {seed} and its {len(indices)} nearest of {len(dataset):,} {dataset.name} training images "

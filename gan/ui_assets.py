@@ -244,7 +244,8 @@ class ReferenceScores:
 def nearest_images(
     sample: torch.Tensor, images: torch.Tensor, k: int = NEAREST, chunk: int = 8192
 ) -> tuple[list[int], list[float]]:
-    """Indices and Euclidean distances (pixels in [0, 1]) of the k training images nearest to a uint8 (C, H, W) sample."""
+    """Indices and Euclidean distances (pixels in [0, 1])
+    of the k training images nearest to a uint8 (C, H, W) sample."""
     query = sample.flatten().float()[None] / 255
     distances = torch.cat([torch.cdist(query, part.flatten(1).float() / 255)[0] for part in images.split(chunk)])
     values, indices = distances.topk(min(k, len(distances)), largest=False)

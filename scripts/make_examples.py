@@ -43,9 +43,8 @@ def _drawing(polygons: list[list[tuple[float, float]]], fill=(225, 225, 225), mo
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     model = load_model(BUNDLED_MODEL)
-    for seed, image in zip(
-        SEEDS, generate(model.generator, latents_for_seeds(0, max(SEEDS) + 1, model.config.nz))[list(SEEDS)]
-    ):
+    images = generate(model.generator, latents_for_seeds(0, max(SEEDS) + 1, model.config.nz))[list(SEEDS)]
+    for seed, image in zip(SEEDS, images, strict=True):
         (OUT / f"generated-seed-{seed}.png").write_bytes(
             png_bytes(to_pil(image), {**model_identity(model), "seed": seed})
         )

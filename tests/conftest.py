@@ -48,7 +48,9 @@ def make_idx_folder(folder: Path, count: int = 64, seed: int = 0) -> np.ndarray:
     train = np.stack(
         [
             (255 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s**2))).astype(np.uint8)
-            for cy, cx, s in zip(rng.uniform(8, 20, count), rng.uniform(8, 20, count), rng.uniform(2, 6, count))
+            for cy, cx, s in zip(
+                rng.uniform(8, 20, count), rng.uniform(8, 20, count), rng.uniform(2, 6, count), strict=True
+            )
         ]
     )
     write_idx_images(folder / "train-images-idx3-ubyte.gz", train)

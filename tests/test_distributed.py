@@ -30,7 +30,8 @@ def torchrun(tmp_path, args: list[str]) -> subprocess.CompletedProcess:
 
 
 def _parameter_digest(path) -> str:
-    """sha256 of the weights (BatchNorm running statistics are per rank and left out), as gan.distributed digests them."""
+    """sha256 of the weights (BatchNorm running statistics are per rank and left out),
+    as gan.distributed digests them."""
     tensors = load_file(path)
     keys = sorted(k for k in tensors if "running_" not in k and "num_batches" not in k)
     return hashlib.sha256(b"".join(tensors[k].numpy().tobytes() for k in keys)).hexdigest()

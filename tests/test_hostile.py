@@ -334,7 +334,7 @@ def test_the_model_cache_is_bounded_by_bytes():
 
     cache = ModelCache(capacity=10, max_bytes=100, size=len)
     refs = [ModelRef(repo_id=f"alice/m{i}", commit=str(i) * 40) for i in range(4)]
-    for ref, model in zip(refs, ["a" * 40, "b" * 40, "c" * 40]):
+    for ref, model in zip(refs, ["a" * 40, "b" * 40, "c" * 40], strict=True):
         cache.get(ref, lambda model=model: model)
     assert list(cache.recent) == refs[1:3] and sum(cache.sizes.values()) == 80  # 120 bytes: the oldest went
     cache.get(refs[3], lambda: "d" * 500)  # over the budget alone: kept (the visitor uses it), the others out

@@ -158,7 +158,9 @@ def downloaded(hub, home, published, tmp_path_factory):
 
         model = hub.load_source(None, repo_id)  # what app.py --repo-id does
         save_file({k: v.contiguous() for k, v in model.generator.state_dict().items()}, f"{out}/generator.safetensors")
-        save_file({k: v.contiguous() for k, v in model.discriminator.state_dict().items()}, f"{out}/discriminator.safetensors")
+        save_file(
+            {k: v.contiguous() for k, v in model.discriminator.state_dict().items()}, f"{out}/discriminator.safetensors"
+        )
         result["source"], result["hub"] = model.source, model.metadata["hub"]
         same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
         result["api_same"] = same(load_generator(repo_id), model.generator)
@@ -169,7 +171,9 @@ def downloaded(hub, home, published, tmp_path_factory):
         result["sample"] = call(cli, ["sample", "--repo-id", repo_id, "--num", "4", "--out", f"{out}/s.npz"])
         result["errors"] = {
             "repo not found": call(cli, ["sample", "--repo-id", "alice/missing", "--out", f"{out}/x.png"]),
-            "revision not found": call(cli, ["sample", "--repo-id", repo_id, "--revision", "v9", "--out", f"{out}/x.png"]),
+            "revision not found": call(
+                cli, ["sample", "--repo-id", repo_id, "--revision", "v9", "--out", f"{out}/x.png"]
+            ),
             "server error": call(cli, ["sample", "--repo-id", "alice/never", "--out", f"{out}/x.png"]),
             "both sources": call(cli, ["sample", "--repo-id", repo_id, "--checkpoint", out, "--out", f"{out}/x.png"]),
         }
@@ -267,7 +271,8 @@ def test_load_errors(hub, downloaded):
         "invalid token": 2,
     }
     assert one_error_line(errors["invalid token"]["stderr"]) == (
-        "error: the Hub rejected the token (401): it is missing, invalid or expired; run `hf auth login`, set HF_TOKEN, "
+        "error: the Hub rejected the token (401): it is missing, invalid or expired; "
+        "run `hf auth login`, set HF_TOKEN, "
         "or pass --hub-token with a valid token, or none for a public model"
     )
     assert one_error_line(errors["repo not found"]["stderr"]) == (
@@ -275,7 +280,8 @@ def test_load_errors(hub, downloaded):
         "use a token that can read it (run `hf auth login`, set HF_TOKEN, or pass --hub-token)"
     )
     assert one_error_line(errors["revision not found"]["stderr"]) == (
-        f"error: revision 'v9' not found in {REPO} (404): check --revision (a branch, tag or commit of {hub.url}/{REPO})"
+        f"error: revision 'v9' not found in {REPO} (404): "
+        f"check --revision (a branch, tag or commit of {hub.url}/{REPO})"
     )
     assert one_error_line(errors["server error"]["stderr"]) == (
         "error: the Hub had a server error (500) while downloading alice/never: try again in a few minutes "
@@ -289,7 +295,8 @@ from gan.cli import main as cli
 from gan.training import main as train
 
 def push(repo, *extra, token="hf_alice", folder=run):
-    return call(cli, ["push", folder, "--hub-model-id", repo, *([] if token is None else ["--hub-token", token]), *extra])
+    token_args = [] if token is None else ["--hub-token", token]
+    return call(cli, ["push", folder, "--hub-model-id", repo, *token_args, *extra])
 
 os.environ.pop("HF_TOKEN", None)
 result["missing token"] = push("alice/new", token=None)
@@ -302,13 +309,20 @@ result["push"] = push("alice/pushed")
 result["push again"] = push("alice/pushed", "--commit-message", "Unchanged")
 result["push a branch"] = push("alice/pushed", "--hub-revision", "experiment", "--commit-message", "To a branch")
 result["push without EMA"] = push("alice/pushed", "--commit-message", "Without EMA", folder=no_ema)
-result["train"] = call(train, ["--dataset", "mnist", "--data-dir", idx_dir, "--no-download", "--steps", "2", "--log-every", "1",
-                               "--out", train_out, *tiny, "--push-to-hub", "--hub-model-id", "bob/dcgan", "--hub-token", "hf_alice"])
-result["train without token"] = call(train, ["--dataset", "mnist", "--data-dir", idx_dir, "--no-download", "--steps", "2",
-                                             "--out", train_out + "-never", *tiny, "--push-to-hub", "--hub-model-id", "alice/x"])
-result["deploy"] = call(cli, ["deploy-space", "--space-id", "alice/studio", "--repo-id", repo_id, "--hub-token", "hf_alice"])
-result["deploy missing model"] = call(cli, ["deploy-space", "--space-id", "alice/studio", "--repo-id", "alice/none",
-                                            "--hub-token", "hf_alice"])
+result["train"] = call(train, [
+    "--dataset", "mnist", "--data-dir", idx_dir, "--no-download", "--steps", "2", "--log-every", "1",
+    "--out", train_out, *tiny, "--push-to-hub", "--hub-model-id", "bob/dcgan", "--hub-token", "hf_alice",
+])
+result["train without token"] = call(train, [
+    "--dataset", "mnist", "--data-dir", idx_dir, "--no-download", "--steps", "2",
+    "--out", train_out + "-never", *tiny, "--push-to-hub", "--hub-model-id", "alice/x",
+])
+result["deploy"] = call(cli, [
+    "deploy-space", "--space-id", "alice/studio", "--repo-id", repo_id, "--hub-token", "hf_alice",
+])
+result["deploy missing model"] = call(cli, [
+    "deploy-space", "--space-id", "alice/studio", "--repo-id", "alice/none", "--hub-token", "hf_alice",
+])
 """
 
 
@@ -338,16 +352,19 @@ def test_push_failures_give_one_actionable_line_and_keep_the_export(hub, home, p
         f"(a write token from {hub.url}/settings/tokens)"
     )
     assert lines.pop("invalid token") == (
-        "error: the Hub rejected the token (401): it is missing, invalid or expired; run `hf auth login`, set HF_TOKEN, "
+        "error: the Hub rejected the token (401): it is missing, invalid or expired; "
+        "run `hf auth login`, set HF_TOKEN, "
         "or pass --hub-token with a valid token with write access"
     )
     assert lines.pop("no write access") == (
-        "error: no write access to bob/dcgan (403): this token's account cannot write to 'bob'; use a write token of 'bob' "
+        "error: no write access to bob/dcgan (403): this token's account cannot write to 'bob'; "
+        "use a write token of 'bob' "
         "or of a member of that organization, or push to your own namespace"
     )
     assert lines.pop("repo not found").startswith(f"error: repository alice/gone not found on {hub.url} (404)")
     assert lines.pop("revision not found") == (
-        f"error: revision 'v2' not found in alice/rev (404): check --hub-revision (a branch, tag or commit of {hub.url}/alice/rev)"
+        f"error: revision 'v2' not found in alice/rev (404): "
+        f"check --hub-revision (a branch, tag or commit of {hub.url}/alice/rev)"
     )
     assert lines.pop("server error") == (
         "error: the Hub had a server error (500) while pushing to alice/flaky: try again in a few minutes "

@@ -68,7 +68,7 @@ def test_the_real_probe_leaves_networks_and_rng_untouched():
     assert 0 < ratio < float("inf")
     assert torch.equal(torch.get_rng_state(), rng)
     after = [*generator.state_dict().values(), *discriminator.state_dict().values()]
-    assert all(torch.equal(a, b) for a, b in zip(weights, after))
+    assert all(torch.equal(a, b) for a, b in zip(weights, after, strict=True))
     assert all(p.grad is None for p in (*generator.parameters(), *discriminator.parameters()))
 
 

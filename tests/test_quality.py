@@ -76,9 +76,9 @@ def test_ema_half_life_ramps_up_with_training_then_holds_at_the_chosen_decay(idx
     trainer.step = step
     before = [p.clone() for p in trainer.ema.parameters()]
     trainer.train_step(trainer.next_batch())
-    for averaged, old, live in zip(trainer.ema.parameters(), before, trainer.generator.parameters()):
+    for averaged, old, live in zip(trainer.ema.parameters(), before, trainer.generator.parameters(), strict=True):
         torch.testing.assert_close(averaged, decay * old + (1 - decay) * live.detach())
-    assert any(not torch.equal(a, b) for a, b in zip(trainer.ema.parameters(), before))
+    assert any(not torch.equal(a, b) for a, b in zip(trainer.ema.parameters(), before, strict=True))
 
 
 @pytest.mark.parametrize(("fraction", "scale"), [(0.0, 1.0), (0.6, 1.0), (0.8, 0.5), (1.0, 0.0)])

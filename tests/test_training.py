@@ -126,7 +126,7 @@ def test_amp_on_cpu_trains(idx_dir, amp):
     for _ in range(3):
         stats = trainer.train_step(trainer.next_batch())
     assert all(torch.isfinite(v) for v in stats.values())
-    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.generator.parameters(), strict=True))
     if amp == "fp16":
         assert trainer.scaler.is_enabled() and trainer.scaler.get_scale() > 0
 
@@ -147,7 +147,7 @@ def test_non_finite_step_is_skipped_and_counted(idx_dir, amp):
     for key, value in trainer.discriminator.named_parameters():
         assert torch.equal(value, d_before[key]), key
     assert all(torch.isfinite(b).all() for b in trainer.discriminator.buffers())  # BatchNorm statistics restored
-    assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g_before, trainer.generator.parameters(), strict=True))
     trainer.train_step(trainer.next_batch())
     assert trainer.skipped_steps == skipped + 1
 
