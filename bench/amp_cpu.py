@@ -11,20 +11,16 @@ belongs to the CPU named in the first line. Run on an idle machine:
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gan.data import load_dataset  # noqa: E402
-from gan.images import uint8_to_model_input  # noqa: E402
-from gan.metrics import frechet_distance  # noqa: E402
-from gan.precision import choose_precision, describe_device  # noqa: E402
-from gan.sampling import generate, latents_for_seeds  # noqa: E402
-from gan.training import Trainer, parse_args  # noqa: E402
+from gan.data import load_dataset
+from gan.images import uint8_to_model_input
+from gan.metrics import frechet_distance
+from gan.precision import choose_precision, describe_device
+from gan.sampling import generate, latents_for_seeds
+from gan.training import Trainer, parse_args
 
 
 def main() -> None:

@@ -27,15 +27,10 @@ from pathlib import Path
 
 import torch
 
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from gan import BUNDLED_MODEL  # noqa: E402
-from gan.checkpoint import load_model  # noqa: E402
-from gan.precision import describe_device  # noqa: E402
-from gan.sampling import (  # noqa: E402
+from gan import BUNDLED_MODEL
+from gan.checkpoint import load_model
+from gan.precision import describe_device
+from gan.sampling import (
     generate,
     gif_bytes,
     grid_image,
@@ -46,7 +41,11 @@ from gan.sampling import (  # noqa: E402
     to_pil,
     upscale,
 )
-from gan.scoring import score_files  # noqa: E402
+from gan.scoring import score_files
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def median_ms(function, repeats: int = 15) -> float:

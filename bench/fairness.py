@@ -24,20 +24,18 @@ import urllib.request
 from pathlib import Path
 
 import httpx
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import ValidationError
+
+from gan import BUNDLED_MODEL
+from gan.checkpoint import load_model
+from gan.precision import describe_device
+from gan.sampling import generate, latent_for_seed, to_pil
+from gan.ui import MAX_RESTARTS, MAX_STEPS
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from gradio_client import Client, handle_file  # noqa: E402
-from gradio_client.exceptions import ValidationError  # noqa: E402
-
-from gan import BUNDLED_MODEL  # noqa: E402
-from gan.checkpoint import load_model  # noqa: E402
-from gan.precision import describe_device  # noqa: E402
-from gan.sampling import generate, latent_for_seed, to_pil  # noqa: E402
-from gan.ui import MAX_RESTARTS, MAX_STEPS  # noqa: E402
 
 TARGET_RATIO = 3.0
 

@@ -27,13 +27,11 @@ import torch
 import torch.nn.functional as F
 from torchvision.datasets.mnist import read_image_file
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gan.checkpoint import load_model  # noqa: E402
-from gan.data import DEBIAN_FASHION_MNIST  # noqa: E402
-from gan.models import Discriminator, Generator, ModelConfig  # noqa: E402
-from gan.projection import DEFAULT_RESTARTS, DEFAULT_STEPS, project  # noqa: E402
-from gan.sampling import generate, latents_for_seeds  # noqa: E402
+from gan.checkpoint import load_model
+from gan.data import DEBIAN_FASHION_MNIST
+from gan.models import Discriminator, Generator, ModelConfig
+from gan.projection import DEFAULT_RESTARTS, DEFAULT_STEPS, project
+from gan.sampling import generate, latents_for_seeds
 
 TEST_IMAGES = "t10k-images-idx3-ubyte"
 

@@ -21,16 +21,13 @@ import shlex
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gan.data import load_dataset  # noqa: E402
-from gan.evaluation import evaluate_generator  # noqa: E402
-from gan.features import DomainFeatures  # noqa: E402
-from gan.training import Trainer, parse_args  # noqa: E402
+from gan.data import load_dataset
+from gan.evaluation import evaluate_generator
+from gan.features import DomainFeatures
+from gan.training import Trainer, parse_args
 
 
 def train_and_evaluate(variant: str, times: list[float], num: int) -> None:

@@ -15,21 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torch.utils.flop_counter import FlopCounterMode
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gan.data import ImageDataset  # noqa: E402
-from gan.models import Discriminator, Generator, ModelConfig  # noqa: E402
-from gan.precision import describe_device  # noqa: E402
-from gan.training import Trainer, parse_args  # noqa: E402
+from gan.data import ImageDataset
+from gan.models import Discriminator, Generator, ModelConfig
+from gan.precision import describe_device
+from gan.training import Trainer, parse_args
 
 BF16_DENSE_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # SXM dense bf16
 

@@ -9,18 +9,16 @@ for soft edges; one is in colour, so the Score tab shows its conversion to grays
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from gan import BUNDLED_MODEL, load_model
+from gan.sampling import generate, latents_for_seeds, png_bytes, to_pil
+from gan.ui_assets import model_identity
 
-from gan import BUNDLED_MODEL, load_model  # noqa: E402
-from gan.sampling import generate, latents_for_seeds, png_bytes, to_pil  # noqa: E402
-from gan.ui_assets import model_identity  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 OUT = ROOT / "examples"
 SEEDS = (7, 23)
