@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import RunningApp
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
+from helpers import RunningApp
 from images_for_tests import write_test_images
 from PIL import Image
 

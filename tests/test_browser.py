@@ -13,7 +13,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import DEBIAN_FASHION, ROOT
+from helpers import DEBIAN_FASHION, ROOT
 from images_for_tests import write_test_images
 from PIL import Image
 

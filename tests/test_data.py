@@ -8,7 +8,7 @@ import shutil
 import numpy as np
 import pytest
 import torch
-from conftest import DEBIAN_FASHION, make_idx_folder, needs_fashion_mnist
+from helpers import DEBIAN_FASHION, make_idx_folder, needs_fashion_mnist
 from PIL import Image
 
 from gan.data import load_dataset

@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 
-from conftest import ROOT, TINY_MODEL_ARGS
+from helpers import ROOT, TINY_MODEL_ARGS
 from safetensors.torch import load_file
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]

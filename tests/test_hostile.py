@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, RunningApp
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
+from helpers import ROOT, RunningApp
 from hub_server import FakeHub, hub_env
 from markdown_it import MarkdownIt
 from PIL import Image

@@ -11,15 +11,14 @@ import json
 import shutil
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, TINY_MODEL_ARGS, RunningApp
 from gradio_client import Client
 from gradio_client.exceptions import AppError
+from helpers import ROOT, TINY_MODEL_ARGS, RunningApp, run_script
 from hub_server import FakeHub, hub_env
 from huggingface_hub import ModelCard, SpaceCard
 from PIL import Image
@@ -39,32 +38,6 @@ EXPORT_FILES = {
     "weights.png",
     "metrics.jsonl",
 }
-
-PRELUDE = '''
-import contextlib, io, json, os, sys
-from pathlib import Path
-result = {}
-
-def call(main, args):
-    """Exit code, stdout and stderr of a command's main(args)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = main(args)
-        except SystemExit as exit:
-            code = exit.code
-    return {"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
-'''
-
-
-def run_script(env: dict[str, str], code: str, **variables) -> dict:
-    assignments = "".join(f"{name} = {value!r}\n" for name, value in variables.items())
-    script = PRELUDE + assignments + textwrap.dedent(code) + "\nprint(json.dumps(result))\n"
-    proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.splitlines()[-1])
 
 
 def tree_digest(folder: Path) -> dict[str, str]:

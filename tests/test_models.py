@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import train
+from helpers import train
 from PIL import Image
 
 from gan.checkpoint import load_model

@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from conftest import TINY_MODEL_ARGS, train
+from helpers import TINY_MODEL_ARGS, train
 from safetensors.torch import load_file
 
 from gan import precision

@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 import torch
-from conftest import DEBIAN_FASHION, needs_fashion_mnist
+from helpers import DEBIAN_FASHION, needs_fashion_mnist
 from images_for_tests import write_test_images
 from PIL import Image
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ROOT, TINY_MODEL_ARGS, needs_fashion_mnist, train
+from helpers import ROOT, TINY_MODEL_ARGS, needs_fashion_mnist, train
 
 from gan.augment import POLICIES, diff_augment, parse_policy
 from gan.checkpoint import load_model

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, TINY_MODEL_ARGS, train
+from helpers import ROOT, TINY_MODEL_ARGS, train
 
 from gan import checkpoint
 from gan.checkpoint import list_training_states, load_model, load_training_state

@@ -10,14 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROOT, RunningApp
 from gradio_client import Client
+from helpers import ROOT, RunningApp, run_script
 from hub_server import FakeHub, hub_env
 from huggingface_hub import SpaceCard
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from PIL import Image
-from test_hub import run_script
 
 TOKEN = "hf_alice"
 REPO, SPACE = "alice/tiny-dcgan", "alice/studio"

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from conftest import ROOT, TINY_MODEL_ARGS, train
+from helpers import ROOT, TINY_MODEL_ARGS, train
 from safetensors.torch import load_file
 
 from gan.checkpoint import list_training_states, load_model, load_training_state

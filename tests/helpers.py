@@ -1,0 +1,137 @@
+"""What the tests share besides fixtures: paths, tiny model flags, data in real formats, training in-process, the
+launched app and scripts run in a fresh interpreter. Importing this module sets the offline environment first."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+import numpy as np  # noqa: E402 (after the environment: libraries read it when imported)
+import pytest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
+needs_fashion_mnist = pytest.mark.skipif(
+    not DEBIAN_FASHION.is_dir(),
+    reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
+)
+TINY_MODEL_ARGS = ["--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "8"]
+
+
+def write_idx_images(path: Path, images: np.ndarray) -> None:
+    """IDX3 (the MNIST file format): magic 0x00000803, count, rows, cols, then uint8 pixels; gzipped."""
+    header = struct.pack(">IIII", 0x803, *images.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + images.astype(np.uint8).tobytes())
+
+
+def write_idx_labels(path: Path, labels: np.ndarray) -> None:
+    with gzip.open(path, "wb") as f:
+        f.write(struct.pack(">II", 0x801, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+def make_idx_folder(folder: Path, count: int = 64, seed: int = 0) -> np.ndarray:
+    """A flat folder of the four MNIST IDX .gz files holding random blob images; returns the train images."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[:28, :28]
+    train = np.stack(
+        [
+            (255 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s**2))).astype(np.uint8)
+            for cy, cx, s in zip(
+                rng.uniform(8, 20, count), rng.uniform(8, 20, count), rng.uniform(2, 6, count), strict=True
+            )
+        ]
+    )
+    write_idx_images(folder / "train-images-idx3-ubyte.gz", train)
+    write_idx_labels(folder / "train-labels-idx1-ubyte.gz", rng.integers(0, 10, count))
+    write_idx_images(folder / "t10k-images-idx3-ubyte.gz", train[:8])
+    write_idx_labels(folder / "t10k-labels-idx1-ubyte.gz", rng.integers(0, 10, 8))
+    return train
+
+
+def train(args: list[str]) -> int:
+    from gan.training import main
+
+    return main(args)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningApp:
+    """`python app.py ARGS` on a free port, ready to answer once constructed; `cwd` holds the app.py to run (a
+    downloaded Space, or this checkout)."""
+
+    def __init__(self, log: Path, args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, str(cwd / "app.py"), *args, "--port", str(self.port)],
+            cwd=cwd,
+            env=env,
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app exited early:\n{log.read_text()}")
+            try:
+                urllib.request.urlopen(self.url, timeout=2)
+                return
+            except OSError:
+                time.sleep(0.3)
+        self.process.kill()
+        raise RuntimeError(f"app did not start in 90 s:\n{log.read_text()}")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and urllib.request.urlopen(self.url, timeout=5).status == 200
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
+
+
+PRELUDE = '''
+import contextlib, io, json, os, sys
+from pathlib import Path
+result = {}
+
+def call(main, args):
+    """Exit code, stdout and stderr of a command's main(args)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(args)
+        except SystemExit as exit:
+            code = exit.code
+    return {"code": code, "stdout": out.getvalue(), "stderr": err.getvalue()}
+'''
+
+
+def run_script(env: dict[str, str], code: str, **variables) -> dict:
+    assignments = "".join(f"{name} = {value!r}\n" for name, value in variables.items())
+    script = PRELUDE + assignments + textwrap.dedent(code) + "\nprint(json.dumps(result))\n"
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.splitlines()[-1])
