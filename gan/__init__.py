@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from .checkpoint import LoadedModel, export_model, load_model
-from .hub import load_generator
+from .hub.load import load_generator
 from .models import Discriminator, Generator, ModelConfig
 
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "dcgan-fashion-mnist"

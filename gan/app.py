@@ -14,7 +14,7 @@ from pathlib import Path
 
 from . import BUNDLED_MODEL
 from .errors import GanError
-from .hub import REPO_ID_VARIABLE, REVISION_VARIABLE, load_source
+from .hub.load import REPO_ID_VARIABLE, REVISION_VARIABLE, load_source
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import BUNDLED_MODEL, hub
+from . import BUNDLED_MODEL
 from .checkpoint import CONFIG_NAME, atomic_write
 from .errors import GanError
+from .hub.load import load_source
+from .hub.publish import add_publish_arguments
 from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, project_file, save_latent
 from .sampling import MAX_SEED, generate, grid_image, latents_for_seeds, png_bytes, to_pil
 
@@ -44,7 +46,7 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def load_chosen_model(args: argparse.Namespace):
-    return hub.load_source(
+    return load_source(
         args.checkpoint or (None if args.repo_id else BUNDLED_MODEL), args.repo_id, args.revision, args.device
     )
 
@@ -87,7 +89,9 @@ def train_features(args: argparse.Namespace) -> None:
 
 def push(args: argparse.Namespace) -> None:
     """Publish an export folder (or a run folder's model/) to a Hub model repo, as one commit, without retraining."""
-    published = hub.push_export(
+    from .hub.publish import push_export
+
+    published = push_export(
         args.folder,
         args.hub_model_id,
         token=args.hub_token,
@@ -111,7 +115,7 @@ def push(args: argparse.Namespace) -> None:
 
 def deploy_space(args: argparse.Namespace) -> None:
     """Create or update a Gradio Space running this app on a Hub model (Space variables GAN_REPO_ID, GAN_REVISION)."""
-    from . import space
+    from .hub import space
 
     published = space.deploy_space(
         args.space_id, args.repo_id, revision=args.revision, token=args.hub_token, private=args.private
@@ -181,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(run=train_features)
     p = commands.add_parser("push", help="publish an export to a Hub model repo", description=push.__doc__)
     p.add_argument("folder", metavar="DIR", help="an export folder, or a run folder (its model/ is pushed)")
-    hub.add_publish_arguments(p, training=False)
+    add_publish_arguments(p, training=False)
     p.set_defaults(run=push)
     p = commands.add_parser(
         "deploy-space", help="create or update a Space serving a Hub model", description=deploy_space.__doc__

@@ -28,13 +28,13 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import checkpoint as ckpt
-from . import hub
 from .augment import diff_augment, parse_policy
 from .data import CREDITS, DATASETS, ImageDataset, load_dataset
 from .distributed import World, init_world, parameter_digest
 from .errors import CheckpointError, GanError
 from .evaluation import TrainingEvaluator
 from .features import FEATURE_DATASETS, DomainFeatures
+from .hub import publish
 from .images import uint8_to_model_input
 from .models import Discriminator, Generator, ModelConfig, add_spectral_norm, without_spectral_norm
 from .plots import parse_metrics, plot_losses, plot_weight_norms, read_metrics
@@ -176,7 +176,7 @@ def build_parser(suppress_defaults: bool = False) -> argparse.ArgumentParser:
     run.add_argument("--eval-num", type=int, default=1000, help="samples per quick evaluation")
     run.add_argument("--keep-best", action="store_true", help="export the evaluated best state, not the last one")
     run.add_argument("--resume", default=None, help="a training state to continue, or 'auto' for the newest in --out")
-    hub.add_publish_arguments(parser)
+    publish.add_publish_arguments(parser)
     if suppress_defaults:  # parse only what the user typed (to check it against a resumed run)
         for action in parser._actions:
             action.default = argparse.SUPPRESS
@@ -799,7 +799,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"--lr-decay {args.lr_decay} is not a fraction of the run: "
                 "give a value from 0 (off) to 1 (the whole run)"
             )
-        hub.check_push_arguments(args)  # a missing token or repo id fails now, not after training
+        publish.check_push_arguments(args)  # a missing token or repo id fails now, not after training
         device = resolve_device(args.device)
         world = init_world(device.type)
         if world.distributed:
@@ -840,14 +840,14 @@ def main(argv: list[str] | None = None) -> int:
             )
             if trainer.precision.warning:
                 print(f"warning: {trainer.precision.warning}", file=sys.stderr)
-            if (push_hook := hub.scheduled_push(args)) is not None:
+            if (push_hook := publish.scheduled_push(args)) is not None:
                 run.step_hooks.append(push_hook)
         code = run.run()
         if not world.is_main:
             return code
         print(f"exported the model to {out / 'model'}; try: python app.py --checkpoint {out / 'model'}")
         if args.push_to_hub and code == 0:
-            hub.push_trained(args, out)  # a HubError below says where the results are; nothing is deleted
+            publish.push_trained(args, out)  # a HubError below says where the results are; nothing is deleted
         elif args.push_to_hub:
             print(
                 f"not pushed (training was stopped); push the export with: "

@@ -43,10 +43,12 @@ import gradio as gr
 import numpy as np
 from gradio.utils import get_upload_folder
 
-from . import BUNDLED_MODEL, hub
+from . import BUNDLED_MODEL
 from .checkpoint import LoadedModel, load_model
 from .errors import GanError, ImageInputError
 from .fairness import Admission, Caps, client_gone, held_requests
+from .hub.errors import looks_like_repo_id
+from .hub.load import download_export, load_snapshot, prune_cache
 from .plots import projection_curve, score_histogram
 from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, LatentError, ProjectionStopped, load_latent, project_file
 from .sampling import (
@@ -217,7 +219,7 @@ class ModelRef:
 
     def load(self) -> LoadedModel:
         if self.repo_id:  # by commit: the local Hub cache answers, even offline
-            return hub.load_snapshot(hub.download_export(self.repo_id, self.commit), self.repo_id, self.revision)
+            return load_snapshot(download_export(self.repo_id, self.commit), self.repo_id, self.revision)
         return load_model(self.folder)
 
 
@@ -328,18 +330,18 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
     def select_model(model: str, revision: str = "", ref: ModelRef | None = None):
         """Switch this visitor's model to a listed one or a Hub repo id; an error leaves the current one."""
         choice, revision = (model or "").strip(), (revision or "").strip() or None
-        if choice in choices and not (revision and hub.looks_like_repo_id(choice)):
+        if choice in choices and not (revision and looks_like_repo_id(choice)):
             chosen = choices[choice]
             loaded = models.get(chosen)
-        elif hub.looks_like_repo_id(choice):
+        elif looks_like_repo_id(choice):
             visitor_repos.add(choice)
             try:
-                folder = hub.download_export(choice, revision, max_bytes=MAX_DOWNLOAD_BYTES)
-                hub.prune_cache(
+                folder = download_export(choice, revision, max_bytes=MAX_DOWNLOAD_BYTES)
+                prune_cache(
                     visitor_repos, {folder.name, initial.commit or folder.name}, HUB_CACHE_BYTES, HUB_CACHE_REVISIONS
                 )  # never the startup model's download, nor this one
                 chosen = ModelRef(repo_id=choice, revision=revision, commit=folder.name)
-                loaded = models.get(chosen, lambda: hub.load_snapshot(folder, choice, revision))
+                loaded = models.get(chosen, lambda: load_snapshot(folder, choice, revision))
             except GanError as error:
                 raise gr.Error(str(error)) from None
         else:

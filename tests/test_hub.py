@@ -126,10 +126,12 @@ def downloaded(hub, home, published, tmp_path_factory):
         """
         import torch
         from safetensors.torch import save_file
-        from gan import hub, load_generator
+        from gan import load_generator
+        from gan.hub.generator import HubGenerator
+        from gan.hub.load import load_source
         from gan.cli import main as cli
 
-        model = hub.load_source(None, repo_id)  # what app.py --repo-id does
+        model = load_source(None, repo_id)  # what app.py --repo-id does
         save_file({k: v.contiguous() for k, v in model.generator.state_dict().items()}, f"{out}/generator.safetensors")
         save_file(
             {k: v.contiguous() for k, v in model.discriminator.state_dict().items()}, f"{out}/discriminator.safetensors"
@@ -137,9 +139,9 @@ def downloaded(hub, home, published, tmp_path_factory):
         result["source"], result["hub"] = model.source, model.metadata["hub"]
         same = lambda a, b: all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values()))
         result["api_same"] = same(load_generator(repo_id), model.generator)
-        mixin = hub.HubGenerator.from_pretrained(repo_id)
+        mixin = HubGenerator.from_pretrained(repo_id)
         result["mixin_same"] = same(mixin, model.generator) and not mixin.training
-        old = hub.load_source(None, repo_id, revision=step3)
+        old = load_source(None, repo_id, revision=step3)
         result["old_source"], result["old_differs"] = old.source, not same(old.generator, model.generator)
         result["sample"] = call(cli, ["sample", "--repo-id", repo_id, "--num", "4", "--out", f"{out}/s.npz"])
         result["errors"] = {
@@ -383,7 +385,7 @@ def test_push_failures_give_one_actionable_line_and_keep_the_export(hub, home, p
     assert result["deploy"]["code"] == 0, result["deploy"]["stderr"]
     assert hub.space_variables("alice/studio") == {"GAN_REPO_ID": REPO}
     space = hub.files("alice/studio", repo_type="space")
-    assert {"app.py", "gan/__init__.py", "gan/hub.py", "gan/ui.py", "requirements.txt", "README.md"} <= set(space)
+    assert {"app.py", "gan/__init__.py", "gan/hub/load.py", "gan/ui.py", "requirements.txt", "README.md"} <= set(space)
     assert space["app.py"] == (ROOT / "app.py").read_bytes()
     requirements = space["requirements.txt"].decode()
     assert "torch==" in requirements and "gradio" not in requirements

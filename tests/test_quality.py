@@ -15,8 +15,8 @@ from gan.augment import POLICIES, diff_augment, parse_policy
 from gan.checkpoint import load_model
 from gan.data import load_dataset
 from gan.features import weights_path
+from gan.hub.model_card import model_card
 from gan.metrics import frechet_distance, kernel_inception_distance, nearest_distances, precision_recall
-from gan.model_card import model_card
 from gan.models import Generator, ModelConfig
 from gan.training import Trainer, parse_args, recalibrate_batchnorm
 

@@ -35,7 +35,7 @@ def pinned_requirements() -> dict[str, str]:
 
 
 def test_readme_pins_a_python_every_requirement_supports():
-    from gan.space import python_version
+    from gan.hub.space import python_version
 
     card = SpaceCard.load(ROOT / "README.md")
     version = card.data.python_version

@@ -11,7 +11,7 @@ import json
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from .checkpoint import DISCRIMINATOR_NAME, GENERATOR_NAME, RAW_GENERATOR_NAME
+from ..checkpoint import DISCRIMINATOR_NAME, GENERATOR_NAME, RAW_GENERATOR_NAME
 
 # Training data on the Hub (for the card's `datasets:` link) and the licence the weights inherit from it.
 HUB_DATASETS = {

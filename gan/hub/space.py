@@ -16,20 +16,14 @@ import re
 from importlib import metadata as package_metadata
 from pathlib import Path
 
-from .checkpoint import CONFIG_NAME
-from .errors import GanError, HubError
-from .hub import (
-    DOWNLOADED_FILES,
-    NETWORK_ERRORS,
-    PROJECT_ROOT,
-    REPO_ID_VARIABLE,
-    REVISION_VARIABLE,
-    Published,
-    check_repo_id,
-    hub_errors,
-    resolve_token,
-)
+from ..checkpoint import CONFIG_NAME
+from ..errors import GanError, HubError
+from .errors import NETWORK_ERRORS, check_repo_id, hub_errors, resolve_token
+from .load import DOWNLOADED_FILES, REPO_ID_VARIABLE, REVISION_VARIABLE
 from .model_card import HUB_DATASETS
+from .publish import Published
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a DCGAN Studio checkout: app.py, requirements.txt, gan/
 
 SPACE_REQUIREMENTS_DROPPED = ("gradio", "gradio-client", "gradio_client")  # a Space installs its sdk_version's own
 SPACE_SKIPPED = ("__pycache__", "*.pyc")  # never uploaded from gan/

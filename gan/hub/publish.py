@@ -1,0 +1,216 @@
+"""Publish an export as a model repo: one commit holding, at the repo's root, the export's files (config.json without
+the training machine's paths, model.safetensors = the sampling generator, generator_raw.safetensors when EMA is on,
+discriminator.safetensors, samples.png, loss.png, weights.png, metrics.jsonl) and a README.md model card. A failed
+push leaves the export as it was."""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import checkpoint as ckpt
+from ..errors import CheckpointError, GanError, HubError
+from .errors import check_repo_id, hub_errors, resolve_token
+
+PUBLISHED_FILES = (ckpt.CONFIG_NAME, "*.safetensors", "*.png", "metrics.jsonl")  # an export's root files to push
+
+
+@dataclass
+class Published:
+    """Where a push (or a Space deployment) went."""
+
+    repo_id: str
+    revision: str
+    commit: str
+    url: str
+    commit_url: str
+    folder: Path | None = None
+    changed: bool = True  # False when the repo already held exactly these files (the client then skips the commit)
+
+
+def find_export(path: str | Path) -> Path:
+    """An export folder itself, or a run folder's `model/`."""
+    path = Path(path)
+    for folder in (path, path / "model"):
+        if (folder / ckpt.CONFIG_NAME).is_file():
+            return folder
+    raise CheckpointError(
+        f"{path} is neither an export folder nor a run folder: no {ckpt.CONFIG_NAME} in it or in {path / 'model'}"
+    )
+
+
+def export_files(folder: Path) -> list[str]:
+    """The export's files that get published, config.json first."""
+    names = sorted(
+        p.name for p in folder.iterdir() if p.is_file() and any(fnmatch.fnmatch(p.name, g) for g in PUBLISHED_FILES)
+    )
+    return sorted(names, key=lambda name: name != ckpt.CONFIG_NAME)
+
+
+def commit_summary(config: dict) -> str:
+    training = config.get("training", {})
+    name = config.get("name") or "DCGAN"
+    return f"Upload {name}: {training.get('steps', '?')} steps on {config.get('dataset', 'unknown data')}"
+
+
+def push_export(
+    folder: str | Path,
+    repo_id: str,
+    *,
+    token: str | None = None,
+    private: bool = False,
+    revision: str | None = None,
+    commit_message: str | None = None,
+) -> Published:
+    """Publish an export (or a run folder's `model/`) to `repo_id` as one commit, creating the repo (and the branch
+    `revision`, from main) when missing. The export is loaded first, so a broken one is never published."""
+    from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi  # the upload machinery: only here
+
+    from .model_card import model_card, published_config
+
+    folder = find_export(folder)
+    check_repo_id(repo_id, "--hub-model-id")
+    model = ckpt.load_model(folder)  # verifies config.json and every shape
+    token = resolve_token(token)
+    files = export_files(folder)
+    card = model_card(model.metadata, repo_id, files, revision)
+    operations = [
+        CommitOperationAdd(
+            path_in_repo=name,
+            path_or_fileobj=published_config(model.metadata) if name == ckpt.CONFIG_NAME else str(folder / name),
+        )
+        for name in files
+    ]
+    operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
+    metrics = model.metadata.get("final_metrics", {})
+    description = "Pushed with DCGAN Studio. Final metrics: " + (
+        ", ".join(f"{k}={v}" for k, v in metrics.items()) if metrics else "not recorded"
+    )
+    api = HfApi(token=token)
+    with hub_errors(f"pushing to {repo_id}", repo_id, revision, writing=True, token=token):
+        repo_url = api.create_repo(repo_id, private=private or None, exist_ok=True)
+        if revision and revision != "main":
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        info = api.repo_info(repo_id, revision=revision)
+        head = info.sha
+        # files of an earlier push that this export no longer has (e.g. generator_raw.safetensors when EMA is now off)
+        stale = [
+            s.rfilename
+            for s in info.siblings or []
+            if "/" not in s.rfilename
+            and s.rfilename not in files
+            and any(fnmatch.fnmatch(s.rfilename, g) for g in PUBLISHED_FILES)
+        ]
+        info = api.create_commit(
+            repo_id,
+            operations + [CommitOperationDelete(path_in_repo=name) for name in stale],
+            commit_message=commit_message or commit_summary(model.metadata),
+            commit_description=description,
+            revision=revision,
+        )
+    return Published(repo_id, revision or "main", info.oid, str(repo_url), info.commit_url, folder, info.oid != head)
+
+
+def add_publish_arguments(parser: argparse.ArgumentParser, training: bool = True) -> None:
+    """The `--hub-*` flags: train.py's (with --push-to-hub, --push-every) or `python -m gan push`'s."""
+    group = parser.add_argument_group("Hugging Face Hub", "publish the export as a model repo (one commit per push)")
+    if training:
+        group.add_argument(
+            "--push-to-hub", action="store_true", help="push the export to --hub-model-id when training ends"
+        )
+        group.add_argument(
+            "--push-every",
+            type=int,
+            default=None,
+            metavar="STEPS",
+            help="with --push-to-hub, also push every STEPS steps during training",
+        )
+    group.add_argument(
+        "--hub-model-id", required=not training, default=None, metavar="USER/NAME", help="model repo to push to"
+    )
+    group.add_argument(
+        "--hub-private", action="store_true", help="create the repo private (an existing repo keeps its visibility)"
+    )
+    group.add_argument(
+        "--hub-revision",
+        default=None,
+        metavar="BRANCH",
+        help="branch to push to, created from main if missing; none: main",
+    )
+    group.add_argument(
+        "--hub-token",
+        default=None,
+        metavar="TOKEN",
+        help="write token (default: HF_TOKEN or the `hf auth login` token); never printed or saved",
+    )
+    if not training:
+        group.add_argument("--commit-message", default=None, help="default: 'Upload NAME: STEPS steps on DATASET'")
+
+
+def check_push_arguments(args: argparse.Namespace) -> None:
+    """Before training: everything a final push needs that can be checked without the network."""
+    if not args.push_to_hub:
+        return
+    if not args.hub_model_id:
+        raise HubError("--push-to-hub needs --hub-model-id USER/NAME (the model repo to create or update)")
+    check_repo_id(args.hub_model_id, "--hub-model-id")
+    if args.push_every is not None and args.push_every < 1:
+        raise GanError("--push-every must be at least 1")
+    resolve_token(args.hub_token)
+
+
+def _push_hint(folder: Path, args: argparse.Namespace) -> str:
+    revision = f" --hub-revision {args.hub_revision}" if args.hub_revision else ""
+    return f"python -m gan push {folder} --hub-model-id {args.hub_model_id}{revision}"
+
+
+def scheduled_push(args: argparse.Namespace):
+    """A `Run` step hook pushing every --push-every steps (not at the last step: the final push does that).
+    A failed scheduled push is reported and training goes on."""
+    if not (args.push_to_hub and args.push_every):
+        return None
+
+    def hook(run) -> None:
+        step = run.trainer.step
+        if step % args.push_every or step >= run.total_steps:
+            return
+        run.save_samples()
+        folder = run.export()
+        try:
+            published = push_export(
+                folder,
+                args.hub_model_id,
+                token=args.hub_token,
+                private=args.hub_private,
+                revision=args.hub_revision,
+                commit_message=f"Training checkpoint: step {step} of {run.total_steps}",
+            )
+        except GanError as error:
+            print(f"\nwarning: the scheduled push at step {step} failed: {error}; training goes on", file=sys.stderr)
+        else:
+            print(f"\npushed step {step} to {published.url} (commit {published.commit[:7]})")
+
+    return hook
+
+
+def push_trained(args: argparse.Namespace, out: Path) -> Published:
+    """The final push of train.py; a failure says where the (untouched) results are and how to push them later."""
+    folder = out / "model"
+    try:
+        published = push_export(
+            folder, args.hub_model_id, token=args.hub_token, private=args.hub_private, revision=args.hub_revision
+        )
+    except GanError as error:
+        raise HubError(
+            f"{error} -- the run folder {out} and its export {folder} are intact; push later with: "
+            f"{_push_hint(folder, args)}"
+        ) from None
+    done = "pushed" if published.changed else "nothing new to push: already on the Hub:"
+    print(
+        f"{done} {folder} to {published.url} ({published.revision}, commit {published.commit[:7]}); "
+        f"open it with: python app.py --repo-id {published.repo_id}"
+    )
+    return published
