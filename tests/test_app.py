@@ -20,6 +20,8 @@ from PIL import Image
 from gan.checkpoint import load_model
 from gan.sampling import generate, latents_for_seeds, upscale
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def uploads(tmp_path_factory):

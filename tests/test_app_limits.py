@@ -30,6 +30,9 @@ from gan.checkpoint import export_model
 from gan.models import Discriminator, Generator, ModelConfig
 from gan.ui import JOB_CAPS
 
+pytestmark = pytest.mark.slow
+
+
 CAPS = JOB_CAPS["projection"]
 FULL_BUDGET = (1000, 8)  # MAX_STEPS, MAX_RESTARTS: tens of seconds with this model on a CPU
 

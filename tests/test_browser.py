@@ -17,6 +17,9 @@ from helpers import DEBIAN_FASHION, ROOT
 from images_for_tests import write_test_images
 from PIL import Image
 
+pytestmark = pytest.mark.browser
+
+
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 30_000

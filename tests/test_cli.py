@@ -30,6 +30,7 @@ def test_npz_holds_the_seeded_images(tiny_run, tmp_path):
     assert np.array_equal(images[2], expected[0].permute(1, 2, 0).numpy())  # image i is seed 40+i
 
 
+@pytest.mark.slow
 def test_png_is_byte_identical_across_processes(tiny_run, tmp_path):
     outputs = []
     for name in ("a.png", "b.png"):

@@ -14,8 +14,12 @@ import os
 import subprocess
 import sys
 
+import pytest
 from helpers import ROOT, TINY_MODEL_ARGS
 from safetensors.torch import load_file
+
+pytestmark = pytest.mark.slow
+
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
 

@@ -27,6 +27,9 @@ from PIL import Image
 from gan.checkpoint import LoadedModel, export_model, load_model
 from gan.models import Discriminator, Generator, ModelConfig
 
+pytestmark = pytest.mark.hub
+
+
 TINY = ModelConfig(nz=8, ngf=4, ndf=4)
 MARKUP = {
     "name": "<img src=x onerror=alert(1)>",

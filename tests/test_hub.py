@@ -26,6 +26,9 @@ from safetensors.torch import load_file
 
 from gan.checkpoint import list_training_states, load_training_state
 
+pytestmark = pytest.mark.hub
+
+
 TOKEN = "hf_alice"
 REPO = "alice/tiny-dcgan"
 EXPORT_FILES = {

@@ -15,6 +15,9 @@ from pathlib import Path
 import pytest
 from hub_server import FakeHub, hub_env
 
+pytestmark = pytest.mark.hub
+
+
 TOKENS = {"hf_alice": "alice", "hf_bob": "bob"}
 LFS_THRESHOLD = 1024
 

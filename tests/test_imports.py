@@ -9,6 +9,9 @@ import sys
 import pytest
 from helpers import ROOT
 
+pytestmark = pytest.mark.slow
+
+
 HEAVY = ("torchvision", "matplotlib", "torch_fidelity", "scipy")
 
 

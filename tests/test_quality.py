@@ -20,6 +20,9 @@ from gan.metrics import frechet_distance, kernel_inception_distance, nearest_dis
 from gan.models import Generator, ModelConfig
 from gan.training import Trainer, parse_args, recalibrate_batchnorm
 
+pytestmark = pytest.mark.slow
+
+
 needs_feature_network = pytest.mark.skipif(
     not weights_path("fashion-mnist").exists(),
     reason="gan/assets/fashion-mnist-features.safetensors is not trained yet",

@@ -25,6 +25,8 @@ from gan import checkpoint
 from gan.checkpoint import list_training_states, load_model, load_training_state
 from gan.plots import read_metrics
 
+pytestmark = pytest.mark.slow
+
 
 def _common(idx_dir, out, steps: int, *extra) -> list[str]:
     return [

@@ -18,6 +18,9 @@ from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
 from PIL import Image
 
+pytestmark = pytest.mark.hub
+
+
 TOKEN = "hf_alice"
 REPO, SPACE = "alice/tiny-dcgan", "alice/studio"
 

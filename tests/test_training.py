@@ -152,6 +152,7 @@ def test_non_finite_step_is_skipped_and_counted(idx_dir, amp):
     assert trainer.skipped_steps == skipped + 1
 
 
+@pytest.mark.slow
 def test_sigterm_saves_a_resumable_state(tmp_path, idx_dir):
     out = tmp_path / "run"
     command = [
@@ -209,6 +210,7 @@ def test_sigterm_saves_a_resumable_state(tmp_path, idx_dir):
     assert load_model(out / "model").metadata["training"]["steps"] == step + 2
 
 
+@pytest.mark.slow
 def test_missing_data_is_one_clear_line(tmp_path):
     result = subprocess.run(
         [
