@@ -1,12 +1,13 @@
-"""DCGAN Studio, the Gradio app: `python app.py [--checkpoint DIR]`. All logic lives in gan.ui."""
+"""DCGAN Studio, the Gradio app: `python app.py [--checkpoint DIR]`. All logic lives in gan.serve and gan.ui."""
 
 import os
+import sys
 
 # Offline by default: no analytics or telemetry calls to outside hosts.
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
-from gan.app import main  # noqa: E402
+from gan.serve import main  # noqa: E402
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -20,7 +20,8 @@ from gan.images import uint8_to_model_input
 from gan.metrics import frechet_distance
 from gan.precision import choose_precision, describe_device
 from gan.sampling import generate, latents_for_seeds
-from gan.training import Trainer, parse_args
+from gan.training.settings import RunSettings
+from gan.training.trainer import Trainer
 
 
 def main() -> None:
@@ -35,14 +36,14 @@ def main() -> None:
     )
     medians = {}
     for amp in ("off", "bf16"):
-        args = parse_args(["--amp", amp, "--seed", "0"])
-        trainer = Trainer(args, dataset, torch.device("cpu"))
+        settings = RunSettings(amp=amp, seed=0)
+        trainer = Trainer(settings, dataset, torch.device("cpu"))
         times = []
         for _ in range(options.steps):
             start = time.perf_counter()
             trainer.train_step(trainer.next_batch())
             times.append(time.perf_counter() - start)
-        fake = uint8_to_model_input(generate(trainer.generator, latents_for_seeds(10_000, options.num, args.nz)))
+        fake = uint8_to_model_input(generate(trainer.generator, latents_for_seeds(10_000, options.num, settings.nz)))
         distance = frechet_distance(fake.flatten(1), real.flatten(1))
         medians[amp] = median_ms = sorted(times)[len(times) // 2] * 1000
         print(
@@ -50,7 +51,7 @@ def main() -> None:
             f"pixel-FD after {options.steps} steps: {distance:.2f}"
         )
     print(f"bf16 / fp32 step time: {medians['bf16'] / medians['off']:.2f}")
-    auto = choose_precision("auto", torch.device("cpu"), trainer.generator, trainer.discriminator, args.batch_size)
+    auto = choose_precision("auto", torch.device("cpu"), trainer.generator, trainer.discriminator, settings.batch_size)
     print(f"--amp auto here: {auto.reason}")
 
 

@@ -9,7 +9,7 @@ Cold start, as differences measured in this run (machines differ in how long tor
 start to first answer against `python -c "import torch, gradio"`. Over HTTP: a gradio_client round trip for an
 8-sample grid (p50), and a load test of 16 concurrent clients x 20 mixed requests, a third of them identical (the
 default seed), all from one address, reporting errors, refusals by the per-address caps on queued interpolations
-(gan/fairness.py) and p50/p99. Every figure belongs to the machine named in the first line.
+(gan/ui/fairness.py) and p50/p99. Every figure belongs to the machine named in the first line.
 """
 
 from __future__ import annotations

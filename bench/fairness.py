@@ -31,7 +31,7 @@ from gan import BUNDLED_MODEL
 from gan.checkpoint import load_model
 from gan.precision import describe_device
 from gan.sampling import generate, latent_for_seed, to_pil
-from gan.ui import MAX_RESTARTS, MAX_STEPS
+from gan.ui.common import MAX_RESTARTS, MAX_STEPS
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

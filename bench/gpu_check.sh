@@ -20,13 +20,14 @@ done
 import sys, tempfile, torch
 sys.path.insert(0, ".")
 from gan.data import ImageDataset
-from gan.training import Trainer, parse_args
+from gan.training.settings import RunSettings
+from gan.training.trainer import Trainer
 data = ImageDataset(torch.randint(0, 256, (4096, 3, 32, 32), dtype=torch.uint8), "synthetic", "random")
-for flags in (["--amp", "bf16"], ["--amp", "fp16"], ["--amp", "bf16", "--compile"], ["--amp", "off"]):
-    trainer = Trainer(parse_args(flags + ["--batch-size", "256", "--eval-every", "0"]), data, torch.device("cuda"))
+for overrides in ({"amp": "bf16"}, {"amp": "fp16"}, {"amp": "bf16", "compile": True}, {"amp": "off"}):
+    trainer = Trainer(RunSettings(**overrides, batch_size=256, eval_every=0), data, torch.device("cuda"))
     for _ in range(20):
         stats = trainer.train_step(trainer.next_batch())
-    print(flags, {k: round(v.item(), 4) for k, v in stats.items()}, "skipped", trainer.skipped_steps, "ok")
+    print(overrides, {k: round(v.item(), 4) for k, v in stats.items()}, "skipped", trainer.skipped_steps, "ok")
 PY
 } > "$OUT/gpu_tests.log" 2>&1
 echo "done: $(ls "$OUT")"

@@ -27,7 +27,8 @@ import torch
 from gan.data import load_dataset
 from gan.evaluation import evaluate_generator
 from gan.features import DomainFeatures
-from gan.training import Trainer, parse_args
+from gan.training.settings import parse_flags
+from gan.training.trainer import Trainer
 
 
 def train_and_evaluate(variant: str, times: list[float], num: int) -> None:
@@ -36,7 +37,8 @@ def train_and_evaluate(variant: str, times: list[float], num: int) -> None:
     test = load_dataset("fashion-mnist", download=False, split="test")
     features = DomainFeatures("fashion-mnist")
     recipe, *flags = shlex.split(variant)
-    trainer = Trainer(parse_args(["--recipe", recipe, *flags]), train, torch.device("cpu"))
+    settings, _ = parse_flags(["--recipe", recipe, *flags])
+    trainer = Trainer(settings, train, torch.device("cpu"))
     trained = 0.0
     for until in times:
         while trained < until:

@@ -25,7 +25,8 @@ from torch.utils.flop_counter import FlopCounterMode
 from gan.data import ImageDataset
 from gan.models import Discriminator, Generator, ModelConfig
 from gan.precision import describe_device
-from gan.training import Trainer, parse_args
+from gan.training.settings import RunSettings
+from gan.training.trainer import Trainer
 
 BF16_DENSE_PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # SXM dense bf16
 
@@ -80,9 +81,9 @@ def classic_loop(dataset: ImageDataset, config: ModelConfig, batch: int, steps: 
 
 
 def project_loop(
-    dataset: ImageDataset, flags: list[str], steps: int, device: torch.device, compile_models: bool
+    dataset: ImageDataset, settings: RunSettings, steps: int, device: torch.device, compile_models: bool
 ) -> tuple[float, Trainer]:
-    trainer = Trainer(parse_args(flags), dataset, device)
+    trainer = Trainer(settings, dataset, device)
     if compile_models:
         trainer.generator.compile()
         trainer.discriminator.compile()
@@ -94,7 +95,7 @@ def project_loop(
         stats = trainer.train_step(trainer.next_batch())
     stats["loss_d"].item()
     _sync(device)
-    return steps * trainer.args.batch_size / (time.perf_counter() - start), trainer
+    return steps * settings.batch_size / (time.perf_counter() - start), trainer
 
 
 def flops_per_step(trainer: Trainer) -> int:
@@ -128,22 +129,15 @@ def main() -> None:
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     dataset = synthetic_dataset(50_000 if device.type == "cuda" else 10_000, options.channels, options.image_size)
     config = ModelConfig(100, options.width, options.width, options.channels, options.image_size)
-    flags = [
-        "--recipe",
-        options.recipe,
-        "--amp",
-        options.amp,
-        "--batch-size",
-        str(options.batch_size),
-        "--ngf",
-        str(options.width),
-        "--ndf",
-        str(options.width),
-        "--image-size",
-        str(options.image_size),
-        "--eval-every",
-        "0",
-    ]
+    settings = RunSettings(
+        recipe=options.recipe,
+        amp=options.amp,
+        batch_size=options.batch_size,
+        ngf=options.width,
+        ndf=options.width,
+        image_size=options.image_size,
+        eval_every=0,
+    )
     results = {
         "device": describe_device(device),
         "image": f"{options.channels}x{options.image_size}x{options.image_size}",
@@ -154,7 +148,7 @@ def main() -> None:
         "torch": torch.__version__,
     }
     results["classic_img_s"] = round(classic_loop(dataset, config, options.batch_size, options.steps, device), 1)
-    fast, trainer = project_loop(dataset, flags, options.steps, device, compile_models=False)
+    fast, trainer = project_loop(dataset, settings, options.steps, device, compile_models=False)
     results["project_img_s"] = round(fast, 1)
     results["project_precision"] = trainer.precision.reason
     flops = flops_per_step(trainer)
@@ -162,7 +156,7 @@ def main() -> None:
     results["project_tflop_s"] = round(flops * fast / options.batch_size / 1e12, 3)
     if options.compile:
         results["project_compiled_img_s"] = round(
-            project_loop(dataset, flags, options.steps, device, compile_models=True)[0], 1
+            project_loop(dataset, settings, options.steps, device, compile_models=True)[0], 1
         )
     results["speedup"] = round(
         max(results["project_img_s"], results.get("project_compiled_img_s", 0)) / results["classic_img_s"], 2

@@ -152,17 +152,21 @@ def project(args: argparse.Namespace) -> None:
     print(f"distance: {result.distance:.4f}")  # mean absolute pixel error, 0..1
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m gan", description="DCGAN Studio tools for exported models.")
-    commands = parser.add_subparsers(dest="command", required=True)
-    p = commands.add_parser("sample", help="write samples for a range of seeds", description=sample.__doc__)
+def _command(commands, name: str, run, help: str) -> argparse.ArgumentParser:
+    parser = commands.add_parser(name, help=help, description=run.__doc__)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def _add_model_commands(commands) -> None:
+    """The commands that read a model: sample, evaluate, project."""
+    p = _command(commands, "sample", sample, "write samples for a range of seeds")
     add_model_arguments(p)
     p.add_argument("--num", type=int, default=64)
     p.add_argument("--seed", type=int, default=0, help="first seed; image i uses seed+i")
     p.add_argument("--columns", type=int, default=None, help="grid columns (default: near-square)")
     p.add_argument("--out", required=True, help="output .png or .npz")
-    p.set_defaults(run=sample)
-    p = commands.add_parser("evaluate", help="score sample quality against the real data", description=evaluate.__doc__)
+    p = _command(commands, "evaluate", evaluate, "score sample quality against the real data")
     add_model_arguments(p)
     p.add_argument("--dataset", default=None, help="default: the dataset named in the model's config.json")
     p.add_argument("--data-dir", default=None)
@@ -174,36 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="Inception-v3 weights (torch-fidelity's pt_inception-2015-12-05 .pth or .safetensors) for FID",
     )
-    p.set_defaults(run=evaluate)
-    p = commands.add_parser(
-        "train-features", help="train the evaluation feature network", description=train_features.__doc__
-    )
-    p.add_argument("--dataset", default="fashion-mnist", choices=("mnist", "fashion-mnist"))
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(run=train_features)
-    p = commands.add_parser("push", help="publish an export to a Hub model repo", description=push.__doc__)
-    p.add_argument("folder", metavar="DIR", help="an export folder, or a run folder (its model/ is pushed)")
-    add_publish_arguments(p, training=False)
-    p.set_defaults(run=push)
-    p = commands.add_parser(
-        "deploy-space", help="create or update a Space serving a Hub model", description=deploy_space.__doc__
-    )
-    p.add_argument("--space-id", required=True, metavar="USER/NAME", help="the Space repo to create or update")
-    p.add_argument("--repo-id", required=True, metavar="USER/MODEL", help="the model the Space serves")
-    p.add_argument("--revision", default=None, help="branch, tag or commit of --repo-id (default: main)")
-    p.add_argument(
-        "--private", action="store_true", help="create the Space private (an existing one keeps its visibility)"
-    )
-    p.add_argument(
-        "--hub-token",
-        default=None,
-        metavar="TOKEN",
-        help="write token (default: HF_TOKEN or the `hf auth login` token)",
-    )
-    p.set_defaults(run=deploy_space)
-    p = commands.add_parser("project", help="find the latent z of an image", description=project.__doc__)
+    p = _command(commands, "project", project, "find the latent z of an image")
     p.add_argument("image", help="image file (PNG, JPEG...), fitted to the model like the app's uploads")
     add_model_arguments(p)
     p.add_argument("--out", required=True, help="output .npy for z")
@@ -216,7 +191,38 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"random starts optimised as one batch (default {DEFAULT_RESTARTS})",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the random starts")
-    p.set_defaults(run=project)
+
+
+def _add_other_commands(commands) -> None:
+    """Training the evaluation's feature network, publishing, deploying."""
+    p = _command(commands, "train-features", train_features, "train the evaluation feature network")
+    p.add_argument("--dataset", default="fashion-mnist", choices=("mnist", "fashion-mnist"))
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--seed", type=int, default=0)
+    p = _command(commands, "push", push, "publish an export to a Hub model repo")
+    p.add_argument("folder", metavar="DIR", help="an export folder, or a run folder (its model/ is pushed)")
+    add_publish_arguments(p, training=False)
+    p = _command(commands, "deploy-space", deploy_space, "create or update a Space serving a Hub model")
+    p.add_argument("--space-id", required=True, metavar="USER/NAME", help="the Space repo to create or update")
+    p.add_argument("--repo-id", required=True, metavar="USER/MODEL", help="the model the Space serves")
+    p.add_argument("--revision", default=None, help="branch, tag or commit of --repo-id (default: main)")
+    p.add_argument(
+        "--private", action="store_true", help="create the Space private (an existing one keeps its visibility)"
+    )
+    p.add_argument(
+        "--hub-token",
+        default=None,
+        metavar="TOKEN",
+        help="write token (default: HF_TOKEN or the `hf auth login` token)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m gan", description="DCGAN Studio tools for exported models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_model_commands(commands)
+    _add_other_commands(commands)
     return parser
 
 

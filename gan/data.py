@@ -26,6 +26,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from .checkpoint import atomic_write
 from .errors import DataError, ImageInputError
 from .images import decode_image, fit_image, image_to_uint8, list_image_files
 
@@ -58,6 +59,11 @@ class ImageDataset:
     @property
     def channels(self) -> int:
         return self.images.shape[1]
+
+
+def _copy(opener, source: Path, target: str) -> None:
+    with opener(source, "rb") as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst)
 
 
 def cache_dir() -> Path:
@@ -120,15 +126,10 @@ def _load_idx(name: str, data_dir: Path | None, download: bool, train: bool) -> 
         raw = root / folder_name / "raw"
         raw.mkdir(parents=True, exist_ok=True)
         for file in IDX_FILES:
-            if not (raw / file).exists():
-                partial = raw / f"{file}.partial"
+            if not (raw / file).exists():  # each process unpacks to its own temporary file (torchrun ranks race here)
                 opener = open if (found / file).exists() else gzip.open
-                with (
-                    opener(found / (file if opener is open else f"{file}.gz"), "rb") as src,
-                    open(partial, "wb") as dst,
-                ):
-                    shutil.copyfileobj(src, dst)
-                os.replace(partial, raw / file)
+                source = found / (file if opener is open else f"{file}.gz")
+                atomic_write(raw / file, lambda path, source=source, opener=opener: _copy(opener, source, path))
     try:
         dataset = cls(str(root), train=train, download=False)
     except Exception as error:

@@ -43,9 +43,9 @@ def read_metrics(path: Path) -> list[dict]:
     return [r for r in parse_metrics(path.read_text(errors="replace").splitlines()) if r is not None]
 
 
-def plot_losses(records: list[dict], path: Path) -> None:
-    """Losses of both networks, the discriminator's mean probability on real and fake images, and the
-    quick evaluations' Frechet distance and precision/recall where there are some."""
+def plot_losses(records: list[dict], path: Path, loss_label: str) -> None:
+    """Losses of both networks (`loss_label` names the run's loss), the discriminator's mean probability on real and
+    fake images, and the quick evaluations' Frechet distance and precision/recall where there are some."""
     evaluations = [r for r in records if "eval" in r]
     records = [r for r in records if "loss_d" in r]
     steps = [r["step"] for r in records]
@@ -54,7 +54,7 @@ def plot_losses(records: list[dict], path: Path) -> None:
     losses, outputs = axes[:2]
     losses.plot(steps, [r["loss_d"] for r in records], label="discriminator")
     losses.plot(steps, [r["loss_g"] for r in records], label="generator")
-    losses.set(title="Losses", xlabel="generator step", ylabel="BCE-with-logits loss")
+    losses.set(title="Losses", xlabel="generator step", ylabel=loss_label)
     outputs.plot(steps, [r["d_real"] for r in records], label="D(x): real")
     outputs.plot(steps, [r["d_fake"] for r in records], label="D(G(z)): generated")
     outputs.set(title="Discriminator outputs", xlabel="generator step", ylabel="mean sigmoid", ylim=(0, 1))

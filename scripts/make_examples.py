@@ -16,7 +16,7 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from gan import BUNDLED_MODEL, load_model
 from gan.sampling import generate, latents_for_seeds, png_bytes, to_pil
-from gan.ui_assets import model_identity
+from gan.ui.assets import model_identity
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -29,6 +29,7 @@ needs_fashion_mnist = pytest.mark.skipif(
     reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
 )
 TINY_MODEL_ARGS = ["--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "8"]
+TINY_MODEL_SETTINGS = {"nz": 8, "ngf": 4, "ndf": 4, "batch_size": 8}  # the same, for RunSettings
 
 
 def write_idx_images(path: Path, images: np.ndarray) -> None:

@@ -28,7 +28,7 @@ from PIL import Image
 
 from gan.checkpoint import export_model
 from gan.models import Discriminator, Generator, ModelConfig
-from gan.ui import JOB_CAPS
+from gan.ui.common import JOB_CAPS
 
 pytestmark = pytest.mark.slow
 

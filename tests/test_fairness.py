@@ -7,7 +7,7 @@ import gradio as gr
 import pytest
 from starlette.requests import Request
 
-from gan.fairness import Admission, Caps, client_address
+from gan.ui.fairness import Admission, Caps, client_address
 
 CAPS = {
     "projection": Caps("projections", per_session=2, per_address=3, total=4),

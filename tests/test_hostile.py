@@ -333,7 +333,7 @@ def test_a_huge_config_costs_no_memory(hostile, tmp_path):
 
 
 def test_the_model_cache_is_bounded_by_bytes():
-    from gan.ui import ModelCache, ModelRef, model_bytes
+    from gan.ui.models import ModelCache, ModelRef, model_bytes
 
     cache = ModelCache(capacity=10, max_bytes=100, size=len)
     refs = [ModelRef(repo_id=f"alice/m{i}", commit=str(i) * 40) for i in range(4)]
@@ -393,7 +393,7 @@ def test_metadata_is_shown_as_text_never_as_markup(app, hostile):
 
 
 def test_model_summary_takes_metadata_of_any_type(export):
-    from gan.ui_assets import model_summary
+    from gan.ui.assets import model_summary
 
     model = load_model(export)
     for metadata in (
@@ -426,7 +426,7 @@ def test_outputs_carry_no_server_path(app, export, tmp_path_factory):
 
 
 def test_training_sets_are_refused_before_they_are_built():
-    from gan.ui_assets import TrainingData
+    from gan.ui.assets import TrainingData
 
     data = TrainingData()
     hub = {"repo_id": "eve/gan", "revision": "main", "commit": "e" * 40}

@@ -388,7 +388,14 @@ def test_push_failures_give_one_actionable_line_and_keep_the_export(hub, home, p
     assert result["deploy"]["code"] == 0, result["deploy"]["stderr"]
     assert hub.space_variables("alice/studio") == {"GAN_REPO_ID": REPO}
     space = hub.files("alice/studio", repo_type="space")
-    assert {"app.py", "gan/__init__.py", "gan/hub/load.py", "gan/ui.py", "requirements.txt", "README.md"} <= set(space)
+    assert {
+        "app.py",
+        "gan/__init__.py",
+        "gan/hub/load.py",
+        "gan/ui/__init__.py",
+        "requirements.txt",
+        "README.md",
+    } <= set(space)
     assert space["app.py"] == (ROOT / "app.py").read_bytes()
     requirements = space["requirements.txt"].decode()
     assert "torch==" in requirements and "gradio" not in requirements
@@ -459,7 +466,7 @@ def test_app_picker_is_per_visitor_and_works_offline(hub, home, downloaded, tmp_
 def test_model_cache_is_a_bounded_thread_safe_lru():
     from concurrent.futures import ThreadPoolExecutor
 
-    from gan.ui import ModelCache, ModelRef
+    from gan.ui.models import ModelCache, ModelRef
 
     cache, loads = ModelCache(capacity=2, size=len), []
 

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 HEAVY = ("torchvision", "matplotlib", "torch_fidelity", "scipy")
 
 
-@pytest.mark.parametrize("module", ["gan.cli", "gan.ui", "gan.sampling", "gan.training"])
+@pytest.mark.parametrize("module", ["gan.cli", "gan.serve", "gan.ui", "gan.sampling", "gan.training"])
 def test_importing_loads_no_heavy_library(module):
     """torchvision alone costs seconds (it pulls in torch._dynamo); matplotlib, torch-fidelity and scipy are needed
     only to draw, evaluate or load the datasets that use them; the Hub's API client (huggingface_hub.hf_api) only to

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 import torch
-from helpers import ROOT, TINY_MODEL_ARGS, needs_fashion_mnist, train
+from helpers import ROOT, TINY_MODEL_ARGS, TINY_MODEL_SETTINGS, needs_fashion_mnist, train
 
 from gan.augment import POLICIES, diff_augment, parse_policy
 from gan.checkpoint import load_model
@@ -18,7 +18,8 @@ from gan.features import weights_path
 from gan.hub.model_card import model_card
 from gan.metrics import frechet_distance, kernel_inception_distance, nearest_distances, precision_recall
 from gan.models import Generator, ModelConfig
-from gan.training import Trainer, parse_args, recalibrate_batchnorm
+from gan.training.settings import RunSettings
+from gan.training.trainer import Trainer, recalibrate_batchnorm
 
 pytestmark = pytest.mark.slow
 
@@ -74,8 +75,8 @@ def test_recalibrated_batchnorm_statistics_match_the_generators_own_activations(
 @pytest.mark.parametrize(("step", "decay"), [(0, 0.0), (40, 0.5**0.5), (10_000, 0.5 ** (1 / 500)), (100_000, 0.999)])
 def test_ema_half_life_ramps_up_with_training_then_holds_at_the_chosen_decay(idx_dir, step, decay):
     """Half-life min(693 steps (= decay 0.999), 5% of the steps so far): 2 steps at step 40, capped later."""
-    args = parse_args(["--dataset", "mnist", *TINY_MODEL_ARGS, "--ema", "0.999"])
-    trainer = Trainer(args, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))
+    settings = RunSettings(dataset="mnist", **TINY_MODEL_SETTINGS, ema=0.999)
+    trainer = Trainer(settings, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))
     trainer.step = step
     before = [p.clone() for p in trainer.ema.parameters()]
     trainer.train_step(trainer.next_batch())
@@ -86,9 +87,9 @@ def test_ema_half_life_ramps_up_with_training_then_holds_at_the_chosen_decay(idx
 
 @pytest.mark.parametrize(("fraction", "scale"), [(0.0, 1.0), (0.6, 1.0), (0.8, 0.5), (1.0, 0.0)])
 def test_lr_decay_holds_then_falls_linearly_to_zero(idx_dir, fraction, scale):
-    args = parse_args(["--dataset", "mnist", *TINY_MODEL_ARGS, "--lr-g", "1e-3", "--lr-d", "4e-4", "--lr-decay", "0.4"])
-    trainer = Trainer(args, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))
-    trainer.set_progress(fraction)
+    settings = RunSettings(dataset="mnist", **TINY_MODEL_SETTINGS, lr_g=1e-3, lr_d=4e-4, lr_decay=0.4)
+    trainer = Trainer(settings, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))
+    trainer.set_learning_rates(fraction)
     assert trainer.opt_g.param_groups[0]["lr"] == pytest.approx(1e-3 * scale)
     assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * scale)
 

@@ -153,7 +153,7 @@ def test_downloaded_space_serves_the_pushed_model(hub, deployed, tiny_run, tmp_p
     try:
         assert f"from {REPO}@main (commit {deployed['commit'][:7]})" in (tmp_path / "app.log").read_text()
         # the app imported the Space's own gan package (byte-code written next to it), not this checkout's
-        assert list((folder / "gan" / "__pycache__").glob(f"ui.{sys.implementation.cache_tag}.pyc"))
+        assert list((folder / "gan" / "__pycache__").glob(f"serve.{sys.implementation.cache_tag}.pyc"))
         # the weights came from the build's preload: starting made no download
         assert not [path for method, path in hub.requests[requests:] if method == "GET" and "/resolve/" in path]
         client = Client(app.url, verbose=False, download_files=str(tmp_path / "downloads"))

@@ -11,12 +11,13 @@ import time
 
 import pytest
 import torch
-from helpers import ROOT, TINY_MODEL_ARGS, train
+from helpers import ROOT, TINY_MODEL_ARGS, TINY_MODEL_SETTINGS, train
 from safetensors.torch import load_file
 
 from gan.checkpoint import list_training_states, load_model, load_training_state
 from gan.data import load_dataset
-from gan.training import Trainer, parse_args
+from gan.training.settings import RunSettings
+from gan.training.trainer import Trainer
 
 
 def test_run_folder_has_everything(tiny_run):
@@ -113,14 +114,14 @@ def test_resume_refuses_a_different_architecture(tmp_path, idx_dir, capsys):
     assert "--ngf 8 differs from the resumed run's 4" in capsys.readouterr().err
 
 
-def _trainer(idx_dir, *extra) -> Trainer:
-    args = parse_args(["--dataset", "mnist", *TINY_MODEL_ARGS, *extra])
-    return Trainer(args, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))
+def _trainer(idx_dir, **settings) -> Trainer:
+    settings = RunSettings(dataset="mnist", **TINY_MODEL_SETTINGS, **settings)
+    return Trainer(settings, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))
 
 
 @pytest.mark.parametrize("amp", ["bf16", "fp16"])
 def test_amp_on_cpu_trains(idx_dir, amp):
-    trainer = _trainer(idx_dir, "--amp", amp)
+    trainer = _trainer(idx_dir, amp=amp)
     assert (trainer.scaler is not None) == (amp == "fp16")
     before = [p.clone() for p in trainer.generator.parameters()]
     for _ in range(3):
@@ -133,7 +134,7 @@ def test_amp_on_cpu_trains(idx_dir, amp):
 
 @pytest.mark.parametrize("amp", ["off", "bf16", "fp16"])
 def test_non_finite_step_is_skipped_and_counted(idx_dir, amp):
-    trainer = _trainer(idx_dir, "--amp", amp)
+    trainer = _trainer(idx_dir, amp=amp)
     for _ in range(3):  # lets fp16's loss scale settle: its first steps overflow (and are skipped) by design
         trainer.train_step(trainer.next_batch())
     skipped = trainer.skipped_steps

@@ -15,7 +15,7 @@ from PIL import Image
 from gan.checkpoint import load_model
 from gan.plots import score_histogram
 from gan.sampling import MIN_TRUNCATION, latent_for_seed, latents_for_seeds, ping_pong, upscale
-from gan.ui_assets import OutputFiles, ReferenceScores, TrainingData, model_identity, model_summary, nearest_images
+from gan.ui.assets import OutputFiles, ReferenceScores, TrainingData, model_identity, model_summary, nearest_images
 
 
 @pytest.mark.parametrize("truncation", [0.3, 1.0, 2.0])

@@ -75,6 +75,48 @@ def _evaluation(evaluation: dict | None) -> str:
     return text
 
 
+def _usage(repo_id: str, revision: str | None) -> list[str]:
+    """How to load, sample and serve the published model."""
+    revision_arg = f', revision="{revision}"' if revision and revision != "main" else ""
+    revision_flag = f" --revision {revision}" if revision and revision != "main" else ""
+    return [
+        "## Use it",
+        "With DCGAN Studio's `gan` package on your Python path"
+        " (a copy of its repository, or of any DCGAN Studio Space),"
+        " three lines load the generator (config.json and safetensors only, never pickle; shapes are checked)"
+        " and a fourth samples from it:",
+        "```python\n"
+        "import torch\n"
+        "from gan import load_generator\n"
+        f'G = load_generator("{repo_id}"{revision_arg})\n'
+        "images = G(torch.randn(16, G.config.nz))  # (16, C, H, W) in [-1, 1]\n"
+        "```",
+        "It also loads the way `huggingface_hub.PyTorchModelHubMixin` models do:"
+        f' `from gan.hub.generator import HubGenerator; G = HubGenerator.from_pretrained("{repo_id}"{revision_arg})`.',
+        "## Open it in the app",
+        f"```bash\npython app.py --repo-id {repo_id}{revision_flag}"
+        "        # local Gradio app: sample, interpolate, score\n"
+        f"python -m gan sample --repo-id {repo_id}{revision_flag} --out samples.png\n"
+        f"python -m gan deploy-space --space-id YOUR_NAME/dcgan-studio --repo-id {repo_id}{revision_flag}"
+        "  # a Space\n```",
+        "In a running app, type the repo id into the model picker.",
+    ]
+
+
+def _training(training: dict) -> str:
+    """Steps, hardware, precision and time of the run."""
+    seconds = training.get("time_s")
+    minutes = f" ({seconds / 60:.1f} min)" if isinstance(seconds, int | float) else ""
+    return (
+        f"- steps: {training.get('steps', '?')} ({training.get('images_seen', '?')} images seen,"
+        f" {training.get('train_images', '?')} training images)\n"
+        f"- hardware: {training.get('device', 'unknown')}, precision {training.get('precision', '?')},"
+        f" torch {training.get('torch', '?')}\n"
+        f"- time: {seconds if seconds is not None else '?'} s{minutes}\n"
+        f"- skipped non-finite steps: {training.get('skipped_steps', 0)}"
+    )
+
+
 def model_card(config: dict, repo_id: str, files: list[str], revision: str | None = None) -> ModelCard:
     """The model card for an export whose config.json is `config`, published as `repo_id` with `files`."""
     dataset = config.get("dataset", "unknown")
@@ -99,9 +141,6 @@ def model_card(config: dict, repo_id: str, files: list[str], revision: str | Non
         ],
         datasets=[HUB_DATASETS[dataset]] if dataset in HUB_DATASETS else None,
     )
-    revision_arg = f', revision="{revision}"' if revision and revision != "main" else ""
-    revision_flag = f" --revision {revision}" if revision and revision != "main" else ""
-    minutes = training.get("time_s", 0) / 60
     ema = args.get("ema")
     sections = [
         f"# {repo_id}",
@@ -110,33 +149,9 @@ def model_card(config: dict, repo_id: str, files: list[str], revision: str | Non
         f" Gaussian latent into a {size}x{size} image with {channels} channel(s), values in [-1, 1]."
         + (f" Sampling uses an exponential moving average of the generator's weights (decay {ema})." if ema else ""),
         "![64 samples from seeds 0..63](samples.png)" if "samples.png" in files else "",
-        "## Use it",
-        "With DCGAN Studio's `gan` package on your Python path"
-        " (a copy of its repository, or of any DCGAN Studio Space),"
-        " three lines load the generator (config.json and safetensors only, never pickle; shapes are checked)"
-        " and a fourth samples from it:",
-        "```python\n"
-        "import torch\n"
-        "from gan import load_generator\n"
-        f'G = load_generator("{repo_id}"{revision_arg})\n'
-        "images = G(torch.randn(16, G.config.nz))  # (16, C, H, W) in [-1, 1]\n"
-        "```",
-        "It also loads the way `huggingface_hub.PyTorchModelHubMixin` models do:"
-        f' `from gan.hub import HubGenerator; G = HubGenerator.from_pretrained("{repo_id}"{revision_arg})`.',
-        "## Open it in the app",
-        f"```bash\npython app.py --repo-id {repo_id}{revision_flag}"
-        "        # local Gradio app: sample, interpolate, score\n"
-        f"python -m gan sample --repo-id {repo_id}{revision_flag} --out samples.png\n"
-        f"python -m gan deploy-space --space-id YOUR_NAME/dcgan-studio --repo-id {repo_id}{revision_flag}"
-        "  # a Space\n```",
-        "In a running app, type the repo id into the model picker.",
+        *_usage(repo_id, revision),
         "## Training",
-        f"- steps: {training.get('steps', '?')} ({training.get('images_seen', '?')} images seen,"
-        f" {training.get('train_images', '?')} training images)\n"
-        f"- hardware: {training.get('device', 'unknown')}, precision {training.get('precision', '?')},"
-        f" torch {training.get('torch', '?')}\n"
-        f"- time: {training.get('time_s', '?')} s ({minutes:.1f} min)\n"
-        f"- skipped non-finite steps: {training.get('skipped_steps', 0)}",
+        _training(training),
         "### Arguments (local paths omitted)",
         _table(args, ("argument", "value")) if args else "not recorded",
         "## Final metrics",

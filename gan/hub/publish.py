@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,63 +149,31 @@ def add_publish_arguments(parser: argparse.ArgumentParser, training: bool = True
         group.add_argument("--commit-message", default=None, help="default: 'Upload NAME: STEPS steps on DATASET'")
 
 
-def check_push_arguments(args: argparse.Namespace) -> None:
-    """Before training: everything a final push needs that can be checked without the network."""
-    if not args.push_to_hub:
-        return
-    if not args.hub_model_id:
+def check_push_arguments(repo_id: str | None, token: str | None, push_every: int | None = None) -> None:
+    """Before training with --push-to-hub: everything a final push needs that can be checked without the network."""
+    if not repo_id:
         raise HubError("--push-to-hub needs --hub-model-id USER/NAME (the model repo to create or update)")
-    check_repo_id(args.hub_model_id, "--hub-model-id")
-    if args.push_every is not None and args.push_every < 1:
+    check_repo_id(repo_id, "--hub-model-id")
+    if push_every is not None and push_every < 1:
         raise GanError("--push-every must be at least 1")
-    resolve_token(args.hub_token)
+    resolve_token(token)
 
 
-def _push_hint(folder: Path, args: argparse.Namespace) -> str:
-    revision = f" --hub-revision {args.hub_revision}" if args.hub_revision else ""
-    return f"python -m gan push {folder} --hub-model-id {args.hub_model_id}{revision}"
+def _push_hint(folder: Path, repo_id: str, revision: str | None) -> str:
+    return f"python -m gan push {folder} --hub-model-id {repo_id}" + (f" --hub-revision {revision}" if revision else "")
 
 
-def scheduled_push(args: argparse.Namespace):
-    """A `Run` step hook pushing every --push-every steps (not at the last step: the final push does that).
-    A failed scheduled push is reported and training goes on."""
-    if not (args.push_to_hub and args.push_every):
-        return None
-
-    def hook(run) -> None:
-        step = run.trainer.step
-        if step % args.push_every or step >= run.total_steps:
-            return
-        run.save_samples()
-        folder = run.export()
-        try:
-            published = push_export(
-                folder,
-                args.hub_model_id,
-                token=args.hub_token,
-                private=args.hub_private,
-                revision=args.hub_revision,
-                commit_message=f"Training checkpoint: step {step} of {run.total_steps}",
-            )
-        except GanError as error:
-            print(f"\nwarning: the scheduled push at step {step} failed: {error}; training goes on", file=sys.stderr)
-        else:
-            print(f"\npushed step {step} to {published.url} (commit {published.commit[:7]})")
-
-    return hook
-
-
-def push_trained(args: argparse.Namespace, out: Path) -> Published:
+def push_trained(
+    out: Path, repo_id: str, *, token: str | None = None, private: bool = False, revision: str | None = None
+) -> Published:
     """The final push of train.py; a failure says where the (untouched) results are and how to push them later."""
     folder = out / "model"
     try:
-        published = push_export(
-            folder, args.hub_model_id, token=args.hub_token, private=args.hub_private, revision=args.hub_revision
-        )
+        published = push_export(folder, repo_id, token=token, private=private, revision=revision)
     except GanError as error:
         raise HubError(
             f"{error} -- the run folder {out} and its export {folder} are intact; push later with: "
-            f"{_push_hint(folder, args)}"
+            f"{_push_hint(folder, repo_id, revision)}"
         ) from None
     done = "pushed" if published.changed else "nothing new to push: already on the Hub:"
     print(

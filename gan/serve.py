@@ -1,8 +1,9 @@
-"""Command line of the app: which model to serve, and where.
+"""Command line of the app (`python app.py`): which model to serve, and where.
 
 The model is `--repo-id USER/NAME [--revision REV]` (a Hub model), else `--checkpoint DIR` (an export folder), else the
 environment variables GAN_REPO_ID / GAN_REVISION (how a Space is configured), else the bundled model. Host and port
-default to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT when set (as on Spaces).
+default to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT when set (as on Spaces). Like the other commands, a model that
+cannot be loaded is one line, `error: ...`, and exit status 2.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from .errors import GanError
 from .hub.load import REPO_ID_VARIABLE, REVISION_VARIABLE, load_source
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="app.py", description="Serve the DCGAN Studio Gradio app.")
     parser.add_argument(
         "--checkpoint", default=None, help="an export folder (config.json + safetensors); default: the bundled model"
@@ -34,7 +35,11 @@ def main(argv: list[str] | None = None) -> None:
         help="address to listen on (0.0.0.0 to serve your network)",
     )
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     repo_id, revision = args.repo_id, args.revision
     if not repo_id and not args.checkpoint and os.environ.get(REPO_ID_VARIABLE):
         repo_id, revision = os.environ[REPO_ID_VARIABLE], revision or os.environ.get(REVISION_VARIABLE) or None
@@ -42,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         model = load_source(checkpoint, repo_id, revision)
     except GanError as error:
-        sys.exit(f"error: {error}")
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     from .ui import CSS, EXAMPLES, MAX_UPLOAD, build_demo  # gradio is slow to import: only after the model loaded
 
     serving_bundled = checkpoint is not None and Path(checkpoint).resolve() == BUNDLED_MODEL.resolve()
@@ -56,3 +62,4 @@ def main(argv: list[str] | None = None) -> None:
         allowed_paths=[str(EXAMPLES)],
         max_file_size=MAX_UPLOAD,
     )
+    return 0

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import GENERATOR_NAME, LoadedModel
-from .data import DATASETS, ImageDataset, load_dataset
-from .errors import GanError
-from .sampling import generate, latents_for_seeds
-from .scoring import discriminator_logits
+from ..checkpoint import GENERATOR_NAME, LoadedModel
+from ..data import DATASETS, ImageDataset, load_dataset
+from ..errors import GanError
+from ..sampling import generate, latents_for_seeds
+from ..scoring import discriminator_logits
 
 REFERENCE_SAMPLES = 512  # generated seeds 0..511 and as many real images per model, for the score histogram
 NEAREST = 8  # training images shown per memorisation check

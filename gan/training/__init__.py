@@ -1,0 +1,164 @@
+"""Training, in parts: `settings` (every train.py option, the recipes, the command line and the resume rule),
+`losses`, `trainer` (one step, EMA, precision, the training state) and `run` (the loop, logging, checkpoints, the
+export and the run folder). Here: `main`, the command `train.py` runs."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from ..data import ImageDataset, load_dataset
+from ..distributed import World, init_world, launched_by_torchrun, leave_process
+from ..errors import GanError
+from ..hub import publish
+from ..precision import describe_device
+from .run import (
+    METRICS_NAME,
+    STORAGE_ERRNOS,
+    Run,
+    claim_run_folder,
+    scheduled_push,
+    state_to_resume,
+    storage_failure,
+    truncate_metrics,
+)
+from .settings import RunSettings, check_flags, parse_flags, resume_settings
+from .trainer import Trainer
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """train.py: train in the run folder, export, and push when asked; 2 (and one line) for anything refused."""
+    settings, explicit = parse_flags(sys.argv[1:] if argv is None else argv)
+    out = Path(settings.out or f"runs/{settings.dataset}")
+    with contextlib.ExitStack() as held:  # the run folder's lock and the torchrun process group, let go last
+        code = _train_reporting_errors(settings, explicit, out, held)
+    if launched_by_torchrun():
+        leave_process(code)
+    return code
+
+
+def _train_reporting_errors(settings: RunSettings, explicit: dict, out: Path, held: contextlib.ExitStack) -> int:
+    try:
+        return _train_command(settings, explicit, out, held)
+    except GanError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        if error.errno not in STORAGE_ERRNOS:
+            raise
+        print(f"\nerror: {storage_failure(error, out)}", file=sys.stderr)
+        return 2
+
+
+def _train_command(settings: RunSettings, explicit: dict, out: Path, held: contextlib.ExitStack) -> int:
+    """Check, claim the run folder, resume, assemble the trainer and the run, train, and push when asked."""
+    check_flags(settings)
+    device, world = _join_world(settings, held)
+    if world.is_main:
+        held.callback(os.close, claim_run_folder(out))
+    settings, state = _resume(settings, explicit, out, world)
+    dataset = load_dataset(
+        settings.dataset, settings.data_dir, settings.image_size, not settings.no_download, settings.channels
+    )
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    trainer = Trainer(settings, dataset, device, world)
+    if state is not None:
+        trainer.load_state_dict(state)
+    steps = settings.total_steps(len(dataset))
+    if state is not None and settings.lr_decay > 0 and world.is_main:
+        recorded = {key: state["args"][key] for key in ("steps", "epochs") if key in state["args"]}
+        planned = replace(settings, **recorded).total_steps(len(dataset))
+        if planned != steps:
+            print(f"note: the run was planned for {planned} steps, now {steps}: the learning-rate decay is re-planned")
+    run = Run(trainer, dataset, out, steps)
+    if world.is_main:
+        _announce(trainer, dataset, steps, out)
+        if (push := scheduled_push(settings)) is not None:
+            run.step_hooks.append(push)
+    code = run.train()
+    if world.is_main:
+        print(f"exported the model to {out / 'model'}; try: python app.py --checkpoint {out / 'model'}")
+        _push_at_the_end(settings, out, code)
+    return code
+
+
+def _join_world(settings: RunSettings, held: contextlib.ExitStack) -> tuple[torch.device, World]:
+    """The device to train on and, under torchrun, the process group (left when `held` closes)."""
+    device = resolve_device(settings.device)
+    world = init_world(device.type)
+    held.callback(world.close)
+    if world.distributed:
+        if settings.batch_size % world.size:
+            raise GanError(
+                f"--batch-size {settings.batch_size} (the global batch) must be divisible by the {world.size} processes"
+            )
+        if device.type == "cuda":
+            device = torch.device("cuda", world.local_rank)
+    return device, world
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device --device names (`auto`: CUDA where there is a GPU)."""
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GanError("--device cuda was asked for, but no CUDA GPU is available; use --device cpu")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def _resume(settings: RunSettings, explicit: dict, out: Path, world: World) -> tuple[RunSettings, dict | None]:
+    """With --resume, the state to continue and the settings that continue it; the metrics log is cut back to it."""
+    found = state_to_resume(settings.resume, out, quiet=not world.is_main)
+    if found is None:
+        return settings, None
+    path, state = found
+    settings = resume_settings(settings, explicit, state.get("args", {}), quiet=not world.is_main)
+    if world.is_main:
+        print(f"resuming from {path} (step {state['step']})")
+        if cut := truncate_metrics(out / METRICS_NAME, state["step"]):
+            print(f"{METRICS_NAME}: {cut} line(s) after step {state['step']} (the state resumed) removed")
+    return settings, state
+
+
+def _announce(trainer: Trainer, dataset: ImageDataset, steps: int, out: Path) -> None:
+    """The run's first line: what trains on what, how long, where and in which precision."""
+    settings, world = trainer.settings, trainer.world
+    processes = f" x {world.size} processes" if world.distributed else ""
+    print(
+        f"training a {settings.image_size}x{settings.image_size} DCGAN on {dataset.name} "
+        f"({len(dataset)} images from {dataset.source}) "
+        f"for {steps} steps on {describe_device(trainer.device)}{processes}, "
+        f"{trainer.precision.reason}, {settings.recipe} recipe; "
+        f"run folder {out}"
+    )
+    if trainer.precision.warning:
+        print(f"warning: {trainer.precision.warning}", file=sys.stderr)
+
+
+def _push_at_the_end(settings: RunSettings, out: Path, code: int) -> None:
+    """With --push-to-hub, push the export of a run that ended (a HubError says where the results are; nothing is
+    deleted), or say how to push that of a stopped one."""
+    if not settings.push_to_hub:
+        return
+    if code == 0:
+        publish.push_trained(
+            out,
+            settings.hub_model_id,
+            token=settings.hub_token,
+            private=settings.hub_private,
+            revision=settings.hub_revision,
+        )
+    else:
+        print(
+            f"not pushed (training was stopped); push the export with: "
+            f"python -m gan push {out / 'model'} --hub-model-id {settings.hub_model_id}"
+        )

@@ -1,0 +1,442 @@
+"""A training run in its folder: the loop, logging, evaluation, checkpoints, signals, the export, scheduled Hub pushes,
+and the helpers that keep a run folder sound across kills, full disks and resumes.
+
+A run folder (`--out DIR`) holds:
+    checkpoints/step_XXXXXXX.pt   full training states (resume with --resume auto|PATH)
+    samples/step_XXXXXXX.png      fixed-noise grids (seeds 0..63) during training
+    metrics.jsonl                 one JSON line per --log-every steps
+    loss.png, weights.png         loss curves and per-layer weight norms over time
+    model/                        the final export (config.json + safetensors), the sample grid and plots
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import json
+import os
+import shutil
+import signal
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from .. import checkpoint as ckpt
+from ..data import CREDITS, ImageDataset
+from ..distributed import parameter_digest
+from ..errors import CheckpointError, GanError
+from ..evaluation import TrainingEvaluator
+from ..features import FEATURE_DATASETS, DomainFeatures
+from ..hub import publish
+from ..models import without_spectral_norm
+from ..plots import parse_metrics, plot_losses, plot_weight_norms, read_metrics
+from ..precision import describe_device
+from ..sampling import generate, grid_image, latents_for_seeds
+from .settings import RunSettings
+from .trainer import Trainer
+
+SAMPLE_GRID_NAME = "samples.png"
+LOSS_PLOT_NAME = "loss.png"
+WEIGHTS_PLOT_NAME = "weights.png"
+METRICS_NAME = "metrics.jsonl"
+LOCK_NAME = ".lock"
+STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO)
+NUM_FIXED_SAMPLES = 64
+
+StepHook = Callable[["Run"], None]
+
+
+def layer_norms(module: torch.nn.Module) -> dict[str, float]:
+    """L2 norm of each layer's weight (before spectral normalisation), keyed by the layer's index."""
+    return {
+        name.removeprefix("main.").split(".")[0]: round(param.detach().float().norm().item(), 5)
+        for name, param in module.named_parameters()
+        if name.endswith(("weight", "weight.original"))
+    }
+
+
+class Run:
+    """A training run in its folder: logging, sample grids, checkpoints, signals and the final export.
+
+    Everything the run logs goes through `write_record` (each metrics.jsonl line) and `save_samples` (the sample
+    grid, with the plots)."""
+
+    def __init__(self, trainer: Trainer, dataset: ImageDataset, out: Path, total_steps: int):
+        self.trainer = trainer
+        self.dataset = dataset
+        self.out = out
+        self.total_steps = total_steps
+        self.settings = trainer.settings
+        self.fixed_latents = latents_for_seeds(0, NUM_FIXED_SAMPLES, trainer.config.nz)
+        self._grid: tuple[int, Image.Image] | None = None  # the sample grid, and the step it shows
+        self.bar: tqdm | None = None  # the progress bar, from the first step on
+        self.stop_signal: int | None = None
+        self.metrics: dict[str, torch.Tensor] = {}
+        self.steps_since_log = 0
+        self.last_record: dict = {}
+        # callables(run) after each step (e.g. scheduled Hub pushes); their time is not training time
+        self.step_hooks: list[StepHook] = []
+        self.evaluator = make_evaluator(trainer, dataset)
+        self.last_eval: dict | None = None
+        self.best: dict | None = None  # the best evaluation so far, when --keep-best
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.out / "checkpoints"
+
+    def _handle_signal(self, signum, _frame):
+        self.stop_signal = signum
+        signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C stops at once
+
+    # -- the loop ---------------------------------------------------------------------------
+    def train(self) -> int:
+        """Train to total_steps (or until SIGINT/SIGTERM), then checkpoint and export. Returns an exit code."""
+        previous = {sig: signal.signal(sig, self._handle_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            self._train_steps()
+            return self._finish()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _train_steps(self) -> None:
+        trainer = self.trainer
+        self.bar = tqdm(
+            total=self.total_steps,
+            initial=trainer.step,
+            unit="step",
+            dynamic_ncols=True,
+            desc="training",
+            disable=not trainer.world.is_main,
+        )
+        self.started = time.perf_counter() - trainer.elapsed
+        self.window_start = time.perf_counter()
+        try:
+            while trainer.step < self.total_steps and not trainer.world.any(self.stop_signal is not None):
+                stats = trainer.advance(trainer.step / self.total_steps)
+                self.steps_since_log += 1
+                for key, value in stats.items():
+                    self.metrics[key] = self.metrics.get(key, 0) + value
+                self.bar.update(1)
+                if trainer.step % self.settings.checkpoint_every == 0:
+                    self.save_checkpoint()
+                if trainer.world.is_main:
+                    self._after_step()
+        finally:
+            self.bar.close()  # also when a write fails: the error line then stands alone
+
+    def _after_step(self) -> None:
+        """Rank 0's work after a step: the metrics line, the sample grid, the evaluation and the step hooks."""
+        step, settings = self.trainer.step, self.settings
+        if step % settings.log_every == 0:
+            self.log_progress()
+        if step % settings.sample_every == 0:
+            self.save_samples()
+        if self.evaluator is not None and step % settings.eval_every == 0:
+            self.evaluate()
+        if self.step_hooks:
+            paused = time.perf_counter()
+            for hook in self.step_hooks:
+                hook(self)
+            spent = time.perf_counter() - paused
+            self.started, self.window_start = self.started + spent, self.window_start + spent
+
+    def _finish(self) -> int:
+        """The last checkpoint, metrics line, evaluation, sample grid and export; the exit code."""
+        trainer = self.trainer
+        self.save_checkpoint()
+        self.check_ranks_agree()
+        if not trainer.world.is_main:
+            return 0
+        if self.steps_since_log:
+            self.log_progress()
+        if self.evaluator is not None and trainer.step % self.settings.eval_every:
+            self.evaluate()  # the final state competes for --keep-best too
+        self.save_samples()
+        if self.best is None:
+            self.export()
+        else:  # the best state was exported when reached; model/ takes it, with the whole run's curves
+            shutil.copytree(self.out / "best", self.out / "model", dirs_exist_ok=True)
+            self.copy_history(self.out / "model")
+            print(
+                f"kept the best evaluated state (step {self.best['step']}, fd {self.best['fd']}) "
+                f"in {self.out / 'model'}"
+            )
+        if self.stop_signal is not None:
+            print(f"stopped by signal at step {trainer.step}; resume with: --out {self.out} --resume auto")
+            return 128 + self.stop_signal
+        return 0
+
+    # -- logging ----------------------------------------------------------------------------
+    def log_progress(self) -> None:
+        """Average the step statistics since the last line (one host sync), write and show them."""
+        trainer, now = self.trainer, time.perf_counter()
+        trainer.elapsed = now - self.started
+        images_per_second = self.steps_since_log * self.settings.batch_size / max(now - self.window_start, 1e-9)
+        record = {
+            "step": trainer.step,
+            "epoch": round(trainer.step * self.settings.batch_size / len(self.dataset), 4),
+            **{k: round(v.item() / self.steps_since_log, 5) for k, v in self.metrics.items()},
+            "images_per_second": round(images_per_second, 1),
+            "skipped_steps": trainer.skipped_steps,
+            "elapsed_s": round(trainer.elapsed, 2),
+            "weight_norms_g": layer_norms(trainer.generator),
+            "weight_norms_d": layer_norms(trainer.discriminator),
+        }
+        self.metrics.clear()
+        self.steps_since_log, self.window_start = 0, now
+        if record["d_real"] > 0.95 and record["d_fake"] < 0.05:
+            self._alarm(
+                record, "the discriminator wins outright (D(x) > 0.95, D(G(z)) < 0.05): the generator gets no signal"
+            )
+        self.last_record = record
+        self.write_record(record)
+        self.bar.set_postfix(
+            loss_d=f"{record['loss_d']:.3f}",
+            loss_g=f"{record['loss_g']:.3f}",
+            D_x=f"{record['d_real']:.2f}",
+            D_G_z=f"{record['d_fake']:.2f}",
+            img_s=f"{images_per_second:.0f}",
+            refresh=False,
+        )
+
+    def write_record(self, record: dict) -> None:
+        """One line of metrics.jsonl: every record the run logs (step statistics, evaluations) passes here."""
+        with open(self.out / METRICS_NAME, "a") as log:
+            log.write(json.dumps(record) + "\n")
+
+    def _alarm(self, record: dict, message: str) -> None:
+        record.setdefault("alarms", []).append(message)
+        self.bar.write(f"warning at step {self.trainer.step}: {message}")
+
+    def evaluate(self) -> None:
+        """Quick quality scores, logged as an `eval` line; with --keep-best, export each new best."""
+        scores = self.evaluator(self.trainer.sampling_generator())
+        self.last_eval = {**scores, "step": self.trainer.step, "num": self.settings.eval_num}
+        record = {"step": self.trainer.step, "eval": scores}
+        if scores["diversity"] < 0.5:
+            self._alarm(record, f"samples are {scores['diversity']:.2f}x as varied as real images: mode collapse?")
+        self.write_record(record)
+        if self.settings.keep_best and (self.best is None or scores["fd"] < self.best["fd"]):
+            self.best = self.last_eval
+            self.export(self.out / "best")
+
+    def sample_grid(self) -> Image.Image:
+        """The fixed-seed sample grid of the current step, rendered once per step (samples/ and exports share it)."""
+        if self._grid is None or self._grid[0] != self.trainer.step:
+            images = generate(self.trainer.sampling_generator(), self.fixed_latents)
+            self._grid = (self.trainer.step, grid_image(images, columns=8))
+        return self._grid[1]
+
+    def save_samples(self) -> None:
+        """The sample grid into samples/, and the plots of the metrics so far."""
+        path = self.out / "samples" / f"step_{self.trainer.step:07d}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.sample_grid().save(path)
+        records = read_metrics(self.out / METRICS_NAME)
+        if records:
+            plot_losses(records, self.out / LOSS_PLOT_NAME, self.trainer.loss.label)
+            plot_weight_norms(records, self.out / WEIGHTS_PLOT_NAME)
+
+    # -- checkpoints and exports ------------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        state = self.trainer.state_dict()  # collective under torchrun: every rank calls it
+        if self.trainer.world.is_main:
+            ckpt.save_training_state(ckpt.state_path(self.checkpoints, self.trainer.step), state)
+            ckpt.prune_training_states(self.checkpoints, self.settings.keep_last)
+
+    def check_ranks_agree(self) -> None:
+        """Under torchrun, verify that every rank ends with the same weights (DDP's promise), and record it."""
+        trainer = self.trainer
+        digests = trainer.world.gather(
+            {"generator": parameter_digest(trainer.generator), "discriminator": parameter_digest(trainer.discriminator)}
+        )
+        if any(d != digests[0] for d in digests):
+            raise GanError(
+                f"the {len(digests)} processes ended with different weights; "
+                "please report this with the run's arguments"
+            )
+
+    def export(self, folder: Path | None = None) -> Path:
+        """Export the current state to `folder` (default: model/); with --keep-best, model/ gets the best one."""
+        trainer = self.trainer
+        discriminator = trainer.discriminator
+        if self.settings.spectral_norm:
+            discriminator = without_spectral_norm(discriminator)
+        raw = trainer.generator if trainer.ema is not None else None
+        generator = trainer.sampling_generator()
+        folder = ckpt.export_model(folder or self.out / "model", generator, discriminator, self._metadata(), raw)
+        self.sample_grid().save(folder / SAMPLE_GRID_NAME)
+        self.copy_history(folder)
+        return folder
+
+    def _metadata(self) -> dict:
+        """What an export's config.json says besides the architecture: the data, the training, the scores."""
+        trainer = self.trainer
+        credit, licence = CREDITS[self.dataset.name]
+        return {
+            "name": f"dcgan-{self.dataset.name}",
+            "dataset": self.dataset.name,
+            "dataset_credit": credit,
+            "dataset_license": licence,
+            "training": {
+                "steps": trainer.step,
+                "images_seen": trainer.step * self.settings.batch_size,
+                "train_images": len(self.dataset),
+                "time_s": round(trainer.elapsed, 1),
+                "device": describe_device(trainer.device),
+                "precision": trainer.precision.name,
+                "skipped_steps": trainer.skipped_steps,
+                "world_size": trainer.world.size,
+                "generator_digest": parameter_digest(trainer.generator),
+                "torch": torch.__version__,
+                "args": self.settings.to_record(),
+            },
+            "final_metrics": {k: v for k, v in self.last_record.items() if not k.startswith("weight_norms")},
+            "evaluation": self.last_eval,
+        }
+
+    def copy_history(self, folder: Path) -> None:
+        """The run's plots and metrics log, as they stand, into an export."""
+        for name in (LOSS_PLOT_NAME, WEIGHTS_PLOT_NAME, METRICS_NAME):
+            if (self.out / name).exists():
+                shutil.copyfile(self.out / name, folder / name)
+
+
+def make_evaluator(trainer: Trainer, dataset: ImageDataset) -> TrainingEvaluator | None:
+    """The quick evaluator for --eval-every, where the dataset has an offline feature network."""
+    settings = trainer.settings
+    if settings.eval_every <= 0 or dataset.name not in FEATURE_DATASETS:
+        if settings.keep_best:
+            print(f"warning: no offline quality score exists for {dataset.name}; --keep-best keeps the last state")
+        return None
+    return TrainingEvaluator(DomainFeatures(dataset.name, trainer.device), dataset, settings.eval_num)
+
+
+def scheduled_push(settings: RunSettings) -> StepHook | None:
+    """A step hook pushing the export every --push-every steps (not at the last step: the final push does that).
+    A failed scheduled push is reported and training goes on."""
+    if not (settings.push_to_hub and settings.push_every):
+        return None
+
+    def push(run: Run) -> None:
+        step = run.trainer.step
+        if step % settings.push_every or step >= run.total_steps:
+            return
+        run.save_samples()
+        folder = run.export()
+        try:
+            published = publish.push_export(
+                folder,
+                settings.hub_model_id,
+                token=settings.hub_token,
+                private=settings.hub_private,
+                revision=settings.hub_revision,
+                commit_message=f"Training checkpoint: step {step} of {run.total_steps}",
+            )
+        except GanError as error:
+            print(f"\nwarning: the scheduled push at step {step} failed: {error}; training goes on", file=sys.stderr)
+        else:
+            print(f"\npushed step {step} to {published.url} (commit {published.commit[:7]})")
+
+    return push
+
+
+# -- the run folder -----------------------------------------------------------------------
+def state_to_resume(resume: str | None, out: Path, quiet: bool = False) -> tuple[Path, dict] | None:
+    """The training state --resume names (`auto`: the newest readable one in --out), with its path; None for a
+    new run."""
+    if resume is None:
+        return None
+    if resume != "auto":
+        return Path(resume), ckpt.load_training_state(Path(resume))
+    states = ckpt.list_training_states(out / "checkpoints")
+    if not states:
+        if not quiet:
+            print(f"no training state in {out / 'checkpoints'}; starting a new run")
+        return None
+    return newest_readable_state(states, quiet)
+
+
+def newest_readable_state(states: list[Path], quiet: bool = False) -> tuple[Path, dict]:
+    """The newest of `states` that can be read, saying which newer ones could not (a kill or a full disk can leave
+    an empty or truncated file where the atomic rename of an older version kept no partial one)."""
+    problems = []
+    for path in reversed(states):
+        try:
+            state = ckpt.load_training_state(path)
+        except CheckpointError as error:
+            problems.append(str(error))
+            if not quiet:
+                print(f"warning: {error}; trying the state before it")
+            continue
+        return path, state
+    raise CheckpointError(
+        f"none of the {len(states)} training states in {states[0].parent} can be read (newest: "
+        f"{problems[0]}); start again with a new --out"
+    )
+
+
+def truncate_metrics(path: Path, step: int) -> int:
+    """Cut the metrics log back to the lines up to `step` (the state a run resumes from), so that no step appears
+    twice, dropping torn lines; returns how many lines went."""
+    if not path.is_file():
+        return 0
+    lines = path.read_text(errors="replace").splitlines()
+    kept = [
+        line
+        for line, record in zip(lines, parse_metrics(lines), strict=True)
+        if record is not None and record.get("step", 0) <= step
+    ]
+    if len(kept) < len(lines):
+        ckpt.atomic_write(path, lambda p: Path(p).write_text("".join(line + "\n" for line in kept)))
+    return len(lines) - len(kept)
+
+
+def claim_run_folder(out: Path) -> int:
+    """Check that --out can be written (before any data is loaded), lock it for this process, and remove the
+    half-written files a killed run left there. Returns the lock's file descriptor, held until it is closed."""
+
+    def unwritable(error: OSError) -> GanError:
+        return GanError(f"--out {out} cannot be written ({error.strerror}): choose a folder you can write to")
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        lock = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as error:
+        raise unwritable(error) from None
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(lock)
+        raise GanError(
+            f"another training run is using --out {out}: wait for it to end, or choose another --out"
+        ) from None
+    try:
+        os.ftruncate(lock, 0)
+        os.write(lock, f"{os.getpid()}\n".encode())
+    except OSError as error:
+        os.close(lock)
+        raise unwritable(error) from None
+    removed = [
+        p for folder in (out, out / "checkpoints", out / "model", out / "best") for p in ckpt.remove_temporaries(folder)
+    ]
+    if removed:
+        print(f"removed {len(removed)} half-written file(s) left in {out} by an interrupted run")
+    return lock
+
+
+def storage_failure(error: OSError, out: Path) -> str:
+    """One line for a write that failed for lack of space (or a read-only or failing disk) during a run."""
+    where = f" {error.filename}" if error.filename else f" to {out}"
+    states = ckpt.list_training_states(out / "checkpoints")
+    kept = f"the last good training state is {states[-1]}" if states else "no training state was saved yet"
+    return (
+        f"could not write{where} ({error.strerror or error}); {kept}: free some space, then continue with "
+        f"--out {out} --resume auto"
+    )

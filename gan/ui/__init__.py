@@ -1,0 +1,62 @@
+"""The Gradio app: Sample, Interpolate, Project and Score tabs over each visitor's model.
+
+This module only composes: `create_state` makes what all handlers share (common.AppContext), `build_demo` lays out
+the model picker (models.py) and each tab (sample.py, interpolate.py, project.py, score.py), whose `build` wires its
+events to the handlers of a class of its own. The handlers are bound methods named as their events (Gradio takes an
+MCP tool's name from `__name__`), so tests call them in-process; `common.shows_errors` turns the package's errors into
+gr.Error for visitors.
+
+Handlers return paths of PNG/GIF files written here (never PIL images): each is written whole under a fresh name
+inside Gradio's cache folder, so Gradio serves it in place without copying, whereas it rewrites PIL outputs in
+place, which breaks downloads when simultaneous visitors get byte-identical images (the default seed). Endpoint
+parameter names are part of the API (`gradio_client` calls them by keyword): append new ones
+with defaults, never rename; new outputs go at the end.
+
+Concurrency: torch already spreads each call over the CPU cores, so few run at once, in three queue groups by cost.
+Gradio's queue skips a full group for the next one with room, so a long projection never holds back a sample: light
+work (samples, the gallery, nearest images, scores: well under a second) runs INFERENCE_WORKERS at once; interpolations
+(up to MAX_FRAMES frames, half a second) ANIMATION_WORKERS; projections (up to MAX_STEPS x MAX_RESTARTS, half a
+minute) PROJECTION_WORKERS. The queue holds up to QUEUE_SIZE waiting requests (visitors see their position) and
+refuses more rather than piling up work; interpolations and projections are also capped per visitor, per address and
+in all when they are queued (JOB_CAPS, see fairness.py), which leaves the shared queue room for light work.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import gradio as gr
+from gradio.utils import get_upload_folder
+
+from ..checkpoint import LoadedModel
+from . import interpolate, models, project, sample, score
+from .assets import OutputFiles
+from .common import CSS, EXAMPLES, MAX_UPLOAD, QUEUE_SIZE, AppContext
+from .models import MODEL_CACHE_SIZE, ModelPicker
+
+__all__ = ["CSS", "EXAMPLES", "MAX_UPLOAD", "AppContext", "build_demo", "create_state"]
+
+
+def create_state(
+    model: LoadedModel,
+    bundled: list[str | Path] = (),
+    cache_size: int = MODEL_CACHE_SIZE,
+    outputs: OutputFiles | None = None,
+) -> AppContext:
+    """What the app's handlers share: the picker over `model` and the `bundled` exports, and the output files, by
+    default in Gradio's cache folder (Gradio serves them in place: no hashing and copying)."""
+    return AppContext(ModelPicker(model, bundled, cache_size), outputs or OutputFiles(parent=get_upload_folder()))
+
+
+def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: int = MODEL_CACHE_SIZE) -> gr.Blocks:
+    """The app over `model`; visitors may switch (for themselves) to a `bundled` export or any Hub repo id."""
+    app = create_state(model, bundled, cache_size)
+    with gr.Blocks(title="DCGAN Studio", delete_cache=(600, 3600)) as demo:
+        app.blocks = demo
+        gr.Markdown("# DCGAN Studio\nSample, interpolate, project and score with a DCGAN.")
+        session_model, model_loaded = models.build(app)
+        sample.build(app, session_model, model_loaded)
+        interpolate.build(app, session_model)
+        project.build(app, session_model)
+        score.build(app, session_model)
+    return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

@@ -1,0 +1,239 @@
+"""The app's handlers called in-process, without a server: each tab's handler class over the shared state that
+build_demo makes (create_state), on the tiny exported model; the error decorator; the events build_demo wires; and
+the app's command line refusing a model with exit status 2."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+
+import gradio as gr
+import numpy as np
+import pytest
+from gradio.utils import get_type_hints
+from images_for_tests import write_test_images
+from PIL import Image
+
+from gan.checkpoint import load_model
+from gan.errors import GanError, ImageInputError
+from gan.projection import load_latent
+from gan.sampling import generate, latents_for_seeds
+from gan.serve import main as serve
+from gan.ui import build_demo, create_state
+from gan.ui import project as project_module
+from gan.ui.assets import OutputFiles
+from gan.ui.common import shows_errors
+from gan.ui.interpolate import InterpolateTab
+from gan.ui.models import ModelRef
+from gan.ui.project import ProjectTab
+from gan.ui.sample import SampleTab
+from gan.ui.score import ScoreTab
+
+PUBLIC = [  # the public events: their api_names, and the names of their handlers (and MCP tools)
+    "select_model",
+    "sample",
+    "sample_gallery",
+    "nearest",
+    "interpolate",
+    "project",
+    "interpolate_latent",
+    "score",
+]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_run):
+    return load_model(tiny_run / "model")
+
+
+@pytest.fixture(scope="module")
+def app(model, tmp_path_factory):
+    """The shared state as build_demo makes it, its output files in a folder of the test's own."""
+    return create_state(model, outputs=OutputFiles(parent=tmp_path_factory.mktemp("outputs")))
+
+
+@pytest.fixture(scope="module")
+def uploads(tmp_path_factory):
+    return write_test_images(tmp_path_factory.mktemp("uploads"))
+
+
+def _png(path) -> Image.Image:
+    image = Image.open(path)
+    assert image.format == "PNG"
+    return image
+
+
+def test_sample_and_its_gallery_carry_the_seeds(app, model):
+    tab = SampleTab(app)
+    grid = _png(tab.sample(5, 4))
+    assert grid.text["seeds"] == "5-8" and grid.text["model"] == model.name
+    assert grid.text["revision"].startswith("local sha256:") and "truncation" not in grid.text
+    assert _png(tab.sample(5, 4, 0.5, 4)).text["truncation"] == "0.5"
+    gallery, shown = tab.sample_gallery(5, 4)
+    assert shown == {"seed": 5, "truncation": None}
+    expected = generate(model.generator, latents_for_seeds(5, 4, model.config.nz))
+    assert [caption for _, caption in gallery] == [f"seed {5 + i}" for i in range(4)]
+    for i, (path, _) in enumerate(gallery):
+        single = _png(path)
+        assert single.text["seed"] == str(5 + i) and np.array_equal(np.asarray(single), expected[i, 0].numpy())
+    with pytest.raises(gr.Error, match="count must be a whole number between 1 and 64"):
+        tab.sample(0, float("nan"))
+    with pytest.raises(gr.Error, match="run past 4294967295"):
+        tab.sample(2**32 - 1, 2)
+
+
+def test_nearest_and_a_click_on_the_gallery(app):
+    tab = SampleTab(app)
+    gallery, note = tab.nearest(3)
+    if gallery:  # the tiny model's training data is on this machine (its config names the folder)
+        assert len(gallery) == 9 and gallery[0][1] == "seed 3" and "8 nearest of 64 mnist training images" in note
+        assert _png(gallery[0][0]).text["seed"] == "3"
+    else:
+        assert note.startswith("No memorisation check for this model:")
+    seed, clicked, clicked_note = tab.check_selected({"seed": 1, "truncation": None}, None, _selected(2))
+    assert seed == 3 and len(clicked) == len(gallery) and clicked_note == note
+    assert tab.check_selected(None, None, _selected(0))[1:] == ([], "")
+
+
+def _selected(index: int) -> gr.SelectData:
+    return gr.SelectData(None, {"index": index, "value": None})
+
+
+def test_interpolate_returns_a_gif_and_a_strip(app):
+    gif, strip = InterpolateTab(app).interpolate(1, 2, 5, "lerp", True, 10)
+    assert Image.open(gif).format == "GIF"
+    text = _png(strip).text
+    assert (text["seed_a"], text["seed_b"], text["frames"], text["mode"], text["pingpong"], text["fps"]) == (
+        "1",
+        "2",
+        "5",
+        "lerp",
+        "True",
+        "10",
+    )
+    with pytest.raises(gr.Error, match="mode must be one of lerp, slerp, got 'cubic'"):
+        InterpolateTab(app).interpolate(1, 2, 5, "cubic")
+
+
+@pytest.fixture(scope="module")
+def projected(app):
+    """Seed 3's sample projected back with a small budget: the six outputs of /project."""
+    [(sample, _)], _ = SampleTab(app).sample_gallery(3, 1)
+    return sample, ProjectTab(app).project(sample, steps=5, restarts=1)
+
+
+def test_project_returns_its_six_outputs(projected, model):
+    sample, (target, reconstruction, z_file, distance, report, curve) = projected
+    assert np.array_equal(np.asarray(_png(target)), np.asarray(_png(sample)))
+    assert _png(reconstruction).text["image"] == "reconstruction" and 0 <= distance <= 1
+    z = load_latent(z_file, model.config.nz)
+    assert np.array_equal(generate(model.generator, z[None])[0, 0].numpy(), np.asarray(_png(reconstruction)))
+    assert f"Distance {distance:.4f}" in report and "5 steps x 1 restarts" in report
+    assert _png(curve).text["steps"] == "5"
+
+
+def test_project_end_does_only_what_it_returns(app, projected, monkeypatch):
+    def no_curve(losses):
+        raise AssertionError("project_end drew the objective's curve")
+
+    monkeypatch.setattr(project_module, "projection_curve", no_curve)
+    before = set(app.outputs.folder.iterdir())
+    reconstruction, z_file, report = ProjectTab(app).project_end(projected[0], steps=3, restarts=1)
+    written = set(app.outputs.folder.iterdir()) - before
+    assert {str(path) for path in written} == {reconstruction, z_file}  # no target PNG, no curve
+    assert _png(reconstruction).text["image"] == "reconstruction" and z_file.endswith(".npy")
+    assert "3 steps x 1 restarts" in report
+
+
+def test_project_refuses_a_bad_upload_with_its_message(app, uploads):
+    with pytest.raises(gr.Error) as error:
+        ProjectTab(app).project(str(uploads["notes.txt"]), steps=1, restarts=1)
+    assert error.value.message.startswith("notes.txt: not an image")
+    with pytest.raises(gr.Error, match="upload an image to project"):
+        ProjectTab(app).project(None)
+
+
+def test_interpolate_latent_to_a_seed_and_to_a_latent(app, projected, tmp_path):
+    z_file = projected[1][2]
+    tab = ProjectTab(app)
+    gif, strip = tab.interpolate_latent(z_file, seed_b=4, frames=3, fps=10)
+    assert Image.open(gif).format == "GIF" and _png(strip).text["seed_b"] == "4"
+    _, strip = tab.interpolate_latent(z_file, seed_b=4, z_b=z_file, frames=2)
+    assert "z_b" in _png(strip).text and "seed_b" not in _png(strip).text
+    np.save(tmp_path / "short.npy", np.zeros(5, np.float32))
+    with pytest.raises(gr.Error) as error:
+        tab.interpolate_latent(str(tmp_path / "short.npy"), seed_b=1)
+    assert error.value.message == "z_a: short.npy: shape (5,) does not fit this model; expected (8,)"
+    with pytest.raises(gr.Error, match="give the end of the walk"):
+        tab.interpolate_latent(z_file, seed_b=None)
+
+
+def test_score_names_a_bad_file(app, uploads):
+    tab = ScoreTab(app)
+    gallery, table, message, histogram = tab.score([str(uploads["good.png"]), str(uploads["notes.txt"])])
+    assert [row[0] for row in table] == ["good.png"] and len(gallery) == 1
+    assert "notes.txt: not an image" in message and _png(histogram).width >= 600
+    assert tab.score([str(uploads["good.png"])], [str(uploads["rgb.jpg"])])[2] == "All files scored."
+    with pytest.raises(gr.Error) as error:
+        tab.score([str(uploads["notes.txt"])])
+    assert "notes.txt: not an image" in error.value.message
+    with pytest.raises(gr.Error, match="upload one or more image files"):
+        tab.score(None)
+
+
+def test_select_model_keeps_the_packages_message(app, model):
+    picker = app.models
+    ref, summary = picker.select_model(next(iter(picker.choices)))
+    assert ref == picker.initial and "z=8" in summary
+    with pytest.raises(gr.Error, match="neither a listed model nor a Hub repo id"):
+        picker.select_model("../../etc")
+    with pytest.raises(gr.Error) as error:  # HF_HUB_OFFLINE=1 (tests/helpers.py): the Hub loader's HubError
+        picker.select_model("alice/nope-not-cached")
+    assert "alice/nope-not-cached@main is not in the local Hugging Face cache" in error.value.message
+    with pytest.raises(gr.Error, match="your model could not be reloaded"):
+        app.current(ModelRef(folder="/nonexistent/export"))
+
+
+def test_the_error_decorator_keeps_name_signature_and_message():
+    def handler(image: str | None, steps: float = 3, request: gr.Request | None = None):
+        """Docs."""
+        if image == "bad":
+            raise ImageInputError("bad: not an image")
+        if image == "broken":
+            raise ValueError("a bug")
+        return image
+
+    shown = shows_errors(handler)
+    assert (shown.__name__, shown.__doc__, shown.__wrapped__) == ("handler", "Docs.", handler)
+    assert inspect.signature(shown) == inspect.signature(handler)
+    assert typing.get_type_hints(shown) == typing.get_type_hints(handler)  # how Gradio finds gr.Request
+    assert shown("good") == "good"
+    with pytest.raises(gr.Error) as error:
+        shown("bad")
+    assert error.value.message == "bad: not an image" and not isinstance(error.value, GanError)
+    with pytest.raises(ValueError, match="a bug"):  # not the package's error: left to Gradio
+        shown("broken")
+    # the tabs' bound methods: the event's name and a signature without self
+    tab = ProjectTab(None)
+    assert tab.project.__name__ == "project"
+    assert list(inspect.signature(tab.project).parameters) == ["image", "steps", "restarts", "ref", "request"]
+    assert get_type_hints(tab.interpolate_latent)["request"] == gr.Request | None  # what Gradio reads
+
+
+def test_build_demo_wires_the_public_events_to_the_handlers(model):
+    demo = build_demo(model)
+    public = {fn.api_name: fn for fn in demo.fns.values() if fn.api_visibility == "public"}
+    assert sorted(public) == sorted(PUBLIC)
+    for name, fn in public.items():
+        assert fn.fn.__name__ == name and inspect.ismethod(fn.fn)  # MCP tools take their names from __name__
+    assert not any(isinstance(block, gr.State) for block in public["sample"].inputs[:-1])
+    parameters = {p["parameter_name"] for p in demo.get_api_info()["named_endpoints"]["/sample"]["parameters"]}
+    assert parameters == {"seed", "count", "truncation", "columns"}  # the session's model stays out of the API
+    assert (public["project"].concurrency_id, public["interpolate"].concurrency_id) == ("projection", "animation")
+    assert public["project"].validator is not None and public["sample"].concurrency_limit == 2
+
+
+def test_the_app_command_line_exits_2_on_a_bad_model(tmp_path, capsys):
+    assert serve(["--checkpoint", str(tmp_path / "missing")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
