@@ -61,5 +61,6 @@ def main(argv: list[str] | None = None) -> int:
         css=CSS,
         allowed_paths=[str(EXAMPLES)],
         max_file_size=MAX_UPLOAD,
+        mcp_server=True,  # the public endpoints as MCP tools, at /gradio_api/mcp (gradio[mcp])
     )
     return 0

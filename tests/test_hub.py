@@ -399,6 +399,7 @@ def test_push_failures_give_one_actionable_line_and_keep_the_export(hub, home, p
     assert space["app.py"] == (ROOT / "app.py").read_bytes()
     requirements = space["requirements.txt"].decode()
     assert "torch==" in requirements and "gradio" not in requirements
+    assert {"mcp==1.30.0", "pydantic==2.12.5"} <= set(requirements.splitlines())  # gradio[mcp]'s, kept
     (tmp_path / "README.md").write_bytes(space["README.md"])
     card = SpaceCard.load(tmp_path / "README.md")
     assert (card.data.sdk, card.data.app_file, card.data.models) == ("gradio", "app.py", [REPO])

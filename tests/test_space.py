@@ -37,6 +37,15 @@ def pinned_requirements() -> dict[str, str]:
     return pins
 
 
+def test_the_package_depends_on_exactly_requirements_txt():
+    """pyproject.toml's dependencies (what `pip install .` takes) and requirements.txt (what make and a Space take)."""
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    listed = [line for line in (ROOT / "requirements.txt").read_text().splitlines() if line and line[0] != "#"]
+    assert project["dependencies"] == listed
+
+
 def test_readme_pins_a_python_every_requirement_supports():
     from gan.hub.space import python_version
 

@@ -111,7 +111,9 @@ def space_files(
     requirements = [
         line
         for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
-        if re.split(r"[\s=<>~!\[;]", line.strip(), maxsplit=1)[0].lower() not in SPACE_REQUIREMENTS_DROPPED
+        if line.strip()
+        and not line.lstrip().startswith("#")
+        and re.split(r"[\s=<>~!\[;]", line.strip(), maxsplit=1)[0].lower() not in SPACE_REQUIREMENTS_DROPPED
     ]
     files["requirements.txt"] = ("\n".join(requirements) + "\n").encode()
     files["packages.txt"] = PROJECT_ROOT / "packages.txt"

@@ -89,7 +89,19 @@ class InterpolateTab:
         ref: ModelRef | None = None,
         request: gr.Request | None = None,
     ):
-        """An animation from seed_a's sample to seed_b's (there and back with pingpong), and a strip of its frames."""
+        """A walk through the latent space from seed_a's sample to seed_b's, as an animation and a strip of frames.
+
+        Args:
+            seed_a: the seed of the first frame, 0 to 4294967295
+            seed_b: the seed of the last frame, 0 to 4294967295
+            frames: how many frames, 2 to 120
+            mode: "slerp" (along the sphere where Gaussian latents live) or "lerp" (a straight line)
+            pingpong: also walk back, so the animation loops smoothly
+            fps: frames per second of the animation, 1 to 50
+
+        Returns:
+            the animation as a GIF file, and the frames side by side as a PNG file
+        """
         with self.app.jobs.running(request):
             model = self.app.current(ref)
             seed_a = check_int(seed_a, "seed_a", 0, MAX_SEED)

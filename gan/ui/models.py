@@ -147,7 +147,17 @@ class ModelPicker:
 
     @shows_errors
     def select_model(self, model: str, revision: str = "", ref: ModelRef | None = None):
-        """Switch this visitor's model to a listed one or a Hub repo id; an error leaves the current one."""
+        """Switch this session's model to a listed one or a Hub model repo, and describe it: dataset, size, training
+        and recorded evaluation. An error leaves the session's model as it was. (MCP tool calls keep no session:
+        the other tools then still use the app's model; use this tool to check and describe a model.)
+
+        Args:
+            model: a listed model's label, or a Hub repo id (USER/NAME) of a DCGAN Studio model
+            revision: a branch, tag or commit of the Hub repo; empty for main
+
+        Returns:
+            the model's summary, in Markdown
+        """
         choice, revision = (model or "").strip(), (revision or "").strip() or None
         if choice in self.choices and not (revision and looks_like_repo_id(choice)):
             chosen = self.choices[choice]

@@ -133,9 +133,19 @@ class ProjectTab:
         ref: ModelRef | None = None,
         request: gr.Request | None = None,
     ):
-        """Find the latent z whose sample best matches an uploaded image. Returns the image as the model sees it,
-        the reconstruction G(z) (both PNG at the model's size), z as a float32 .npy file (for /interpolate_latent),
-        the distance (mean absolute pixel error in [0, 1]), a summary, and the objective's curve (PNG)."""
+        """Find the latent z whose sample best matches an image (Adam on z from several random starts; pixel error,
+        the discriminator's features and a prior).
+
+        Args:
+            image: the image file (PNG, JPEG...): center-cropped and resized to the model, 28x28 padded to 32x32
+            steps: Adam steps, 1 to 1000: more is closer and slower
+            restarts: random starts optimised together, the best kept, 1 to 8
+
+        Returns:
+            the image as the model sees it and the reconstruction G(z) (PNG files at the model's size), z as a float32
+            .npy file (for interpolate_latent), the distance (mean absolute pixel error, 0 to 1), a summary, and the
+            objective per step (PNG)
+        """
         with self.app.jobs.running(request):
             run = self.projected(image, steps, restarts, ref)
             target = self.app.png_file(to_pil(run.result.target), {**run.about(), "image": "target"})
@@ -176,8 +186,21 @@ class ProjectTab:
         ref: ModelRef | None = None,
         request: gr.Request | None = None,
     ):
-        """An animation and strip (as /interpolate) from latent z_a (a .npy file, e.g. from /project) to latent z_b
-        when given, else to seed_b's sample."""
+        """A walk through the latent space from a latent z_a (a .npy file, e.g. from project) to a second latent z_b
+        when given, else to seed_b's sample, as an animation and a strip of frames.
+
+        Args:
+            z_a: the start latent: a .npy file of nz float32 values
+            seed_b: the end seed (used when there is no z_b), 0 to 4294967295
+            z_b: the end latent (optional): a .npy file of nz float32 values
+            frames: how many frames, 2 to 120
+            mode: "slerp" or "lerp"
+            pingpong: also walk back, so the animation loops smoothly
+            fps: frames per second of the animation, 1 to 50
+
+        Returns:
+            the animation as a GIF file, and the frames side by side as a PNG file
+        """
         with self.app.jobs.running(request):
             model = self.app.current(ref)
             frames, fps = check_frames_mode_fps(frames, mode, fps)

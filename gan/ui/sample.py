@@ -46,7 +46,18 @@ class SampleTab:
 
     @shows_errors
     def sample(self, seed: float, count: float, truncation: float = 0, columns: float = 0, ref: ModelRef | None = None):
-        """A grid of `count` samples for seeds seed..seed+count-1, scaled up for display."""
+        """A grid of samples from the DCGAN for the seeds seed..seed+count-1, as one PNG scaled up for display. A seed
+        always names the same image (its latent is torch.randn drawn from a generator seeded with it).
+
+        Args:
+            seed: the first seed, 0 to 4294967295; image i of the grid has seed+i
+            count: how many samples, 1 to 64
+            truncation: 0 for off, else 0.05 to 3: latent entries larger are redrawn (more typical, less varied)
+            columns: grid columns, 0 for a near-square grid
+
+        Returns:
+            the grid as a PNG file whose metadata names the model, its revision and the seeds
+        """
         columns = check_int(columns, "columns", 0, MAX_COUNT)
         seed, count, _, images, about = self.seeded_samples(seed, count, truncation, ref)
         grid = grid_image(images, columns or None)
@@ -56,8 +67,17 @@ class SampleTab:
 
     @shows_errors
     def sample_gallery(self, seed: float, count: float, truncation: float = 0, ref: ModelRef | None = None):
-        """Each sample of that grid alone, at native size, with its own seed in its PNG metadata. A separate
-        endpoint so that `/sample` stays one file: an API round trip pays for every file it downloads."""
+        """Each sample of the grid for seeds seed..seed+count-1 alone, at the model's size. (A separate endpoint so
+        that `sample` stays one file: an API round trip pays for every file it downloads.)
+
+        Args:
+            seed: the first seed, 0 to 4294967295
+            count: how many samples, 1 to 64
+            truncation: 0 for off, else 0.05 to 3
+
+        Returns:
+            a gallery of PNG files, each with its own seed in its metadata; and which seeds it shows
+        """
         seed, count, truncation, images, about = self.seeded_samples(seed, count, truncation, ref)
         gallery = [
             (self.app.png_file(to_pil(image), {**about, "seed": seed + i}), f"seed {seed + i}")
@@ -67,7 +87,16 @@ class SampleTab:
 
     @shows_errors
     def nearest(self, seed: float, truncation: float = 0, ref: ModelRef | None = None):
-        """A sample and the training images nearest to it in pixel space: a check for memorised training images."""
+        """A sample and the training images nearest to it in pixel space: a check for memorised training images
+        (where the model's training set is on the server).
+
+        Args:
+            seed: the sample's seed, 0 to 4294967295
+            truncation: 0 for off, else 0.05 to 3
+
+        Returns:
+            a gallery: the sample, then its nearest training images captioned with their distance; and a note
+        """
         model = self.app.current(ref)
         seed = check_int(seed, "seed", 0, MAX_SEED)
         truncation = check_truncation_input(truncation)

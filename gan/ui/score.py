@@ -68,8 +68,18 @@ class ScoreTab:
 
     @shows_errors
     def score(self, images: list[str] | None, folder: list[str] | None = None, ref: ModelRef | None = None):
-        """Each upload as the discriminator sees it with its logit, sorted, and where the uploads fall among the
-        discriminator's scores on generated samples and real training images."""
+        """Score images with the DCGAN's discriminator: each as the discriminator sees it with its logit, sorted,
+        and where they fall among its scores on generated samples and real training images. The score says how
+        training-set-like an image looks to that one network; it is not a calibrated detector of fake images.
+
+        Args:
+            images: image files (PNG, JPEG...), up to 64
+            folder: a folder of image files, scored with the images
+
+        Returns:
+            a gallery of the images as the discriminator sees them (captioned with their logits), a table of logits
+            and probabilities, a note on skipped files, and a histogram of scores (PNG)
+        """
         model = self.app.current(ref)
         if model.discriminator is None:
             raise gr.Error("this model was exported without a discriminator, so it cannot score images")
