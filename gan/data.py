@@ -31,6 +31,7 @@ from .errors import DataError, ImageInputError
 from .images import decode_image, fit_image, image_to_uint8, list_image_files
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "folder")
+HUB_PREFIX = "hf:"  # --dataset hf:OWNER/NAME: a dataset repo on the Hub (gan.hub.dataset)
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_DATA_ROOT = Path("data")
 IDX_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -52,9 +53,27 @@ class ImageDataset:
     name: str
     source: str
     labels: torch.Tensor | None = None  # class indices, where the dataset has them
+    credit: str | None = None  # who made it and its licence, where CREDITS lacks them (a Hub dataset)
+    license: str | None = None  # None: not stated
+    hub: dict | None = None  # a Hub dataset: repo_id, revision (the commit), split, image_column
 
     def __len__(self) -> int:
         return self.images.shape[0]
+
+    def metadata(self) -> dict:
+        """What an export's config.json says of its data: the dataset, its credit and licence; for a Hub dataset
+        also its repo id, the commit, the split and the image column."""
+        if self.hub is None:
+            credit, licence = CREDITS[self.name]
+            return {"dataset": self.name, "dataset_credit": credit, "dataset_license": licence}
+        repo_id = self.hub["repo_id"]
+        return {
+            "dataset": self.name,
+            "dataset_credit": self.credit,
+            "dataset_license": self.license
+            or f"not stated in the dataset card of {repo_id}: check the dataset's terms",
+            **{f"dataset_{key}": value for key, value in self.hub.items()},
+        }
 
     @property
     def channels(self) -> int:
@@ -223,6 +242,11 @@ def _resize(images: torch.Tensor, image_size: int) -> torch.Tensor:
     return images.contiguous()
 
 
+def dataset_slug(name: str) -> str:
+    """A dataset name fit for a folder or model name: `hf:owner/name` -> `hf-owner-name`."""
+    return name.replace(":", "-").replace("/", "-")
+
+
 def load_dataset(
     name: str,
     data_dir: str | os.PathLike | None = None,
@@ -230,11 +254,23 @@ def load_dataset(
     download: bool = True,
     channels: int = 3,
     split: str = "train",
+    *,
+    revision: str | None = None,
+    image_column: str | None = None,
+    max_images: int | None = None,
 ) -> ImageDataset:
     """Load a dataset as uint8 (N, C, image_size, image_size).
 
-    `channels` applies to folders only; `split` ("train" or "test") to the MNIST family and CIFAR-10.
+    `channels` applies to folders and Hub datasets only; `split` ("train" or "test") to the MNIST family and CIFAR-10,
+    and any split to a Hub dataset (`hf:OWNER/NAME`), which alone takes `revision`, `image_column` and `max_images`
+    (gan.hub.dataset; needs the `datasets` library).
     """
+    if name.startswith(HUB_PREFIX):
+        from .hub.dataset import load_hub_dataset
+
+        return load_hub_dataset(
+            name[len(HUB_PREFIX) :], revision, split, image_column, max_images, image_size, channels
+        )
     data_dir = Path(data_dir).expanduser() if data_dir else None
     if split not in ("train", "test") or (split == "test" and name == "folder"):
         raise DataError(f"no {split!r} split for {name}: use 'train', or 'test' for mnist, fashion-mnist and cifar10")
@@ -247,7 +283,7 @@ def load_dataset(
     elif name == "folder":
         images, source = _load_folder(data_dir, image_size, channels)
     else:
-        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise DataError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, or {HUB_PREFIX}OWNER/NAME")
     if images.shape[0] == 0:
         raise DataError(f"the {name} data in {source} holds no images")
     return ImageDataset(_resize(images, image_size), name, source, labels)

@@ -1,7 +1,7 @@
 """Safe image decoding and the conversion of any image into what the networks see.
 
-Used by the folder dataset and by the app's uploads, so a file is read the same way in training
-and in scoring. Decoding refuses oversized images from the header, before any pixel is
+Used by the folder and Hub datasets and by the app's uploads, so a file is read the same way in
+training and in scoring. Decoding refuses oversized images from the header, before any pixel is
 decoded (a 140 KB PNG can claim 12000x12000 pixels), and handles the modes Pillow can hand back:
 16-bit and 32-bit integer images are rescaled to 8 bits (not clipped), palette images are
 expanded, transparency is composited on black (the background of the bundled datasets),
@@ -10,6 +10,7 @@ CMYK becomes RGB, and animated images contribute their first frame.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import warnings
@@ -64,16 +65,20 @@ def _normalise_mode(image: Image.Image, notes: list[str]) -> Image.Image:
     return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, 1
 
 
-def decode_image(path: str | os.PathLike, name: str | None = None) -> tuple[Image.Image, list[str]]:
-    """Open an image file safely: an 8-bit 'L' or 'RGB' Pillow image, and notes on each conversion made.
+def decode_image(path: str | os.PathLike | bytes, name: str | None = None) -> tuple[Image.Image, list[str]]:
+    """Open an image file safely: an 8-bit 'L' or 'RGB' Pillow image, and notes on each conversion made. `path` may
+    also be the encoded file itself, as bytes (a Hub dataset's image cell), with `name` saying where it came from.
 
     Raises ImageInputError with a message that names the file and the problem.
     """
-    name = name or Path(path).name
-    try:
-        size = os.path.getsize(path)
-    except OSError as error:
-        raise ImageInputError(f"{name}: cannot read the file ({error.strerror or error})") from None
+    if isinstance(path, bytes | bytearray | memoryview):
+        name, size, path = name or "image", len(path), io.BytesIO(path)
+    else:
+        name = name or Path(path).name
+        try:
+            size = os.path.getsize(path)
+        except OSError as error:
+            raise ImageInputError(f"{name}: cannot read the file ({error.strerror or error})") from None
     if size == 0:
         raise ImageInputError(f"{name}: the file is empty (0 bytes)")
     notes: list[str] = []

@@ -2,7 +2,8 @@
 
 The discriminator was trained to tell its generator's samples from the training set, so its
 logit says how "training-set-like" an image looks to that one network at that one moment of
-training. It is not a calibrated detector of generated images.
+training. It is not a calibrated detector of generated images. What its logit is sensitive to
+(saliency maps of the same files, fitted by `fit_files`) is in explore.py.
 """
 
 from __future__ import annotations
@@ -46,11 +47,11 @@ def score_images(discriminator: Discriminator, images: list[Image.Image]) -> lis
     return [(float(logit), float(torch.sigmoid(logit))) for logit in logits]
 
 
-def score_files(
+def fit_files(
     discriminator: Discriminator, paths: list[str | os.PathLike], names: list[str] | None = None
-) -> tuple[list[Score], list[str]]:
-    """Scores sorted from most to least real-looking (any that is not finite, from broken weights, last), and one
-    error line per unusable file."""
+) -> tuple[list[tuple[str, Image.Image, list[str]]], list[str]]:
+    """(name, image as the discriminator sees it, conversion notes) per usable file, in order, and one error line per
+    unusable file. At most MAX_FILES files."""
     names = names or [Path(p).name for p in paths]
     if len(paths) > MAX_FILES:
         raise ImageInputError(f"{len(paths)} files is over the limit of {MAX_FILES} per request; score them in batches")
@@ -63,6 +64,15 @@ def score_files(
             errors.append(str(error))
             continue
         prepared.append((name, fit_upload(image, config.image_size, config.nc, notes), notes))
+    return prepared, errors
+
+
+def score_files(
+    discriminator: Discriminator, paths: list[str | os.PathLike], names: list[str] | None = None
+) -> tuple[list[Score], list[str]]:
+    """Scores sorted from most to least real-looking (any that is not finite, from broken weights, last), and one
+    error line per unusable file."""
+    prepared, errors = fit_files(discriminator, paths, names)
     if not prepared:
         return [], errors
     values = score_images(discriminator, [seen for _, seen, _ in prepared])

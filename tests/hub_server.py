@@ -22,6 +22,8 @@ Behaviour mirrors the real Hub where the client depends on it:
 * files are committed as LFS when at least `lfs_threshold` bytes or when their name matches `lfs_patterns`;
 * a missing or unreadable repo answers `X-Error-Code: RepoNotFound` (401 when anonymous, 404 otherwise),
   an unknown revision `RevisionNotFound`, a missing file `EntryNotFound`;
+* a gated repo (`FakeHub.gate`) shows its info and file listings to anyone, but its files only to its owner and the
+  users granted access: others get `X-Error-Code: GatedRepo` (401 when anonymous, 403 otherwise);
 * an unknown token answers 401 "Invalid credentials in Authorization header" on any request; writing needs a
   token (else 401) of a user who owns the namespace or belongs to the organization (else 403);
 * the client retries 408/429/5xx (and connection errors) with 1, 2, 4, 8, 8 s pauses on preupload, LFS and
@@ -49,7 +51,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_LFS_THRESHOLD = 10 * 1024 * 1024
-DEFAULT_LFS_PATTERNS = ("*.bin", "*.ckpt", "*.h5", "*.onnx", "*.pt", "*.pth", "*.safetensors")
+# as in the Hub's default .gitattributes: `datasets` deletes a shard after preupload, so it must go through LFS
+DEFAULT_LFS_PATTERNS = ("*.arrow", "*.bin", "*.ckpt", "*.h5", "*.onnx", "*.parquet", "*.pt", "*.pth", "*.safetensors")
 REPO_TYPES = ("model", "dataset", "space")
 INVALID_TOKEN_MESSAGE = "Invalid credentials in Authorization header"  # exact text the client special-cases
 
@@ -156,6 +159,8 @@ class _Repo:
     file_headers: dict[str, str] = field(default_factory=dict)  # see FakeHub.misbehave
     sha: str | None = None
     any_revision: bool = False
+    gated: str | bool = False  # "auto" or "manual" when gated, as the Hub's repo info says
+    granted: set[str] = field(default_factory=set)  # users given access to a gated repo
 
     @property
     def namespace(self) -> str:
@@ -454,6 +459,14 @@ class FakeHub:
             repo = self._repo("model", repo_id)
             repo.file_headers, repo.sha, repo.any_revision = dict(file_headers or {}), sha, any_revision
 
+    def gate(
+        self, repo_id: str, repo_type: str = "dataset", *, granted: Iterable[str] = (), mode: str = "auto"
+    ) -> None:
+        """Gate a repo: its files download only for its namespace's writers and the `granted` users."""
+        with self._lock:
+            repo = self._repo(repo_type, repo_id)
+            repo.gated, repo.granted = mode, set(granted)
+
     def files(self, repo_id: str, revision: str = "main", repo_type: str = "model") -> dict[str, bytes]:
         """Content of every file of the repo at `revision`."""
         with self._lock:
@@ -514,6 +527,23 @@ class FakeHub:
         if write and not self._can_write(req.user, repo.namespace):
             raise _HttpError(403, f"You don't have write access to {repo.repo_type} {repo.repo_id}")
         return repo
+
+    def _check_gate(self, req: _Request, repo: _Repo) -> None:
+        """Refuse a gated repo's files to users without access, with the Hub's answers."""
+        if not repo.gated or self._can_write(req.user, repo.namespace) or req.user in repo.granted:
+            return
+        kind = repo.repo_type
+        if req.user is None:
+            message = (
+                f"Access to {kind} {repo.repo_id} is restricted. You must have access to it and be authenticated to "
+                "access it. Please log in."
+            )
+            raise _HttpError(401, message, "GatedRepo")
+        message = (
+            f"Access to {kind} {repo.repo_id} is restricted and you are not in the authorized list. "
+            f"Visit {self._repo_url(repo)} to ask for access."
+        )
+        raise _HttpError(403, message, "GatedRepo")
 
     def _handle(self, method: str, target: str, headers: dict[str, str], body: bytes) -> _Response:
         """Serve one request (called by the HTTP handler threads)."""
@@ -607,7 +637,7 @@ class FakeHub:
             "author": repo.namespace,
             "sha": repo.sha or commit.oid,
             "private": repo.private,
-            "gated": False,
+            "gated": repo.gated,
             "disabled": False,
             "likes": 0,
             "tags": [],
@@ -774,6 +804,7 @@ class FakeHub:
 
     def _resolve_file(self, req: _Request) -> _Response:
         repo = self._access(req)
+        self._check_gate(req, repo)
         commit = repo.resolve(unquote(req.params["rev"]))
         path = unquote(req.params["path"])
         blob = commit.files.get(path)

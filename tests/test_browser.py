@@ -255,3 +255,45 @@ def test_fashion_mnist_model_in_every_tab(browser, app):
         page.screenshot(path=ARTIFACTS / "fashion-project.png", full_page=True)
     finally:
         page.close()
+
+
+def test_explore_and_saliency_on_the_fashion_model(browser, app):
+    """A visitor on the bundled model: the paper's kind of arithmetic figure from the preset seeds, the principal
+    directions moved by a slider, and the Score tab's saliency maps of a generated sample."""
+    expect = _expect()
+    page = _open(browser, app)
+    try:
+        page.get_by_role("combobox", name="Model").click()
+        page.get_by_role("option", name="dcgan-fashion-mnist (bundled)").click()
+        page.get_by_role("button", name="Load model").click()
+        expect(page.locator("#summary")).to_contain_text("Dataset: fashion-mnist", timeout=WAIT_MS)
+
+        page.get_by_role("tab", name="Explore").click()
+        page.get_by_role("button", name="Compute A - B + C").click()
+        expect(page.locator("#arithmetic-z")).to_contain_text("z-arithmetic-", timeout=WAIT_MS)
+        text = _png_text(page, "#arithmetic-figure")
+        assert (text["model"], text["group_a"]) == ("dcgan-fashion-mnist", "seed 21, seed 136, seed 154")
+        assert _natural_width(page.locator("#arithmetic-result img")) == 32
+        page.screenshot(path=ARTIFACTS / "fashion-explore-arithmetic.png", full_page=True)
+
+        page.get_by_role("tab", name="Directions").click()
+        page.get_by_role("button", name="Show directions").click()
+        page.locator("#directions-strips img").wait_for(timeout=WAIT_MS)
+        expect(page.locator("#directions-variance")).to_contain_text("19.8", timeout=WAIT_MS)
+        before = page.locator("#directions-sample img").get_attribute("src")
+        number = page.locator("#direction-1 input[type='number']")
+        number.fill("2")
+        number.press("Tab")  # a slider's release (here: its number box losing focus) redraws the sample
+        expect(page.locator("#directions-sample img")).not_to_have_attribute("src", before, timeout=WAIT_MS)
+        assert _png_text(page, "#directions-sample")["d1"] == "2.0"
+        page.screenshot(path=ARTIFACTS / "fashion-explore-directions.png", full_page=True)
+
+        page.get_by_role("tab", name="Score").click()
+        page.locator("#saliency-seed input").fill("18")
+        page.get_by_role("button", name="Show saliency maps").click()
+        expect(page.locator("#saliency .thumbnail-item")).to_have_count(1, timeout=WAIT_MS)
+        assert page.locator("#saliency .thumbnail-item").first.inner_text().endswith("seed 18")
+        assert page.get_by_text("This shows sensitivity, not reasons.").count() == 1
+        page.screenshot(path=ARTIFACTS / "fashion-saliency.png", full_page=True)
+    finally:
+        page.close()

@@ -59,8 +59,9 @@ def test_two_processes_train_identical_weights_and_resume_exactly(tmp_path, idx_
         *TINY_MODEL_ARGS,
     ]
     straight, split = tmp_path / "straight", tmp_path / "split"
-    result = torchrun(tmp_path, [*common, "--steps", "6", "--out", str(straight)])
+    result = torchrun(tmp_path, [*common, "--steps", "6", "--out", str(straight), "--report-to", "tensorboard"])
     assert result.stdout.count("training a 32x32 DCGAN") == 1  # rank 0 alone reports
+    assert len(list((straight / "tensorboard").glob("events.out.tfevents.*"))) == 1  # and alone logs
     training = json.loads((straight / "model" / "config.json").read_text())["training"]
     assert training["world_size"] == 2
     # every rank checked that it holds the same weights as every other; rank 0's are the ones exported

@@ -96,3 +96,22 @@ def test_image_over_the_cap_but_under_pillows_guard_is_refused_from_its_header(t
     png_header_only(tmp_path / "big.png", 5000, 5000)
     with pytest.raises(ImageInputError, match=r"big.png: 25,000,000 pixels is over the limit"):
         decode_image(tmp_path / "big.png")
+
+
+def test_encoded_bytes_decode_like_their_file(files, tmp_path):
+    """A Hub dataset's image cells are the encoded files as bytes: the same image, the same notes, the same refusals."""
+    for name in ("sixteen.png", "palette.png", "cmyk.jpg", "rgba.png", "animated.gif"):
+        from_file, notes = decode_image(files[name])
+        from_bytes, byte_notes = decode_image(files[name].read_bytes(), f"row 0 ({name})")
+        assert np.array_equal(np.asarray(from_file), np.asarray(from_bytes)) and notes == byte_notes
+    for name, message in [
+        ("empty.png", "row 1: the file is empty (0 bytes)"),
+        ("truncated.png", "row 1: the image data is truncated or corrupt"),
+        ("notes.txt", "row 1: not an image"),
+    ]:
+        with pytest.raises(ImageInputError) as error:
+            decode_image(files[name].read_bytes(), "row 1")
+        assert str(error.value).startswith(message)
+    png_header_only(tmp_path / "big.png", 5000, 5000)
+    with pytest.raises(ImageInputError, match=r"^image: 25,000,000 pixels is over the limit"):
+        decode_image((tmp_path / "big.png").read_bytes())

@@ -27,6 +27,10 @@ TOOLS = {
     "project": ["image", "steps", "restarts"],
     "interpolate_latent": ["z_a", "seed_b", "z_b", "frames", "mode", "pingpong", "fps"],
     "score": ["images", "folder"],
+    "saliency": ["images", "folder", "seed"],
+    "arithmetic": ["seeds_a", "seeds_b", "seeds_c", "z_a", "z_b", "z_c", "neighbours", "noise", "noise_seed"],
+    "directions": ["seed", "d1", "d2", "d3", "d4", "d5", "d6", "d7", "d8"],
+    "train": ["seed", "seconds", "data", "images", "recipe", "lr", "width", "batch_size", "steps"],
 }
 
 

@@ -25,7 +25,8 @@ def test_run_folder_has_everything(tiny_run):
     assert sorted(p.name for p in (tiny_run / "samples").iterdir()) == ["step_0000003.png", "step_0000006.png"]
     records = [json.loads(line) for line in (tiny_run / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [2, 4, 6]
-    for key in ("loss_d", "loss_g", "d_real", "d_fake", "images_per_second", "weight_norms_g", "weight_norms_d"):
+    keys = ("loss_d", "loss_g", "d_real", "d_fake", "lr_g", "lr_d", "images_per_second")
+    for key in (*keys, "weight_norms_g", "weight_norms_d"):
         assert key in records[-1]
     assert 0 < records[-1]["d_real"] < 1 and records[-1]["weight_norms_g"]
     for name in ("loss.png", "weights.png"):

@@ -38,6 +38,10 @@ PUBLIC = [  # the public events: their api_names, and the names of their handler
     "project",
     "interpolate_latent",
     "score",
+    "saliency",
+    "arithmetic",
+    "directions",
+    "train",
 ]
 
 

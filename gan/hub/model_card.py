@@ -8,10 +8,12 @@ Arguments whose name contains "token" are left out, as in the checkpoint.
 from __future__ import annotations
 
 import json
+import re
 
 from huggingface_hub import ModelCard, ModelCardData
 
 from ..checkpoint import DISCRIMINATOR_NAME, GENERATOR_NAME, RAW_GENERATOR_NAME
+from .errors import looks_like_repo_id
 
 # Training data on the Hub (for the card's `datasets:` link) and the licence the weights inherit from it.
 HUB_DATASETS = {
@@ -20,6 +22,8 @@ HUB_DATASETS = {
     "cifar10": "uoft-cs/cifar10",
 }
 LICENSES = {"mnist": "cc-by-sa-3.0", "fashion-mnist": "mit"}  # others: "other", with the dataset's own terms
+HUB_DATASET_PREFIX = "hf:"  # `train.py --dataset hf:OWNER/NAME`: the dataset is that repo, its licence its card's
+LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # a Hub licence id (cc-by-4.0, apache-2.0, other...)
 PIPELINE_TAG = "unconditional-image-generation"
 FILE_DESCRIPTIONS = {
     "config.json": "architecture (`nz`, `ngf`, `ndf`, `nc`, `image_size`, `d_norm`) and the metadata on this page",
@@ -33,6 +37,28 @@ FILE_DESCRIPTIONS = {
     "README.md": "this card",
 }
 LOCAL_PATH_ARGS = ("out", "data_dir", "resume")  # the trainer's own paths: noise to readers, and private
+
+
+def hub_dataset_id(dataset) -> str | None:
+    """The dataset repo on the Hub of a config.json's `dataset`: a built-in's (HUB_DATASETS), or `hf:OWNER/NAME`'s."""
+    if not isinstance(dataset, str):
+        return None
+    if dataset.startswith(HUB_DATASET_PREFIX):
+        repo_id = dataset[len(HUB_DATASET_PREFIX) :]
+        return repo_id if looks_like_repo_id(repo_id) else None
+    return HUB_DATASETS.get(dataset)
+
+
+def model_license(config: dict) -> str:
+    """The card's `license:`, inherited from the data: a built-in's (LICENSES), a Hub dataset card's single licence id,
+    else "other" (the card's Dataset section gives the terms)."""
+    dataset = config.get("dataset")
+    if not isinstance(dataset, str):
+        return "other"
+    if dataset.startswith(HUB_DATASET_PREFIX):
+        license = config.get("dataset_license")
+        return license if isinstance(license, str) and LICENSE_ID.fullmatch(license) else "other"
+    return LICENSES.get(dataset, "other")
 
 
 def published_config(config: dict) -> bytes:
@@ -124,10 +150,10 @@ def model_card(config: dict, repo_id: str, files: list[str], revision: str | Non
     args = {k: v for k, v in training.get("args", {}).items() if "token" not in k.lower() and k not in LOCAL_PATH_ARGS}
     metrics = config.get("final_metrics", {})
     size, channels = config.get("image_size", "?"), config.get("nc", "?")
-    license = LICENSES.get(dataset, "other")
+    hub_dataset = hub_dataset_id(dataset)
     data = ModelCardData(
         library_name="pytorch",
-        license=license,
+        license=model_license(config),
         pipeline_tag=PIPELINE_TAG,
         tags=[
             "gan",
@@ -137,9 +163,9 @@ def model_card(config: dict, repo_id: str, files: list[str], revision: str | Non
             "dcgan-studio",
             "model_hub_mixin",
             "pytorch_model_hub_mixin",
-            dataset,
+            *([] if str(dataset).startswith(HUB_DATASET_PREFIX) else [dataset]),  # `datasets:` links a Hub dataset
         ],
-        datasets=[HUB_DATASETS[dataset]] if dataset in HUB_DATASETS else None,
+        datasets=[hub_dataset] if hub_dataset else None,
     )
     ema = args.get("ema")
     sections = [

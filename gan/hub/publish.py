@@ -1,7 +1,8 @@
 """Publish an export as a model repo: one commit holding, at the repo's root, the export's files (config.json without
 the training machine's paths, model.safetensors = the sampling generator, generator_raw.safetensors when EMA is on,
-discriminator.safetensors, samples.png, loss.png, weights.png, metrics.jsonl) and a README.md model card. A failed
-push leaves the export as it was."""
+discriminator.safetensors, samples.png, loss.png, weights.png, metrics.jsonl), its TensorBoard event files under
+tensorboard/ (a run with --report-to tensorboard: the Hub shows them in a metrics tab) and a README.md model card. A
+failed push leaves the export as it was."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from ..errors import CheckpointError, GanError, HubError
 from .errors import check_repo_id, hub_errors, resolve_token
 
 PUBLISHED_FILES = (ckpt.CONFIG_NAME, "*.safetensors", "*.png", "metrics.jsonl")  # an export's root files to push
+TRACES = "tensorboard"  # the export's folder of TensorBoard event files, pushed to the same path
 
 
 @dataclass
@@ -49,6 +51,18 @@ def export_files(folder: Path) -> list[str]:
     return sorted(names, key=lambda name: name != ckpt.CONFIG_NAME)
 
 
+def trace_files(folder: Path) -> list[str]:
+    """The export's TensorBoard event files, as paths in the repo (`tensorboard/events.out.tfevents.*`)."""
+    return sorted(f"{TRACES}/{p.name}" for p in (folder / TRACES).glob("events.out.tfevents.*") if p.is_file())
+
+
+def is_published(path_in_repo: str) -> bool:
+    """Whether a repo file is one that pushes put there (the others, e.g. a notes.txt, are left alone)."""
+    if path_in_repo.startswith(f"{TRACES}/"):
+        return True
+    return "/" not in path_in_repo and any(fnmatch.fnmatch(path_in_repo, g) for g in PUBLISHED_FILES)
+
+
 def commit_summary(config: dict) -> str:
     training = config.get("training", {})
     name = config.get("name") or "DCGAN"
@@ -76,12 +90,13 @@ def push_export(
     token = resolve_token(token)
     files = export_files(folder)
     card = model_card(model.metadata, repo_id, files, revision)
+    pushed = [*files, *trace_files(folder)]
     operations = [
         CommitOperationAdd(
             path_in_repo=name,
             path_or_fileobj=published_config(model.metadata) if name == ckpt.CONFIG_NAME else str(folder / name),
         )
-        for name in files
+        for name in pushed
     ]
     operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=str(card).encode()))
     metrics = model.metadata.get("final_metrics", {})
@@ -96,13 +111,7 @@ def push_export(
         info = api.repo_info(repo_id, revision=revision)
         head = info.sha
         # files of an earlier push that this export no longer has (e.g. generator_raw.safetensors when EMA is now off)
-        stale = [
-            s.rfilename
-            for s in info.siblings or []
-            if "/" not in s.rfilename
-            and s.rfilename not in files
-            and any(fnmatch.fnmatch(s.rfilename, g) for g in PUBLISHED_FILES)
-        ]
+        stale = [s.rfilename for s in info.siblings or [] if is_published(s.rfilename) and s.rfilename not in pushed]
         info = api.create_commit(
             repo_id,
             operations + [CommitOperationDelete(path_in_repo=name) for name in stale],

@@ -20,7 +20,7 @@ from ..checkpoint import CONFIG_NAME
 from ..errors import GanError, HubError
 from .errors import NETWORK_ERRORS, check_repo_id, hub_errors, resolve_token
 from .load import DOWNLOADED_FILES, REPO_ID_VARIABLE, REVISION_VARIABLE
-from .model_card import HUB_DATASETS
+from .model_card import hub_dataset_id
 from .publish import Published
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a DCGAN Studio checkout: app.py, requirements.txt, gan/
@@ -125,7 +125,7 @@ def space_files(
         python_version=python_version(),
         app_file="app.py",
         models=[repo_id],
-        datasets=[HUB_DATASETS[dataset]] if dataset in HUB_DATASETS else None,
+        datasets=[hub_dataset_id(dataset)] if hub_dataset_id(dataset) else None,
         tags=["gan", "dcgan", "unconditional-image-generation"],
         emoji="🎨",
         colorFrom="indigo",

@@ -12,11 +12,12 @@ from pathlib import Path
 
 import torch
 
-from ..data import ImageDataset, load_dataset
+from ..data import ImageDataset, dataset_slug, load_dataset
 from ..distributed import World, init_world, launched_by_torchrun, leave_process
 from ..errors import GanError
 from ..hub import publish
 from ..precision import describe_device
+from .live import LiveSnapshots, watch_stdin
 from .run import (
     METRICS_NAME,
     STORAGE_ERRNOS,
@@ -26,6 +27,7 @@ from .run import (
     state_to_resume,
     storage_failure,
     truncate_metrics,
+    truncate_samples,
 )
 from .settings import RunSettings, check_flags, parse_flags, resume_settings
 from .trainer import Trainer
@@ -36,7 +38,7 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """train.py: train in the run folder, export, and push when asked; 2 (and one line) for anything refused."""
     settings, explicit = parse_flags(sys.argv[1:] if argv is None else argv)
-    out = Path(settings.out or f"runs/{settings.dataset}")
+    out = Path(settings.out or f"runs/{dataset_slug(settings.dataset)}")
     with contextlib.ExitStack() as held:  # the run folder's lock and the torchrun process group, let go last
         code = _train_reporting_errors(settings, explicit, out, held)
     if launched_by_torchrun():
@@ -65,8 +67,18 @@ def _train_command(settings: RunSettings, explicit: dict, out: Path, held: conte
         held.callback(os.close, claim_run_folder(out))
     settings, state = _resume(settings, explicit, out, world)
     dataset = load_dataset(
-        settings.dataset, settings.data_dir, settings.image_size, not settings.no_download, settings.channels
+        settings.dataset,
+        settings.data_dir,
+        settings.image_size,
+        not settings.no_download,
+        settings.channels,
+        settings.data_split,
+        revision=settings.dataset_commit or settings.dataset_revision,  # a resumed run: the commit it began on
+        image_column=settings.image_column,
+        max_images=settings.max_images,
     )
+    if dataset.hub is not None:  # recorded in every training state and the export
+        settings = replace(settings, dataset_commit=dataset.hub["revision"])
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
@@ -84,6 +96,10 @@ def _train_command(settings: RunSettings, explicit: dict, out: Path, held: conte
         _announce(trainer, dataset, steps, out)
         if (push := scheduled_push(settings)) is not None:
             run.step_hooks.append(push)
+        if settings.live_every > 0:
+            run.step_hooks.append(LiveSnapshots(run, settings.live_every))
+    if settings.watch_stdin:
+        watch_stdin(run)
     code = run.train()
     if world.is_main:
         print(f"exported the model to {out / 'model'}; try: python app.py --checkpoint {out / 'model'}")
@@ -97,6 +113,8 @@ def _join_world(settings: RunSettings, held: contextlib.ExitStack) -> tuple[torc
     world = init_world(device.type)
     held.callback(world.close)
     if world.distributed:
+        if settings.seconds is not None:
+            raise GanError("--seconds is a budget for one process: under torchrun, give --steps or --epochs")
         if settings.batch_size % world.size:
             raise GanError(
                 f"--batch-size {settings.batch_size} (the global batch) must be divisible by the {world.size} processes"
@@ -116,7 +134,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 def _resume(settings: RunSettings, explicit: dict, out: Path, world: World) -> tuple[RunSettings, dict | None]:
-    """With --resume, the state to continue and the settings that continue it; the metrics log is cut back to it."""
+    """With --resume, the state to continue and the settings that continue it; the metrics log and the sample grids
+    are cut back to it."""
     found = state_to_resume(settings.resume, out, quiet=not world.is_main)
     if found is None:
         return settings, None
@@ -126,6 +145,8 @@ def _resume(settings: RunSettings, explicit: dict, out: Path, world: World) -> t
         print(f"resuming from {path} (step {state['step']})")
         if cut := truncate_metrics(out / METRICS_NAME, state["step"]):
             print(f"{METRICS_NAME}: {cut} line(s) after step {state['step']} (the state resumed) removed")
+        if cut := truncate_samples(out / "samples", state["step"]):
+            print(f"samples/: {cut} grid(s) after step {state['step']} removed")
     return settings, state
 
 
@@ -136,12 +157,19 @@ def _announce(trainer: Trainer, dataset: ImageDataset, steps: int, out: Path) ->
     print(
         f"training a {settings.image_size}x{settings.image_size} DCGAN on {dataset.name} "
         f"({len(dataset)} images from {dataset.source}) "
-        f"for {steps} steps on {describe_device(trainer.device)}{processes}, "
+        f"for {_plan(settings, steps)} on {describe_device(trainer.device)}{processes}, "
         f"{trainer.precision.reason}, {settings.recipe} recipe; "
         f"run folder {out}"
     )
     if trainer.precision.warning:
         print(f"warning: {trainer.precision.warning}", file=sys.stderr)
+
+
+def _plan(settings: RunSettings, steps: int | None) -> str:
+    """The run's budget in words: steps, seconds of training, or both."""
+    if settings.seconds is None:
+        return f"{steps} steps"
+    return f"{settings.seconds:g} s of training" + (f" (at most {steps} steps)" if steps is not None else "")
 
 
 def _push_at_the_end(settings: RunSettings, out: Path, code: int) -> None:

@@ -5,6 +5,7 @@ A run folder (`--out DIR`) holds:
     checkpoints/step_XXXXXXX.pt   full training states (resume with --resume auto|PATH)
     samples/step_XXXXXXX.png      fixed-noise grids (seeds 0..63) during training
     metrics.jsonl                 one JSON line per --log-every steps
+    tensorboard/, trackio.json    with --report-to: TensorBoard event files; the Trackio run it reports to
     loss.png, weights.png         loss curves and per-layer weight norms over time
     model/                        the final export (config.json + safetensors), the sample grid and plots
 """
@@ -27,7 +28,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from .. import checkpoint as ckpt
-from ..data import CREDITS, ImageDataset
+from ..data import ImageDataset, dataset_slug
 from ..distributed import parameter_digest
 from ..errors import CheckpointError, GanError
 from ..evaluation import TrainingEvaluator
@@ -38,6 +39,7 @@ from ..plots import parse_metrics, plot_losses, plot_weight_norms, read_metrics
 from ..precision import describe_device
 from ..sampling import generate, grid_image, latents_for_seeds
 from .settings import RunSettings
+from .tracking import TENSORBOARD_DIR, Tracker, open_trackers, parse_report_to
 from .trainer import Trainer
 
 SAMPLE_GRID_NAME = "samples.png"
@@ -64,16 +66,19 @@ class Run:
     """A training run in its folder: logging, sample grids, checkpoints, signals and the final export.
 
     Everything the run logs goes through `write_record` (each metrics.jsonl line) and `save_samples` (the sample
-    grid, with the plots)."""
+    grid, with the plots); both also feed the --report-to trackers."""
 
-    def __init__(self, trainer: Trainer, dataset: ImageDataset, out: Path, total_steps: int):
+    def __init__(self, trainer: Trainer, dataset: ImageDataset, out: Path, total_steps: int | None):
         self.trainer = trainer
         self.dataset = dataset
         self.out = out
-        self.total_steps = total_steps
+        self.total_steps = total_steps  # None: no step limit (a --seconds budget alone)
         self.settings = trainer.settings
+        self.seconds = trainer.settings.seconds  # the training-time budget, if any
         self.fixed_latents = latents_for_seeds(0, NUM_FIXED_SAMPLES, trainer.config.nz)
         self._grid: tuple[int, Image.Image] | None = None  # the sample grid, and the step it shows
+        self.tracker = Tracker()  # --report-to's, while train() runs on rank 0
+        self._tracked_grid_step: int | None = None
         self.bar: tqdm | None = None  # the progress bar, from the first step on
         self.stop_signal: int | None = None
         self.metrics: dict[str, torch.Tensor] = {}
@@ -98,11 +103,25 @@ class Run:
         """Train to total_steps (or until SIGINT/SIGTERM), then checkpoint and export. Returns an exit code."""
         previous = {sig: signal.signal(sig, self._handle_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
+            if self.trainer.world.is_main:
+                self.tracker = self.start_tracking()
             self._train_steps()
             return self._finish()
         finally:
+            self.tracker.close()
+            self.tracker = Tracker()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+
+    def start_tracking(self) -> Tracker:
+        """--report-to's trackers; a resumed run passes them what was logged up to its step (metrics.jsonl is cut
+        back to it by then), for the trackers that rebuild the tracked run."""
+        names, step = parse_report_to(self.settings.report_to), self.trainer.step
+        if not names:
+            return Tracker()
+        history = read_metrics(self.out / METRICS_NAME) if step else []
+        grids = saved_grids(self.out / "samples", step) if step else {}
+        return open_trackers(names, self.out, self.settings.to_record(), step, history, grids)
 
     def _train_steps(self) -> None:
         trainer = self.trainer
@@ -117,8 +136,8 @@ class Run:
         self.started = time.perf_counter() - trainer.elapsed
         self.window_start = time.perf_counter()
         try:
-            while trainer.step < self.total_steps and not trainer.world.any(self.stop_signal is not None):
-                stats = trainer.advance(trainer.step / self.total_steps)
+            while not self.planned_end() and not trainer.world.any(self.stop_signal is not None):
+                stats = trainer.advance(self.fraction_done())
                 self.steps_since_log += 1
                 for key, value in stats.items():
                     self.metrics[key] = self.metrics.get(key, 0) + value
@@ -129,6 +148,24 @@ class Run:
                     self._after_step()
         finally:
             self.bar.close()  # also when a write fails: the error line then stands alone
+
+    def training_time(self) -> float:
+        """Seconds trained so far (step hooks not counted), resumed runs included; while the loop runs."""
+        return time.perf_counter() - self.started
+
+    def fraction_done(self) -> float:
+        """How far through its plan the run is, for the learning-rate decay: by steps, or by the time budget
+        (--seconds) where that comes first. (Under torchrun every rank must agree: the time budget is for one
+        process.)"""
+        by_steps = self.trainer.step / self.total_steps if self.total_steps else 0.0
+        by_time = self.training_time() / self.seconds if self.seconds else 0.0
+        return min(1.0, max(by_steps, by_time))
+
+    def planned_end(self) -> bool:
+        """Whether the run has reached its step plan or its time budget."""
+        if self.total_steps is not None and self.trainer.step >= self.total_steps:
+            return True
+        return self.seconds is not None and self.training_time() >= self.seconds
 
     def _after_step(self) -> None:
         """Rank 0's work after a step: the metrics line, the sample grid, the evaluation and the step hooks."""
@@ -182,6 +219,8 @@ class Run:
             "step": trainer.step,
             "epoch": round(trainer.step * self.settings.batch_size / len(self.dataset), 4),
             **{k: round(v.item() / self.steps_since_log, 5) for k, v in self.metrics.items()},
+            "lr_g": float(f"{trainer.opt_g.param_groups[0]['lr']:.6g}"),  # those of the interval's last step
+            "lr_d": float(f"{trainer.opt_d.param_groups[0]['lr']:.6g}"),
             "images_per_second": round(images_per_second, 1),
             "skipped_steps": trainer.skipped_steps,
             "elapsed_s": round(trainer.elapsed, 2),
@@ -209,6 +248,7 @@ class Run:
         """One line of metrics.jsonl: every record the run logs (step statistics, evaluations) passes here."""
         with open(self.out / METRICS_NAME, "a") as log:
             log.write(json.dumps(record) + "\n")
+        self.tracker.log_record(record)
 
     def _alarm(self, record: dict, message: str) -> None:
         record.setdefault("alarms", []).append(message)
@@ -238,6 +278,9 @@ class Run:
         path = self.out / "samples" / f"step_{self.trainer.step:07d}.png"
         path.parent.mkdir(parents=True, exist_ok=True)
         self.sample_grid().save(path)
+        if self._tracked_grid_step != self.trainer.step:  # the last step and a push can save the same grid again
+            self.tracker.log_image(self.trainer.step, self.sample_grid())
+            self._tracked_grid_step = self.trainer.step
         records = read_metrics(self.out / METRICS_NAME)
         if records:
             plot_losses(records, self.out / LOSS_PLOT_NAME, self.trainer.loss.label)
@@ -278,12 +321,9 @@ class Run:
     def _metadata(self) -> dict:
         """What an export's config.json says besides the architecture: the data, the training, the scores."""
         trainer = self.trainer
-        credit, licence = CREDITS[self.dataset.name]
         return {
-            "name": f"dcgan-{self.dataset.name}",
-            "dataset": self.dataset.name,
-            "dataset_credit": credit,
-            "dataset_license": licence,
+            "name": f"dcgan-{dataset_slug(self.dataset.name)}",
+            **self.dataset.metadata(),  # the dataset, its credit and licence (a Hub dataset's repo and commit too)
             "training": {
                 "steps": trainer.step,
                 "images_seen": trainer.step * self.settings.batch_size,
@@ -302,10 +342,19 @@ class Run:
         }
 
     def copy_history(self, folder: Path) -> None:
-        """The run's plots and metrics log, as they stand, into an export."""
+        """The run's plots, metrics log and TensorBoard event files, as they stand, into an export."""
         for name in (LOSS_PLOT_NAME, WEIGHTS_PLOT_NAME, METRICS_NAME):
             if (self.out / name).exists():
                 shutil.copyfile(self.out / name, folder / name)
+        if (self.out / TENSORBOARD_DIR).is_dir():
+            shutil.rmtree(folder / TENSORBOARD_DIR, ignore_errors=True)
+            shutil.copytree(self.out / TENSORBOARD_DIR, folder / TENSORBOARD_DIR)
+
+
+def saved_grids(folder: Path, up_to: int) -> dict[int, Path]:
+    """The sample grids in samples/ up to step `up_to`, by step."""
+    steps = {path: path.stem.removeprefix("step_") for path in folder.glob("step_*.png")}
+    return {int(step): path for path, step in steps.items() if step.isdigit() and int(step) <= up_to}
 
 
 def make_evaluator(trainer: Trainer, dataset: ImageDataset) -> TrainingEvaluator | None:
@@ -326,7 +375,7 @@ def scheduled_push(settings: RunSettings) -> StepHook | None:
 
     def push(run: Run) -> None:
         step = run.trainer.step
-        if step % settings.push_every or step >= run.total_steps:
+        if step % settings.push_every or run.planned_end():
             return
         run.save_samples()
         folder = run.export()
@@ -337,7 +386,7 @@ def scheduled_push(settings: RunSettings) -> StepHook | None:
                 token=settings.hub_token,
                 private=settings.hub_private,
                 revision=settings.hub_revision,
-                commit_message=f"Training checkpoint: step {step} of {run.total_steps}",
+                commit_message=f"Training checkpoint: step {step} of {run.total_steps or f'{run.seconds:g} s'}",
             )
         except GanError as error:
             print(f"\nwarning: the scheduled push at step {step} failed: {error}; training goes on", file=sys.stderr)
@@ -396,6 +445,15 @@ def truncate_metrics(path: Path, step: int) -> int:
     if len(kept) < len(lines):
         ckpt.atomic_write(path, lambda p: Path(p).write_text("".join(line + "\n" for line in kept)))
     return len(lines) - len(kept)
+
+
+def truncate_samples(folder: Path, step: int) -> int:
+    """Delete the sample grids after `step` (the state a run resumes from): the resumed run draws its own, and the
+    trackers rebuilt from the run folder must not show a step that no longer happened; returns how many went."""
+    stale = [path for grid, path in saved_grids(folder, sys.maxsize).items() if grid > step]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
 
 
 def claim_run_folder(out: Path) -> int:

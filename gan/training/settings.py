@@ -7,12 +7,14 @@ import argparse
 import math
 from dataclasses import dataclass, field, fields, replace
 
-from ..data import DATASETS
+from ..data import DATASETS, HUB_PREFIX
 from ..errors import GanError
+from ..hub import errors as hub_errors
 from ..hub import publish
 from ..models import ModelConfig
 from ..precision import AMP_DTYPES
 from .losses import LOSSES
+from .tracking import parse_report_to
 
 AMP_CHOICES = ("auto", *AMP_DTYPES)
 RECIPES = {
@@ -48,6 +50,11 @@ DEFAULT_RECIPE = "studio"
 RESUME_LOCKED = (
     "dataset",
     "data_dir",
+    "data_split",
+    "image_column",
+    "dataset_revision",
+    "dataset_commit",  # the commit --dataset-revision named when the run began: a resumed run loads the same data
+    "max_images",
     "image_size",
     "channels",
     "nz",
@@ -73,6 +80,12 @@ class RunSettings:
     data_dir: str | None = None
     no_download: bool = False
     channels: int = 3
+    data_split: str = "train"
+    image_column: str | None = None
+    dataset_revision: str = "main"
+    max_images: int | None = None
+    # not a flag: the commit `dataset_revision` named when the run began, set by the run and recorded in its states
+    dataset_commit: str | None = None
     # model
     image_size: int = 32
     nz: int = 100
@@ -82,6 +95,7 @@ class RunSettings:
     batch_size: int = 128
     epochs: float = 5
     steps: int | None = None
+    seconds: float | None = None  # a training-time budget; with it, --steps (if given) caps the steps too
     seed: int = 0
     # recipe
     recipe: str = DEFAULT_RECIPE
@@ -109,6 +123,9 @@ class RunSettings:
     eval_num: int = 1000
     keep_best: bool = False
     resume: str | None = None
+    report_to: str = "none"
+    live_every: float = 0  # seconds between live snapshots (live.py; the app's Train tab reads them); 0 = off
+    watch_stdin: bool = False
     # Hugging Face Hub
     push_to_hub: bool = False
     push_every: int | None = None
@@ -128,10 +145,13 @@ class RunSettings:
         """The settings as plain values, for checkpoints and exports: all but the secret ones."""
         return {f.name: getattr(self, f.name) for f in fields(self) if not f.metadata.get("secret")}
 
-    def total_steps(self, dataset_size: int) -> int:
-        """Generator updates: --steps, or --epochs of `dataset_size / --batch-size` steps each."""
+    def total_steps(self, dataset_size: int) -> int | None:
+        """Generator updates: --steps, or --epochs of `dataset_size / --batch-size` steps each; None (no step limit)
+        for a --seconds budget without --steps."""
         if self.steps is not None:
             return self.steps
+        if self.seconds is not None:
+            return None
         return max(1, math.ceil(self.epochs * math.ceil(dataset_size / self.batch_size)))
 
 
@@ -148,12 +168,24 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     data = parser.add_argument_group("data")
-    data.add_argument("--dataset", choices=DATASETS)
+    data.add_argument(
+        "--dataset",
+        type=dataset_choice,
+        metavar="{" + ",".join(DATASETS) + f",{HUB_PREFIX}OWNER/NAME}}",
+        help=f"{HUB_PREFIX}OWNER/NAME: an image dataset repo on the Hub (needs the `datasets` library)",
+    )
     data.add_argument("--data-dir", help="torchvision root, a folder with the raw files, or (folder) your images")
     data.add_argument(
         "--no-download", action="store_true", help="never download; fail with a hint if the data is missing"
     )
-    data.add_argument("--channels", type=int, choices=(1, 3), help="channels for --dataset folder")
+    data.add_argument("--channels", type=int, choices=(1, 3), help="channels for --dataset folder and hf:")
+    hub = f"(--dataset {HUB_PREFIX}OWNER/NAME)"
+    data.add_argument("--data-split", metavar="SPLIT", help=f"the split to train on {hub}")
+    data.add_argument("--image-column", help=f"the image column to train on {hub}; None: the first one")
+    data.add_argument("--dataset-revision", metavar="REVISION", help=f"a branch, tag or commit {hub}")
+    data.add_argument(
+        "--max-images", type=int, metavar="N", help=f"train on the split's first N readable images, in its order {hub}"
+    )
     model = parser.add_argument_group("model")
     model.add_argument("--image-size", type=int, choices=(32, 64))
     model.add_argument("--nz", type=int, help="latent size")
@@ -163,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     optim.add_argument("--batch-size", type=int)
     optim.add_argument("--epochs", type=float, help="an epoch is dataset size / batch size steps")
     optim.add_argument("--steps", type=int, help="generator updates; wins over --epochs")
+    optim.add_argument(
+        "--seconds",
+        type=float,
+        help="a training-time budget: stop after this many seconds of training (step hooks such as live snapshots "
+        "and scheduled pushes not counted), or at --steps if given first; --epochs is then not used, and the "
+        "learning-rate decay is planned over the time",
+    )
     optim.add_argument("--seed", type=int)
     _add_recipe_arguments(parser)
     _add_run_arguments(parser)
@@ -221,6 +260,67 @@ def _add_run_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("--eval-num", type=int, help="samples per quick evaluation")
     run.add_argument("--keep-best", action="store_true", help="export the evaluated best state, not the last one")
     run.add_argument("--resume", help="a training state to continue, or 'auto' for the newest in --out")
+    run.add_argument(
+        "--report-to",
+        metavar="none|tensorboard|trackio",
+        help="also log the metrics and sample grids to TensorBoard (event files in --out/tensorboard) and/or Trackio; "
+        "comma-separated for both (needs the `tracking` extra; see docs/training.md)",
+    )
+    run.add_argument(
+        "--live-every",
+        type=float,
+        metavar="SECONDS",
+        help="write a live snapshot to --out/live/ (the sample grid, the discriminator's scores on real and generated "
+        "images) every SECONDS of training, for the app's Train tab (0 = off)",
+    )
+    run.add_argument(
+        "--watch-stdin",
+        action="store_true",
+        help="stop as on SIGTERM when standard input closes (how the app ties a run to itself)",
+    )
+
+
+def dataset_choice(text: str) -> str:
+    """--dataset: a built-in dataset, `folder`, or `hf:OWNER/NAME` (the repo id is checked by `check_flags`)."""
+    if text in DATASETS or text.startswith(HUB_PREFIX):
+        return text
+    raise argparse.ArgumentTypeError(
+        f"invalid choice: {text!r} (choose from {', '.join(DATASETS)}, or {HUB_PREFIX}OWNER/NAME for a Hub dataset)"
+    )
+
+
+def _check_data_flags(settings: RunSettings) -> None:
+    """The Hub dataset flags: only with --dataset hf:OWNER/NAME, and well formed there."""
+    given = {  # those that differ from their defaults
+        key: getattr(settings, key)
+        for key in ("data_split", "image_column", "dataset_revision", "max_images")
+        if getattr(settings, key) != RunSettings.__dataclass_fields__[key].default
+    }
+    if not settings.dataset.startswith(HUB_PREFIX):
+        if given:
+            raise GanError(f"{flag(next(iter(given)))} is for --dataset {HUB_PREFIX}OWNER/NAME (a Hub dataset) only")
+        return
+    for key in ("data_dir", "no_download"):
+        if getattr(settings, key):
+            raise GanError(
+                f"{flag(key)} does not apply to --dataset {settings.dataset}: a Hub dataset is read into the Hugging "
+                "Face cache (HF_HOME); set HF_HUB_OFFLINE=1 to train from that cache alone"
+            )
+    try:
+        hub_errors.check_repo_id(settings.dataset[len(HUB_PREFIX) :], "--dataset")
+    except GanError:
+        raise GanError(
+            f"--dataset {settings.dataset} does not name a dataset repo: use {HUB_PREFIX}OWNER/NAME "
+            f"(letters, digits, '-', '_' and '.'), e.g. --dataset {HUB_PREFIX}huggan/smithsonian_butterflies_subset"
+        ) from None
+    hub_errors.check_revision(settings.dataset_revision)
+    if settings.max_images is not None and settings.max_images < 1:
+        raise GanError(f"--max-images must be at least 1, not {settings.max_images}")
+    if not settings.data_split or not settings.data_split.strip():
+        raise GanError("--data-split must name a split, e.g. train")
+    from ..hub.dataset import check_datasets_installed  # the Hub API client: imported for Hub datasets only
+
+    check_datasets_installed()
 
 
 def parse_flags(argv: list[str]) -> tuple[RunSettings, dict]:
@@ -239,15 +339,21 @@ def check_flags(settings: RunSettings) -> None:
     for key in AT_LEAST_ONE:
         if getattr(settings, key) < 1:
             raise GanError(f"{flag(key)} must be at least 1")
+    _check_data_flags(settings)
     try:  # 3 channels, the most a dataset has
         ModelConfig(settings.nz, settings.ngf, settings.ndf, 3, settings.image_size)
     except ValueError as error:
         raise GanError(f"--nz/--ngf/--ndf do not make a model this project trains: {error}") from None
+    if settings.seconds is not None and not settings.seconds > 0:  # also refuses NaN
+        raise GanError(f"--seconds must be a positive number of seconds, not {settings.seconds}")
+    if not settings.live_every >= 0:
+        raise GanError(f"--live-every must be 0 (off) or a positive number of seconds, not {settings.live_every}")
     if not 0 <= settings.lr_decay <= 1:
         raise GanError(
             f"--lr-decay {settings.lr_decay} is not a fraction of the run: "
             "give a value from 0 (off) to 1 (the whole run)"
         )
+    parse_report_to(settings.report_to)  # an unknown tracker, or one not installed, fails now
     if settings.push_to_hub:  # a missing token or repo id fails now, not after training
         publish.check_push_arguments(settings.hub_model_id, settings.hub_token, settings.push_every)
 

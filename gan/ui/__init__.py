@@ -1,10 +1,10 @@
-"""The Gradio app: Sample, Interpolate, Project and Score tabs over each visitor's model.
+"""The Gradio app: Sample, Interpolate, Project, Score and Explore tabs over each visitor's model, and a Train tab.
 
 This module only composes: `create_state` makes what all handlers share (common.AppContext), `build_demo` lays out
-the model picker (models.py) and each tab (sample.py, interpolate.py, project.py, score.py), whose `build` wires its
-events to the handlers of a class of its own. The handlers are bound methods named as their events (Gradio takes an
-MCP tool's name from `__name__`), so tests call them in-process; `common.shows_errors` turns the package's errors into
-gr.Error for visitors.
+the model picker (models.py) and each tab (sample.py, interpolate.py, project.py, score.py, explore.py), whose `build`
+wires its events to the handlers of a class of its own. The handlers are bound methods named as their events (Gradio
+takes an MCP tool's name from `__name__`), so tests call them in-process; `common.shows_errors` turns the package's
+errors into gr.Error for visitors.
 
 Handlers return paths of PNG/GIF files written here (never PIL images): each is written whole under a fresh name
 inside Gradio's cache folder, so Gradio serves it in place without copying, whereas it rewrites PIL outputs in
@@ -14,11 +14,13 @@ with defaults, never rename; new outputs go at the end.
 
 Concurrency: torch already spreads each call over the CPU cores, so few run at once, in three queue groups by cost.
 Gradio's queue skips a full group for the next one with room, so a long projection never holds back a sample: light
-work (samples, the gallery, nearest images, scores: well under a second) runs INFERENCE_WORKERS at once; interpolations
-(up to MAX_FRAMES frames, half a second) ANIMATION_WORKERS; projections (up to MAX_STEPS x MAX_RESTARTS, half a
-minute) PROJECTION_WORKERS. The queue holds up to QUEUE_SIZE waiting requests (visitors see their position) and
-refuses more rather than piling up work; interpolations and projections are also capped per visitor, per address and
-in all when they are queued (JOB_CAPS, see fairness.py), which leaves the shared queue room for light work.
+work (samples, the gallery, nearest images, scores, saliency maps, arithmetic, directions: well under a second) runs
+INFERENCE_WORKERS at once; interpolations (up to MAX_FRAMES frames, half a second) ANIMATION_WORKERS; projections (up
+to MAX_STEPS x MAX_RESTARTS, half a minute) PROJECTION_WORKERS. The queue holds up to QUEUE_SIZE waiting requests
+(visitors see their position) and refuses more rather than piling up work; interpolations and projections are also
+capped per visitor, per address and in all when they are queued (JOB_CAPS, see fairness.py), which leaves the shared
+queue room for light work. Training runs (train.py) take turns in a group of their own, TRAINING_WORKERS at once, each
+in a child process on one thread, and are capped likewise.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from ..checkpoint import LoadedModel
-from . import interpolate, models, project, sample, score
+from . import explore, interpolate, models, project, sample, score, train
 from .assets import OutputFiles
 from .common import CSS, EXAMPLES, MAX_UPLOAD, QUEUE_SIZE, AppContext
 from .models import MODEL_CACHE_SIZE, ModelPicker
@@ -53,10 +55,17 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
     app = create_state(model, bundled, cache_size)
     with gr.Blocks(title="DCGAN Studio", delete_cache=(600, 3600)) as demo:
         app.blocks = demo
-        gr.Markdown("# DCGAN Studio\nSample, interpolate, project and score with a DCGAN.")
-        session_model, model_loaded = models.build(app)
+        gr.Markdown(
+            "# DCGAN Studio\nSample, interpolate, project, score and explore a DCGAN, or train your own and watch it "
+            "learn (the Train tab)."
+        )
+        own = train.own_model_state()  # the model this visitor trains in the Train tab
+        picker = models.build_row(app, own)
+        session_model, model_loaded = picker.session_model, picker.model_loaded
         sample.build(app, session_model, model_loaded)
         interpolate.build(app, session_model)
         project.build(app, session_model)
         score.build(app, session_model)
+        explore.build(app, session_model)
+        train.build(app, picker, own, demo)
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

@@ -9,6 +9,7 @@ sent as raw JSON (NaN, a string) gets the app's message naming the parameter.
 from __future__ import annotations
 
 import functools
+import inspect
 import math
 from abc import ABCMeta
 from collections.abc import Callable
@@ -33,14 +34,21 @@ MAX_RESTARTS = 8
 MAX_FRAMES = 120
 MAX_FPS = 50  # GIF frame delays are stored in 1/100 s and browsers slow anything under 20 ms down
 MAX_TRUNCATION = 3
-INFERENCE_WORKERS = 2  # light jobs at once: samples, the gallery, nearest images, scores
+INFERENCE_WORKERS = 2  # light jobs at once: samples, the gallery, nearest images, scores, saliency, Explore's
 ANIMATION_WORKERS = 1  # interpolations at once
 PROJECTION_WORKERS = 1  # projections at once
-WORKERS = {"light": INFERENCE_WORKERS, "animation": ANIMATION_WORKERS, "projection": PROJECTION_WORKERS}
+TRAINING_WORKERS = 1  # the Train tab's runs at once (each a child process on one thread)
+WORKERS = {
+    "light": INFERENCE_WORKERS,
+    "animation": ANIMATION_WORKERS,
+    "projection": PROJECTION_WORKERS,
+    "training": TRAINING_WORKERS,
+}
 QUEUE_SIZE = 64  # waiting requests of all kinds
 JOB_CAPS = {  # queued or running; the totals leave most of QUEUE_SIZE to light jobs
     "animation": Caps("interpolations", per_session=3, per_address=12, total=24),
     "projection": Caps("projections", per_session=2, per_address=6, total=12),
+    "training": Caps("training run(s)", per_session=1, per_address=2, total=6),  # up to 6 x 10 minutes of waiting
 }
 PNG_LEVEL = 1  # zlib level of output PNGs: the fastest; the 32 px samples are tiny either way
 MAX_UPLOAD = "32mb"  # per file; a 4096x4096 RGB PNG (the pixel cap) is rarely larger
@@ -55,6 +63,17 @@ def shows_errors(handler: Callable) -> Callable:
     visitor as a gr.Error with the error's message, one actionable line, rather than as Gradio's bare "Error". The
     wrapper keeps the handler's name, docstring and signature (functools.wraps): Gradio reads the parameters, their
     annotations (gr.Request, gr.SelectData) and the name (an MCP tool's name) from it."""
+
+    if inspect.isgeneratorfunction(handler):  # a streaming handler raises while it is iterated
+
+        @functools.wraps(handler)
+        def streamed(*args, **kwargs):
+            try:
+                yield from handler(*args, **kwargs)
+            except GanError as error:
+                raise gr.Error(str(error)) from None
+
+        return streamed
 
     @functools.wraps(handler)
     def shown(*args, **kwargs):
@@ -160,7 +179,7 @@ class AppContext:
         return self.blocks is not None and client_gone(self.blocks)
 
     def group(self, kind: str) -> dict:
-        """An event's queue settings for jobs of `kind` ("light", "animation" or "projection"): its concurrency group
+        """An event's queue settings for jobs of `kind` ("light", "animation", "projection", "training"): its group
         and how many of them run at once, and for the capped kinds the validator that admits them."""
         settings = {"concurrency_id": kind, "concurrency_limit": WORKERS[kind]}
         if kind in JOB_CAPS:

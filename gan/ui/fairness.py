@@ -98,6 +98,11 @@ class Admission:
             self.tickets.append(_Ticket(kind, session, address, request, now))
             return None
 
+    def holds(self, kind: str, session: str) -> bool:
+        """Whether `session` has a job of `kind` admitted and not yet ended (queued or running)."""
+        with self.lock:
+            return any(t.kind == kind and t.session == session for t in self.tickets)
+
     def release(self, request: object) -> None:
         """The job queued by `request` has ended (its handler returned or raised)."""
         with self.lock:

@@ -56,6 +56,16 @@ class ModelRef:
         return load_model(self.folder)
 
 
+@dataclass(frozen=True)
+class OwnModel:
+    """A model a visitor trained in the Train tab: theirs alone (a gr.State's value), listed in their own picker under
+    `label`; `folder` is its run folder, deleted with their session."""
+
+    label: str
+    ref: ModelRef
+    folder: str
+
+
 def model_bytes(model: LoadedModel) -> int:
     """Memory held by a loaded model's tensors: weights and BatchNorm statistics of both networks."""
     modules = [module for module in (model.generator, model.discriminator) if module is not None]
@@ -146,7 +156,7 @@ class ModelPicker:
             raise gr.Error(f"your model could not be reloaded ({error}); pick it again or choose another") from None
 
     @shows_errors
-    def select_model(self, model: str, revision: str = "", ref: ModelRef | None = None):
+    def select_model(self, model: str, revision: str = "", ref: ModelRef | None = None, own: OwnModel | None = None):
         """Switch this session's model to a listed one or a Hub model repo, and describe it: dataset, size, training
         and recorded evaluation. An error leaves the session's model as it was. (MCP tool calls keep no session:
         the other tools then still use the app's model; use this tool to check and describe a model.)
@@ -159,6 +169,8 @@ class ModelPicker:
             the model's summary, in Markdown
         """
         choice, revision = (model or "").strip(), (revision or "").strip() or None
+        if own is not None and choice == own.label:  # the model this visitor trained, loaded again if evicted
+            return own.ref, model_summary(self.current(own.ref))
         if choice in self.choices and not (revision and looks_like_repo_id(choice)):
             chosen = self.choices[choice]
             loaded = self.cache.get(chosen)
@@ -178,9 +190,26 @@ class ModelPicker:
         return chosen, self.cache.get(chosen, lambda: load_snapshot(folder, repo_id, revision))
 
 
+@dataclass
+class PickerRow:
+    """The picker's components: the per-visitor model (a gr.State, out of the API), the event of a model loaded
+    (which the Sample tab follows with fresh samples), the dropdown and the summary."""
+
+    session_model: gr.State
+    model_loaded: object
+    choice: gr.Dropdown
+    summary: gr.Markdown
+
+
 def build(app: AppContext) -> tuple[gr.State, object]:
-    """The picker's row and the model summary. Returns the per-visitor model (a gr.State, out of the API) and the
-    event of a model loaded, which the Sample tab follows with fresh samples."""
+    """The picker's row and the model summary: the per-visitor model and the event of a model loaded."""
+    row = build_row(app)
+    return row.session_model, row.model_loaded
+
+
+def build_row(app: AppContext, own: gr.State | None = None) -> PickerRow:
+    """The picker's row and the model summary; `own` holds the OwnModel a visitor trained (the Train tab's), which
+    their picker lists too."""
     picker = app.models
     session_model = gr.State(picker.initial)  # per visitor: switching never affects anyone else
     with gr.Row():
@@ -197,10 +226,10 @@ def build(app: AppContext) -> tuple[gr.State, object]:
     summary = gr.Markdown(model_summary(picker.startup), elem_id="summary")
     model_loaded = load_button.click(
         picker.select_model,
-        [choice, revision, session_model],
+        [choice, revision, session_model, *([own] if own is not None else [])],
         [session_model, summary],
         api_name="select_model",
         concurrency_limit=1,
         concurrency_id="loading",
     )
-    return session_model, model_loaded
+    return PickerRow(session_model, model_loaded, choice, summary)

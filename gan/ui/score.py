@@ -1,22 +1,37 @@
 """The Score tab: uploads as the discriminator sees them with its logits, sorted, and where they fall among the
-discriminator's scores on generated samples and real training images."""
+discriminator's scores on generated samples and real training images; then what the discriminator's logit is
+sensitive to (saliency maps of the uploads and of a generated sample, explore.saliency)."""
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 
 import gradio as gr
+import torch
 
+from ..explore import SMOOTHGRAD_SAMPLES, saliency, saliency_overlay
+from ..images import image_to_uint8
 from ..plots import score_histogram
-from ..scoring import MAX_FILES, score_files
-from .assets import Reference, markdown_text
-from .common import EXAMPLES, AppContext, shows_errors
+from ..sampling import MAX_SEED, generate, latent_for_seed
+from ..scoring import MAX_FILES, discriminator_logits, fit_files, score_files
+from .assets import Reference, markdown_text, model_identity, shown_source
+from .common import EXAMPLES, AppContext, NumberInput, check_int, shows_errors
 from .models import ModelRef
 
 DISCLAIMER = (
     "The discriminator learned to tell this generator's samples from the training images. Its score says how "
     "training-set-like an image looks to that one network; it is **not a calibrated detector of fake images**."
+)
+
+
+SALIENCY_NOTE = (
+    "**This shows sensitivity, not reasons.** Each map is the gradient of the discriminator's logit with respect to "
+    f"the input pixels, averaged over {SMOOTHGRAD_SAMPLES} copies of the image with a little noise added "
+    "(SmoothGrad): bright where a small change of a pixel would change the score most. It does not say why the "
+    "discriminator scored an image as it did, nor which parts look generated. Each map is scaled to its own "
+    "range; shown for each upload and for the generated sample of the seed below (image, map, map over image)."
 )
 
 
@@ -103,6 +118,52 @@ class ScoreTab:
         problems += _not_finite_note([s.name for s in scores if not math.isfinite(s.logit)], len(scores), reference)
         return gallery, table, "\n\n".join(problems) or "All files scored.", self.app.outputs.write(histogram, ".png")
 
+    @shows_errors
+    def saliency(
+        self,
+        images: list[str] | None = None,
+        folder: list[str] | None = None,
+        seed: float = 0,
+        ref: ModelRef | None = None,
+    ):
+        """What the discriminator's logit is sensitive to: for each uploaded image, and for the generated sample of
+        `seed`, a SmoothGrad saliency map (the gradient of the logit with respect to the input pixels, averaged over
+        noisy copies of the image). It shows where small pixel changes would move the score most: sensitivity, not
+        the discriminator's reasons.
+
+        Args:
+            images: image files (up to 64, together with the folder's), may be empty
+            folder: the files of an uploaded folder, may be empty
+            seed: the seed of the generated sample mapped after the uploads, 0 to 4294967295
+
+        Returns:
+            a gallery of PNGs, one per image (the image as the discriminator sees it, its map, the map over the
+            image), captioned with the logit and the name; and a note on the maps and any skipped file
+        """
+        model = self.app.current(ref)
+        if model.discriminator is None:
+            raise gr.Error("this model was exported without a discriminator, so it has no saliency maps")
+        seed = check_int(seed, "seed", 0, MAX_SEED)
+        paths = [str(path) for path in [*(images or []), *(folder or [])]]
+        prepared, errors = fit_files(model.discriminator, paths, [Path(p).name for p in paths])
+        generated = generate(model.generator, latent_for_seed(seed, model.config.nz)[None])
+        batch = torch.cat([*(image_to_uint8(seen)[None] for _, seen, _ in prepared), generated])
+        maps = saliency(model.discriminator, batch)
+        logits = discriminator_logits(model.discriminator, batch).tolist()
+        names = [name for name, _, _ in prepared] + [f"seed {seed}"]
+        about = {**model_identity(model), "source": shown_source(model.source), "saliency": "smoothgrad"}
+        gallery = [
+            (
+                self.app.png_file(saliency_overlay(image, map_), {**about, "image": name, "logit": f"{logit:.6g}"}),
+                f"{_score_text(logit, '+.2f')} {name}",
+            )
+            for image, map_, logit, name in zip(batch, maps, logits, names, strict=True)
+        ]
+        used = Counter(name for name, _, _ in prepared)
+        skipped = list((Counter(Path(p).name for p in paths) - used).elements())  # named here, explained by score
+        note = f" Skipped unusable file(s): {', '.join(map(markdown_text, skipped))}." if skipped else ""
+        return gallery, f"Saliency maps of {len(prepared)} upload(s) and seed {seed}.{note}"
+
 
 def _uploads() -> tuple[gr.File, gr.File]:
     with gr.Row():
@@ -145,6 +206,34 @@ def _outputs() -> list[gr.components.Component]:
     return [seen, table, problems, histogram]
 
 
+def _saliency() -> dict[str, gr.components.Component]:
+    """The saliency section: the note, the generated sample's seed, a button and the maps."""
+    gr.Markdown("### What the discriminator looks at\n" + SALIENCY_NOTE)
+    with gr.Row(equal_height=True):
+        seed = NumberInput(
+            label="Seed of a generated sample to map too",
+            value=0,
+            precision=0,
+            minimum=0,
+            maximum=MAX_SEED,
+            scale=2,
+            elem_id="saliency-seed",
+        )
+        button = gr.Button("Show saliency maps", scale=1)
+    gallery = gr.Gallery(
+        label="Image, map, map over the image (logit first)",
+        columns=3,
+        fit_columns=False,
+        height=360,
+        object_fit="contain",
+        preview=False,
+        elem_id="saliency",
+        elem_classes="pixelated",
+    )
+    note = gr.Markdown(elem_id="saliency-note")
+    return {"seed": seed, "button": button, "outputs": [gallery, note]}
+
+
 def build(app: AppContext, session_model: gr.State) -> ScoreTab:
     """The Score tab, its events wired to a ScoreTab's handler (an example set, where examples/ has one, runs it)."""
     tab = ScoreTab(app)
@@ -167,7 +256,14 @@ def build(app: AppContext, session_model: gr.State) -> ScoreTab:
                 api_visibility="private",
             )
         inputs, outputs = [uploads, folder, session_model], _outputs()
-        score_button.click(tab.score, inputs, outputs, api_name="score", **light)
+        maps = _saliency()
+        map_inputs = [uploads, folder, maps["seed"], session_model]
+        scored = score_button.click(tab.score, inputs, outputs, api_name="score", **light)
+        maps["button"].click(tab.saliency, map_inputs, maps["outputs"], api_name="saliency", **light)
+        scored.success(tab.saliency, map_inputs, maps["outputs"], api_visibility="private", **light)
         if example_sets:
-            examples.load_input_event.then(tab.score, inputs, outputs, api_visibility="private", **light)
+            example_scored = examples.load_input_event.then(
+                tab.score, inputs, outputs, api_visibility="private", **light
+            )
+            example_scored.success(tab.saliency, map_inputs, maps["outputs"], api_visibility="private", **light)
     return tab

@@ -1,0 +1,326 @@
+"""A dataset repo on the Hub -> the images of one of its splits, as the uint8 tensor every dataset becomes (gan.data).
+
+`train.py --dataset hf:OWNER/NAME` lands here. The `datasets` library reads the repo (parquet files, image folders
+with or without `metadata.csv`: anything it loads without a script) and caches it; it is an optional dependency
+(`pip install datasets==5.2.0`, or the `hub-datasets` extra), imported only inside `load_hub_dataset`. The image
+column is cast to `Image(decode=False)`, so the encoded files reach this project's own decoder (gan.images: pixel cap,
+modes, 16-bit), never PIL through `datasets`; an unreadable image is skipped and counted.
+
+Exactness: the revision (`--dataset-revision`, default main) is resolved to a commit first (through the dataset card's
+download, as `datasets` does, so the cache remembers the branch for offline runs), and exactly that commit's data is
+loaded: from `datasets`' cache when it holds it (online or offline), else from the Hub. The run records the commit
+(`dataset_commit`), so a resumed run loads the same data. Left to itself, `datasets` would fall back, offline or on
+any Hub error, to whichever commit it cached last.
+
+`--max-images N` takes the first N images of the split that can be read, in the split's own order (no shuffle): the
+same N images on every run of the same commit.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import torch
+from huggingface_hub import DatasetCard, HfApi, constants, hf_hub_download, try_to_load_from_cache
+from huggingface_hub import errors as hf_errors
+from huggingface_hub.file_download import repo_folder_name
+from tqdm import tqdm
+
+from ..data import HUB_PREFIX as PREFIX
+from ..data import ImageDataset
+from ..errors import DataError, GanError, HubError, ImageInputError
+from ..images import decode_image, fit_image, image_to_uint8
+from .errors import check_repo_id, check_revision, explain
+
+REQUIREMENT = "datasets==5.2.0"
+INSTALL_HINT = f"pip install {REQUIREMENT} (or pip install -e '.[hub-datasets]')"
+COMMIT = re.compile(r"[0-9a-f]{40}")
+CARD_NAME = "README.md"
+DECODE_BATCH = 256
+LOGIN = "log in with a token that can read it (`hf auth login`, or set HF_TOKEN)"
+
+
+def hub_repo_id(name: str | None) -> str | None:
+    """`OWNER/NAME` of a `--dataset hf:OWNER/NAME`, else None."""
+    return name[len(PREFIX) :] if isinstance(name, str) and name.startswith(PREFIX) else None
+
+
+def _page(repo_id: str) -> str:
+    return f"{constants.ENDPOINT}/datasets/{repo_id}"
+
+
+def _missing_datasets() -> DataError:
+    return DataError(f"--dataset {PREFIX}OWNER/NAME needs the `datasets` library: {INSTALL_HINT}")
+
+
+def check_datasets_installed() -> None:
+    """Refuse a Hub dataset before a run begins when `datasets` is not installed (without importing it)."""
+    if importlib.util.find_spec("datasets") is None:
+        raise _missing_datasets()
+
+
+def _import_datasets():
+    try:
+        import datasets
+    except ImportError:
+        raise _missing_datasets() from None
+    return datasets
+
+
+def _explain(error: BaseException, repo_id: str, revision: str) -> str | None:
+    """One line for a Hub failure while reading the dataset repo: the dataset's own wording where it differs from a
+    model's (not found, private, gated, revision), errors.explain for the rest (network, server, token, offline)."""
+    if isinstance(error, hf_errors.GatedRepoError):  # a subclass of RepositoryNotFoundError: first
+        return (
+            f"dataset {repo_id} is gated: accept its conditions at {_page(repo_id)} while logged in, then use that "
+            "account's token (`hf auth login`, or set HF_TOKEN)"
+        )
+    if isinstance(error, hf_errors.RevisionNotFoundError):
+        return (
+            f"revision {revision!r} not found in dataset {repo_id}: check --dataset-revision "
+            f"(a branch, tag or commit of {_page(repo_id)})"
+        )
+    if isinstance(error, hf_errors.RepositoryNotFoundError):  # the Hub answers "private, no token" the same way
+        return (
+            f"dataset repo {repo_id} not found on {constants.ENDPOINT}: check --dataset {PREFIX}OWNER/NAME "
+            f"(a dataset repo's id); if it is private, {LOGIN}"
+        )
+    return explain(error, action=f"reading dataset {repo_id}", repo_id=repo_id, revision=revision)
+
+
+def _hub_failure(error: BaseException, repo_id: str, revision: str) -> GanError:
+    message = _explain(error, repo_id, revision)
+    if message is None:
+        raise error
+    return HubError(message)
+
+
+def _not_cached(repo_id: str, revision: str) -> DataError:
+    return DataError(
+        f"dataset {repo_id}@{revision} is not in the local cache and HF_HUB_OFFLINE=1 is set: "
+        "train on it once online (without HF_HUB_OFFLINE) to cache it"
+    )
+
+
+def resolve_commit(repo_id: str, revision: str, offline: bool) -> str:
+    """The commit `revision` names. Online: the one the dataset card downloads from (the Hub's answer also caches
+    the branch's commit), or the repo's info without a card. Offline: `revision` itself when it is a commit, else the
+    commit the Hub cache last saw it at."""
+    if offline:
+        if COMMIT.fullmatch(revision):
+            return revision
+        ref = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="dataset") / "refs" / revision
+        try:
+            commit = ref.read_text().strip()
+        except OSError:
+            raise _not_cached(repo_id, revision) from None
+        if not COMMIT.fullmatch(commit):
+            raise _not_cached(repo_id, revision)
+        return commit
+    try:
+        card = hf_hub_download(repo_id, CARD_NAME, repo_type="dataset", revision=revision)
+        return Path(card).parent.name  # snapshots/<commit>/README.md
+    except hf_errors.EntryNotFoundError:  # no card
+        pass
+    except Exception as error:
+        raise _hub_failure(error, repo_id, revision) from None
+    try:
+        return HfApi().dataset_info(repo_id, revision=revision).sha
+    except Exception as error:
+        raise _hub_failure(error, repo_id, revision) from None
+
+
+def card_license(repo_id: str, commit: str) -> str | None:
+    """The `license:` of the dataset card at `commit` (from the cache: resolving the commit downloaded it), or None
+    where there is no card or it states none. A list of licences is joined with ' AND '."""
+    path = try_to_load_from_cache(repo_id, CARD_NAME, revision=commit, repo_type="dataset")
+    try:
+        if not isinstance(path, str) or not Path(path).read_text(encoding="utf-8").startswith("---"):
+            return None  # no card, or one without metadata
+        license = DatasetCard.load(path).data.license
+    except Exception:  # an unreadable card, or broken YAML: no stated licence
+        return None
+    if isinstance(license, list):
+        license = " AND ".join(str(item) for item in license if item)
+    return str(license) if license else None
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0][:200] if lines else type(error).__name__
+
+
+def _builder(datasets, repo_id: str, commit: str, offline: bool):
+    """A prepared `datasets` builder for exactly `commit`: its cached copy where there is one, else (online) built
+    from the Hub."""
+    from datasets.data_files import EmptyDatasetError
+    from datasets.exceptions import DataFilesNotFoundError, DatasetGenerationError, DatasetsError
+    from datasets.packaged_modules.cache.cache import Cache
+
+    cached = Cache(repo_id=repo_id, dataset_name=repo_id.split("/")[1], version="0.0.0", hash=commit)
+    if Path(cached.cache_dir).is_dir():
+        return cached
+    # <cache>/<owner>___<name>/<config>/0.0.0/<commit>: a repo whose YAML names its one config otherwise
+    configs = [path.parts[-3] for path in Path(cached.cache_dir).parents[2].glob(f"*/0.0.0/{commit}") if path.is_dir()]
+    if len(configs) == 1:
+        return Cache(repo_id=repo_id, dataset_name=repo_id.split("/")[1], config_name=configs[0], hash=commit)
+    if offline:
+        raise _not_cached(repo_id, commit)
+    where = f"{repo_id}@{commit[:12]}"
+    try:
+        builder = datasets.load_dataset_builder(repo_id, revision=commit)
+        if builder.hash != commit:  # datasets fell back to another cached commit: the Hub did not answer
+            raise DataError(
+                f"could not load dataset {where} from the Hub (datasets offered commit {str(builder.hash)[:12]} "
+                "from its cache instead): check your network and try again"
+            )
+        # no_checks: a card's `dataset_info` sizes that lag behind its data files (common) do not stop training
+        builder.download_and_prepare(verification_mode="no_checks")
+    except GanError:
+        raise
+    except (DataFilesNotFoundError, EmptyDatasetError):
+        raise DataError(
+            f"dataset {where} holds no data files the datasets library reads (parquet, image folders, csv, json...): "
+            "is it an image dataset?"
+        ) from None
+    except DatasetGenerationError as error:
+        cause = error.__cause__ or error
+        raise DataError(f"could not read the data files of dataset {where} ({_first_line(cause)})") from None
+    except Exception as error:
+        message = _explain(error, repo_id, commit)
+        if message is None and isinstance(error, DatasetsError | ValueError | RuntimeError | FileNotFoundError):
+            message = f"the datasets library could not load dataset {where} ({_first_line(error)})"
+        if message is None:
+            raise
+        raise HubError(message) from None
+    return builder
+
+
+def _split(builder, repo_id: str, split: str):
+    """The split `split` of a prepared builder, refused in one line when it is missing or empty."""
+    splits = builder.info.splits or {}
+    listing = ", ".join(f"{name} ({info.num_examples} rows)" for name, info in splits.items()) or "none"
+    if split not in splits:
+        raise DataError(
+            f"dataset {repo_id} has no split {split!r}: choose one with --data-split (its splits: {listing})"
+        )
+    if not splits[split].num_examples:
+        raise DataError(
+            f"split {split!r} of dataset {repo_id} is empty: choose another with --data-split (its splits: {listing})"
+        )
+    return builder.as_dataset(split=split)
+
+
+def image_column(datasets, features, repo_id: str, split: str, wanted: str | None) -> str:
+    """The column to train on: `wanted` (--image-column), else the first Image column."""
+    images = [name for name, feature in features.items() if isinstance(feature, datasets.Image)]
+    described = ", ".join(f"{name} ({_kind(feature)})" for name, feature in features.items())
+    choice = f"its image column(s): {', '.join(images)}" if images else "it has no image column"
+    if wanted is None:
+        if not images:
+            raise DataError(
+                f"dataset {repo_id} (split {split!r}) has no image column (its columns: {described}): "
+                "train on an image dataset"
+            )
+        return images[0]
+    if wanted not in features:
+        raise DataError(f"--image-column {wanted} is not a column of dataset {repo_id} (split {split!r}); {choice}")
+    if wanted not in images:
+        raise DataError(
+            f"--image-column {wanted} of dataset {repo_id} is not an image column (it holds "
+            f"{_kind(features[wanted])}); {choice}"
+        )
+    return wanted
+
+
+def _kind(feature) -> str:
+    """A column's type in a few words: 'image', 'string', 'int64', 'ClassLabel'..."""
+    dtype = getattr(feature, "dtype", None)
+    if type(feature).__name__ == "Image":
+        return "image"
+    return dtype if isinstance(dtype, str) and dtype != "dict" else type(feature).__name__
+
+
+def _allowed_roots(datasets, repo_id: str) -> list[Path]:
+    """Where an image given by path (not bytes) may be read from: the repo's files in the Hub cache and the archives
+    `datasets` extracted. A data file naming any other path (/etc/..., ~/photos/...) is not read."""
+    hub = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="dataset")
+    return [hub.resolve(), (Path(datasets.config.HF_DATASETS_CACHE) / "downloads").resolve()]
+
+
+def _decode_cell(cell, row: int, roots: list[Path]):
+    """One `Image(decode=False)` cell ({"bytes", "path"}) -> a Pillow image through gan.images.decode_image."""
+    if not isinstance(cell, dict):
+        raise ImageInputError(f"row {row}: no image in this row")
+    path = cell.get("path")
+    name = f"row {row}" + (f" ({Path(path).name})" if isinstance(path, str) and path else "")
+    if cell.get("bytes") is not None:
+        return decode_image(cell["bytes"], name)[0]
+    if not isinstance(path, str) or not path:
+        raise ImageInputError(f"{name}: no image data in this row")
+    file = Path(path).resolve()
+    if not any(file.is_relative_to(root) for root in roots):
+        raise ImageInputError(f"{name}: the image is a path outside the dataset's files, not read")
+    return decode_image(file, name)[0]
+
+
+def decode_images(
+    datasets, rows, column: str, repo_id: str, image_size: int, channels: int, max_images: int | None
+) -> tuple[torch.Tensor, list[str]]:
+    """The first `max_images` (else all) readable images of `rows`' `column`, in order, as uint8 (N, C, S, S), and a
+    message per unreadable one."""
+    cells = rows.select_columns([column]).cast_column(column, datasets.Image(decode=False))
+    wanted = len(cells) if max_images is None else min(max_images, len(cells))
+    roots = _allowed_roots(datasets, repo_id)
+    images: list[torch.Tensor] = []
+    skipped: list[str] = []
+    with tqdm(total=wanted, desc="decoding images", unit="img", leave=False, disable=wanted < 500) as bar:
+        for start in range(0, len(cells), DECODE_BATCH):
+            for offset, cell in enumerate(cells[start : start + DECODE_BATCH][column]):
+                try:
+                    image = _decode_cell(cell, start + offset, roots)
+                    images.append(image_to_uint8(fit_image(image, image_size, channels)))
+                    bar.update()
+                except ImageInputError as error:
+                    skipped.append(str(error))
+                if len(images) == wanted:
+                    return torch.stack(images), skipped
+    if not images:
+        raise DataError(
+            f"none of the {len(cells)} images of dataset {repo_id} (column {column!r}) could be read, e.g. {skipped[0]}"
+        )
+    return torch.stack(images), skipped
+
+
+def load_hub_dataset(
+    repo_id: str,
+    revision: str | None = None,
+    split: str = "train",
+    column: str | None = None,
+    max_images: int | None = None,
+    image_size: int = 32,
+    channels: int = 3,
+) -> ImageDataset:
+    """A dataset repo's split as an ImageDataset (revision: a branch, tag or commit; default main)."""
+    check_repo_id(repo_id, f"--dataset {PREFIX}")  # train.py checked both already: here for other callers
+    revision = check_revision(revision) or "main"  # never `..`: it names a file under the cache's refs/
+    datasets = _import_datasets()
+    offline = bool(constants.HF_HUB_OFFLINE or datasets.config.HF_HUB_OFFLINE)
+    commit = resolve_commit(repo_id, revision, offline)
+    license = card_license(repo_id, commit)
+    rows = _split(_builder(datasets, repo_id, commit, offline), repo_id, split)
+    column = image_column(datasets, rows.features, repo_id, split, column)
+    images, skipped = decode_images(datasets, rows, column, repo_id, image_size, channels, max_images)
+    if skipped:
+        print(f"warning: skipped {len(skipped)} unreadable image(s) of dataset {repo_id}, e.g. {skipped[0]}")
+    where = f"commit {commit[:12]}, split {split!r}, column {column!r}"
+    return ImageDataset(
+        images,
+        f"{PREFIX}{repo_id}",
+        f"{_page(repo_id)} at {where}",
+        credit=f"{repo_id} on the Hugging Face Hub ({where})",
+        license=license,
+        hub={"repo_id": repo_id, "revision": commit, "split": split, "image_column": column},
+    )

@@ -1,0 +1,514 @@
+"""The Train tab: a visitor trains a DCGAN here and watches it learn, live: the fixed-seed samples, both losses, D(x)
+and D(G(z)), D's scores on real and generated images, each layer's weight norm and the learning rate, with one plain
+sentence on what the curves mean. When the run ends (its budget, Stop, or the visitor leaving), its export becomes that
+visitor's own model in the picker (a gr.State: no one else sees it), downloadable as a zip and, on a Space with OAuth,
+publishable to their Hub account.
+
+Each run is the project's trainer in a child process (gan.training.live): one thread, a memory cap, killed cleanly.
+Runs take turns in a concurrency group of their own ("training", one at a time; the queue shows each visitor their
+place), capped per visitor and per address as projections are. A run ends when its visitor goes: the handler checks
+for a gone client at every update, the page's unload event kills the run and deletes its files, and a watchdog kills
+a run whose handler stopped asking for updates (Gradio drops a streaming handler whose client went). Finished runs
+are kept per visitor (the latest) and MAX_KEPT_RUNS in all, oldest deleted first.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import gradio as gr
+
+from ..checkpoint import CONFIG_NAME, load_model
+from ..data import DEBIAN_FASHION_MNIST, DEFAULT_DATA_ROOT
+from ..errors import GanError
+from ..hub.errors import hub_errors
+from ..hub.publish import export_files, push_export
+from ..plots import live_figure
+from ..sampling import MAX_SEED
+from ..training.live import (
+    MAX_SECONDS,
+    MAX_STEPS,
+    TAB_RECIPES,
+    WIDTHS,
+    LiveView,
+    Snapshot,
+    TabRun,
+    TrainingProcess,
+    explain,
+)
+from ..uploads import MAX_FILES, MIN_IMAGES, read_images, write_images
+from .assets import markdown_text, model_summary
+from .common import AppContext, NumberInput, RadioInput, SliderInput, check_int, check_number, shows_errors
+from .models import ModelRef, OwnModel, PickerRow
+
+UPDATE_S = 1.5  # seconds between live updates (and between the trainer's snapshots)
+MEMORY_BYTES = 6 * 2**30  # a run's address space at most (a width-64, batch-128 run peaks near 4 GiB of it)
+STARTUP_S = 120  # a run's wall time beyond its training budget: start, data, snapshots, export
+ABANDONED_S = 30  # a run whose handler asked for no update this long is killed (its client went)
+MAX_KEPT_RUNS = 16  # finished runs kept on disk in all (a width-64 export is ~40 MB)
+BATCH_SIZES = (16, 32, 64, 128)
+DATA_CHOICES = [("Fashion-MNIST (60,000 images)", "fashion-mnist"), ("My images", "images")]
+WIDTH_CHOICES = [
+    ("tiny (8): quick, blurry", "tiny"),
+    ("small (32)", "small"),
+    ("medium (48)", "medium"),
+    ("large (64, the paper's)", "large"),
+]
+RECIPE_CHOICES = [("default (faster learning)", "default"), ("classic (Radford et al. 2015)", "classic")]
+REPO_NAME = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}$")
+INTRO = (
+    "Train a DCGAN here and watch it learn. The **generator** G turns random vectors z into images; the "
+    "**discriminator** D scores images as real (training data) or generated. They train in turns: D learns to tell "
+    "them apart, G learns to fool D. Press **Start**: the samples below begin as noise and become images, while the "
+    "curves show the contest. When the run ends (its time budget, **Stop**, or leaving the page), the model is yours "
+    "in the picker above: Sample, Interpolate, Score and Project use it, and you can download it."
+)
+
+
+def fashion_mnist_here() -> bool:
+    """Whether Fashion-MNIST is on this machine (Debian's dataset-fashion-mnist, or ./data): nothing is downloaded."""
+    folders = [DEFAULT_DATA_ROOT / "FashionMNIST" / "raw", DEBIAN_FASHION_MNIST]
+    return any(folder.is_dir() and any(folder.glob("train-images-idx3-ubyte*")) for folder in folders)
+
+
+def zip_export(folder: Path, inner: str) -> bytes:
+    """An export's published files (config.json, the safetensors, samples and plots, metrics) as a zip holding one
+    folder `inner`, which `python app.py --checkpoint` and `python -m gan sample --checkpoint` load once unzipped."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for name in export_files(folder):
+            archive.write(folder / name, f"{inner}/{name}")
+    return buffer.getvalue()
+
+
+def _plain(value):
+    """A number fit for JSON (gr.JSON): a non-finite one as text."""
+    return value if not isinstance(value, float) or math.isfinite(value) else str(value)
+
+
+@dataclass(eq=False)
+class Job:
+    """One visitor's run: its folder, its child process once started, and what its handler knows of it."""
+
+    session: str
+    folder: Path
+    run: TabRun
+    process: TrainingProcess | None = None
+    stopping: bool = False
+    gone: bool = False
+    polled: float = field(default_factory=time.monotonic)
+    wake: threading.Event = field(default_factory=threading.Event)
+    shown: list[str] = field(default_factory=list)  # output files of its updates, the oldest deleted
+
+
+class TrainTab:
+    """The tab's handlers (bound methods, named as their events) and every visitor's runs."""
+
+    def __init__(self, app: AppContext, root: Path | None = None):
+        self.app = app
+        self.root = root  # the runs' folders, made at the first run
+        self.jobs: dict[str, Job] = {}  # by session: queued jobs are not here yet
+        self.kept: OrderedDict[str, Path] = OrderedDict()  # each session's latest finished run folder
+        self.early_stops: set[str] = set()  # sessions that pressed Stop while their run was queued
+        self.lock = threading.Lock()
+        self.fashion_mnist = fashion_mnist_here()
+        self.watchdog: threading.Thread | None = None
+
+    # -- the settings ------------------------------------------------------------------------
+    def checked(self, seed, seconds, data, recipe, lr, width, batch_size, steps) -> TabRun:
+        """The run the inputs ask for, each checked (the data's files are read later, in the run's turn)."""
+        seed = check_int(seed, "seed", 0, MAX_SEED)
+        seconds = check_number(seconds, "seconds", 5, MAX_SECONDS)
+        steps = check_int(steps, "steps", 0, MAX_STEPS)
+        lr = check_number(lr, "lr", 0, 0.01)
+        batch_size = check_int(batch_size, "batch_size", BATCH_SIZES[0], BATCH_SIZES[-1])
+        for value, name, allowed in (
+            (data, "data", [value for _, value in DATA_CHOICES]),
+            (recipe, "recipe", list(TAB_RECIPES)),
+            (width, "width", list(WIDTHS)),
+        ):
+            if value not in allowed:
+                raise gr.Error(f"{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
+        if batch_size not in BATCH_SIZES:
+            raise gr.Error(f"batch_size must be one of {', '.join(map(str, BATCH_SIZES))}")
+        if data == "fashion-mnist" and not self.fashion_mnist:
+            raise gr.Error("Fashion-MNIST is not on this server: train on your own images (data='images')")
+        return TabRun(seed, seconds, steps or None, recipe, lr or None, width, batch_size)
+
+    def with_data(self, job: Job, data: str, images: list[str] | None) -> TabRun:
+        """The run on Fashion-MNIST, or on the visitor's images, decoded and checked here, written for the trainer."""
+        if data == "fashion-mnist":
+            return job.run
+        if not images:
+            raise gr.Error(f"upload your images (a zip, or up to {MAX_FILES} files; at least {MIN_IMAGES})")
+        paths = [str(path) for path in images]
+        loaded = read_images(paths, [Path(path).name for path in paths])
+        if loaded.skipped:
+            gr.Warning(f"Skipped {len(loaded.skipped)} file(s): " + "; ".join(loaded.skipped[:5]))
+        folder = write_images(loaded.images, job.folder / "images")
+        return replace(job.run, data_dir=str(folder), channels=loaded.channels)
+
+    # -- running -----------------------------------------------------------------------------
+    def begin(self, session: str, run: TabRun) -> Job:
+        """A job for `session`'s run, registered; refused when the visitor pressed Stop while it was queued."""
+        with self.lock:
+            if session in self.early_stops:
+                self.early_stops.discard(session)
+                raise gr.Error("the run was stopped before it started", print_exception=False)
+            self.root = self.root or Path(tempfile.mkdtemp(prefix="dcgan-train-"))
+            job = Job(session, Path(tempfile.mkdtemp(prefix="run-", dir=self.root)), run)
+            self.jobs[session] = job
+            if self.watchdog is None:
+                self.watchdog = threading.Thread(target=self._watch, name="train-watchdog", daemon=True)
+                self.watchdog.start()
+        return job
+
+    def end(self, job: Job, kept: bool) -> None:
+        """The job is over: its process killed if it still runs, and its folder deleted unless kept."""
+        with self.lock:
+            if self.jobs.get(job.session) is job:
+                del self.jobs[job.session]
+        if job.process is not None:
+            job.process.kill()
+        if not kept:
+            shutil.rmtree(job.folder, ignore_errors=True)
+
+    def keep(self, job: Job) -> None:
+        """The job's folder becomes its session's kept run, replacing the previous; beyond MAX_KEPT_RUNS, the oldest
+        go."""
+        with self.lock:
+            old = [self.kept.pop(job.session)] if job.session in self.kept else []
+            self.kept[job.session] = job.folder
+            while len(self.kept) > MAX_KEPT_RUNS:
+                old.append(self.kept.popitem(last=False)[1])
+        for folder in old:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _watch(self) -> None:
+        """Kill the runs whose handler no longer asks for updates (Gradio dropped it: its client went)."""
+        while True:
+            time.sleep(5)
+            with self.lock:
+                stale = [job for job in self.jobs.values() if time.monotonic() - job.polled > ABANDONED_S]
+                for job in stale:
+                    del self.jobs[job.session]
+            for job in stale:
+                job.gone = True
+                if job.process is not None:
+                    job.process.kill()
+                shutil.rmtree(job.folder, ignore_errors=True)
+
+    def follow(self, job: Job):
+        """Live updates while the child trains (one per new snapshot), then the final one; stops the run when its
+        visitor asked, or it ran past its budget, and kills it when its client has gone."""
+        view, shown, process = LiveView(job.process.out), None, job.process
+        budget = (job.run.seconds if not job.run.steps else MAX_SECONDS) + STARTUP_S
+        while True:
+            job.polled = time.monotonic()
+            if job.gone or self.app.client_gone():
+                job.gone = True
+                raise gr.Error("training stopped: its client has gone", print_exception=False)
+            if job.stopping or time.monotonic() - process.started > budget:
+                process.stop()
+            running = process.running()
+            snapshot = view.snapshot()
+            if snapshot is not None and snapshot.step != shown:
+                shown = snapshot.step
+                yield self.live_update(job, snapshot, view.metrics(), "stopping" if job.stopping else "training")
+            if not running:
+                break
+            job.wake.wait(UPDATE_S)
+            job.wake.clear()
+        yield self.final_update(job, view)
+
+    # -- what the visitor sees -----------------------------------------------------------------
+    def _file(self, job: Job, data: bytes, suffix: str) -> str:
+        """An output file of an update; those of updates before the last two are deleted (already shown)."""
+        path = self.app.outputs.write(data, suffix)
+        job.shown.append(path)
+        while len(job.shown) > 4:
+            Path(job.shown.pop(0)).unlink(missing_ok=True)
+        return path
+
+    @staticmethod
+    def stats(job: Job, snapshot: Snapshot | None, records: list[dict], state: str) -> dict:
+        """The numbers of an update, for scripts (gr.JSON): the state, the step, the budget and the latest record."""
+        last = records[-1] if records else {}
+        keys = ("loss_d", "loss_g", "d_real", "d_fake", "lr_g", "images_per_second", "skipped_steps")
+        return {
+            "state": state,
+            "step": snapshot.step if snapshot else 0,
+            "training_s": round(snapshot.training_s, 1) if snapshot else 0.0,
+            "budget": {"steps": job.run.steps} if job.run.steps else {"seconds": job.run.seconds},
+            **{key: _plain(last[key]) for key in keys if key in last},
+        }
+
+    def live_update(self, job: Job, snapshot: Snapshot, records: list[dict], state: str) -> tuple:
+        budget = f"{job.run.steps} steps" if job.run.steps else f"{job.run.seconds:g} s"
+        title = f"step {snapshot.step}, {snapshot.training_s:.0f} s of training (budget: {budget})"
+        grid = self._file(job, snapshot.grid, ".png") if snapshot.grid else gr.skip()
+        figure = self._file(job, live_figure(records, snapshot.real, snapshot.generated, title), ".png")
+        speed = f" · {records[-1]['images_per_second']:,.0f} images/s" if records else ""
+        status = f"**Step {snapshot.step}** · {snapshot.training_s:.0f} s of {budget}{speed}"
+        line = f"{status}: {explain(records)}" + (" **Stopping** at this step." if state == "stopping" else "")
+        return grid, figure, line, self.stats(job, snapshot, records, state), gr.skip(), gr.skip(), gr.skip()
+
+    def final_update(self, job: Job, view: LiveView) -> tuple:
+        """The export as this visitor's model, its samples, the whole run's curves, the zip; GanError if it failed."""
+        process, export = job.process, job.process.out / "model"
+        code = process.wait()
+        if job.gone:
+            raise gr.Error("training stopped: its client has gone", print_exception=False)
+        if not (export / CONFIG_NAME).is_file():
+            raise GanError(f"the training failed: {process.failure()}")
+        shutil.rmtree(process.out / "checkpoints", ignore_errors=True)  # no resuming here: the export is what counts
+        model = load_model(export)
+        steps = model.metadata["training"]["steps"]
+        label = f"your model (trained here: {model.metadata.get('dataset')}, seed {job.run.seed}, {steps} steps)"
+        own = OwnModel(label, ModelRef(folder=str(export)), str(job.folder))
+        self.app.current(own.ref)  # into the shared cache: the visitor's next sample needs no load
+        self.keep(job)
+        name = f"{model.name}-seed{job.run.seed}"
+        archive = self.app.outputs.write(zip_export(export, name), ".zip", prefix=f"{name}-")
+        records, snapshot = view.metrics(), view.snapshot()
+        scores = (snapshot.real, snapshot.generated) if snapshot else ([], [])
+        title = f"step {steps}, {model.metadata['training']['time_s']:.0f} s of training: done"
+        figure = self.app.outputs.write(live_figure(records, *scores, title), ".png")
+        grid = self.app.outputs.write((export / "samples.png").read_bytes(), ".png")
+        ended = "stopped" if job.stopping or code != 0 else "done"
+        line = (
+            f"**{'Stopped' if ended == 'stopped' else 'Done'}** after {steps} steps. {explain(records)} Your model is "
+            "now selected in the picker above: Sample, Interpolate, Score and Project use it; download it below."
+        )
+        return grid, figure, line, self.stats(job, snapshot, records, ended), archive, own.ref, own
+
+    # -- the handlers --------------------------------------------------------------------------
+    @shows_errors
+    def train(
+        self,
+        seed: float = 0,
+        seconds: float = TabRun.seconds,
+        data: str = "fashion-mnist",
+        images: list[str] | None = None,
+        recipe: str = TabRun.recipe,
+        lr: float = 0,
+        width: str = TabRun.width,
+        batch_size: float = TabRun.batch_size,
+        steps: float = 0,
+        request: gr.Request | None = None,
+    ):
+        """Train a DCGAN on this server and stream its progress: every update has the fixed-seed sample grid, a
+        figure of the curves (losses, D(x) and D(G(z)), D's scores on real and generated images, weight norms per
+        layer, learning rate), a sentence on what they mean and the latest numbers; the last update adds the trained
+        model as a zip (config.json + safetensors) and makes it this session's model. One run at a time: others wait
+        in the queue.
+
+        Args:
+            seed: the run's seed, 0 to 4294967295 (the same seed and settings with a step budget give the same model)
+            seconds: the training-time budget, 5 to 600 seconds
+            data: "fashion-mnist", or "images" to train on the uploaded images
+            images: image files or zips of them (at least 64 images, up to 5000), for data="images"
+            recipe: "default" (10x the classic learning rate, decayed at the end, an averaged generator) or "classic"
+            lr: both networks' learning rate, up to 0.01; 0 for the recipe's
+            width: "tiny", "small", "medium" or "large": the networks' width (8, 32, 48 or 64 channels)
+            batch_size: 16, 32, 64 or 128 images per step
+            steps: a step budget instead of the time budget, 1 to 20000; 0 to use seconds
+
+        Returns:
+            the sample grid (PNG), the curves (PNG), a sentence on them (Markdown), the latest numbers (step, training
+            seconds, losses, D(x) as d_real, D(G(z)) as d_fake, learning rate, images per second, state), and at the
+            end the trained model as a zip
+        """
+        run = self.checked(seed, seconds, data, recipe, lr, width, batch_size, steps)
+        session = (request.session_hash if request else None) or "in-process"
+        with self.app.jobs.running(request):
+            job = self.begin(session, run)
+            kept = False
+            try:
+                waiting = "Reading your images" if data == "images" else "Loading Fashion-MNIST"
+                line = f"{waiting} and starting the trainer (a few seconds)..."
+                yield None, None, line, self.stats(job, None, [], "starting"), None, gr.skip(), gr.skip()
+                job.run = self.with_data(job, data, images)
+                job.process = TrainingProcess(job.folder, job.run.flags(), UPDATE_S, MEMORY_BYTES)
+                for update in self.follow(job):
+                    kept = isinstance(update[-1], OwnModel)
+                    yield update
+            finally:
+                self.end(job, kept)
+
+    def stop_training(self, request: gr.Request | None = None) -> None:
+        """Stop this visitor's training run: it ends at its current step, exported and made their model as at the
+        end of its budget. A run still waiting in the queue ends as soon as its turn comes."""
+        session = (request.session_hash if request else None) or "in-process"
+        with self.lock:
+            job = self.jobs.get(session)
+            if job is None:
+                if self.app.jobs.holds("training", session):
+                    self.early_stops.add(session)
+                return
+            job.stopping = True
+        job.wake.set()
+        if job.process is not None:
+            job.process.stop()
+
+    def leave(self, request: gr.Request) -> None:
+        """The visitor closed the page (demo.unload): their run is killed and their runs' files deleted."""
+        session = request.session_hash
+        with self.lock:
+            job = self.jobs.pop(session, None)
+            folder = self.kept.pop(session, None)
+            self.early_stops.discard(session)
+        if job is not None:
+            job.gone = True
+            job.wake.set()
+            if job.process is not None:
+                job.process.kill()
+            shutil.rmtree(job.folder, ignore_errors=True)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    @staticmethod
+    def forget(own: OwnModel | None) -> None:
+        """The own-model state's delete_callback: the run's files go with the visitor's session."""
+        if own is not None:
+            shutil.rmtree(own.folder, ignore_errors=True)
+
+    def show_model(self, own: OwnModel | None):
+        """The picker after a run: this visitor's model listed (for them alone) and selected, and its summary."""
+        if own is None:
+            return gr.skip(), gr.skip()
+        choices = [*self.app.models.choices, own.label]
+        return gr.Dropdown(choices=choices, value=own.label), model_summary(self.app.current(own.ref))
+
+    @shows_errors
+    def publish(
+        self,
+        name: str,
+        own: OwnModel | None = None,
+        profile: gr.OAuthProfile | None = None,
+        oauth_token: gr.OAuthToken | None = None,
+    ) -> str:
+        """Publish this visitor's trained model to their Hub account as USER/NAME, as `python -m gan push` does
+        (one commit with the export and a model card), with the token of their login: never a pasted one."""
+        if own is None:
+            raise gr.Error("train a model first: there is nothing to publish yet")
+        if oauth_token is None:
+            raise gr.Error("sign in with Hugging Face first (the button above), then publish")
+        name = (name or "").strip()
+        if not REPO_NAME.match(name):
+            raise gr.Error("name the model repo with letters, digits, '-', '_' and '.' (up to 96), e.g. my-dcgan")
+        user = profile.username if profile is not None else None
+        if not user:
+            from huggingface_hub import HfApi
+
+            with hub_errors("finding your account", name, token=oauth_token.token):
+                user = HfApi(token=oauth_token.token).whoami()["name"]
+        published = push_export(Path(own.ref.folder), f"{user}/{name}", token=oauth_token.token)
+        repo = markdown_text(published.repo_id)
+        return f"Published to [{repo}]({published.url}) (commit `{published.commit[:7]}`)."
+
+
+def own_model_state() -> gr.State:
+    """The model a visitor trained (an OwnModel, or None): per session, its files deleted with the session."""
+    return gr.State(None, delete_callback=TrainTab.forget)
+
+
+def _settings(tab: TrainTab) -> dict[str, gr.components.Component]:
+    """The settings a learner cares about, with the measured defaults (bench/train_tab.py)."""
+    data_default = "fashion-mnist" if tab.fashion_mnist else "images"
+    with gr.Row(equal_height=True):
+        data = RadioInput(DATA_CHOICES, value=data_default, label="Data", scale=2, elem_id="train-data")
+        recipe = RadioInput(RECIPE_CHOICES, value=TabRun.recipe, label="Recipe", scale=2)
+        width = RadioInput(WIDTH_CHOICES, value=TabRun.width, label="Width", scale=3)
+    with gr.Row(equal_height=True):
+        seconds = SliderInput(5, MAX_SECONDS, value=TabRun.seconds, step=5, label="Time budget (s)", scale=3)
+        batch = RadioInput([(str(b), b) for b in BATCH_SIZES], value=TabRun.batch_size, label="Batch size", scale=2)
+        lr = NumberInput(value=0, minimum=0, maximum=0.01, label="Learning rate (0: the recipe's)", scale=1)
+        seed = NumberInput(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=1)
+    images = gr.File(
+        label=f"My images: a zip, or several files (at least {MIN_IMAGES}; trained at 32x32, grey or colour)",
+        file_count="multiple",
+        type="filepath",
+        elem_id="train-upload",
+        height=120,
+        visible=data_default == "images",
+    )
+    data.change(lambda choice: gr.File(visible=choice == "images"), data, images, api_visibility="private", queue=False)
+    with gr.Accordion("A step budget instead (reproducible)", open=False):
+        steps = NumberInput(
+            value=0, precision=0, minimum=0, maximum=MAX_STEPS, label="Steps (0: the time budget)", elem_id="steps"
+        )
+    return {"inputs": [seed, seconds, data, images, recipe, lr, width, batch, steps]}
+
+
+def _live_view() -> list[gr.components.Component]:
+    """The live view's components, in the train endpoint's output order."""
+    explanation = gr.Markdown("Press **Start** to train.", elem_id="train-explanation")
+    with gr.Row():
+        grid = gr.Image(
+            label="Samples of seeds 0-63",
+            type="filepath",
+            format="png",
+            height=400,
+            scale=2,
+            elem_id="train-grid",
+            elem_classes="pixelated fill",
+            buttons=["download"],
+        )
+        figure = gr.Image(label="How it learns", type="filepath", format="png", scale=5, elem_id="train-figure")
+    export = gr.File(label="Your model (zip: config.json + safetensors)", elem_id="train-export", height=90)
+    with gr.Accordion("The latest numbers", open=False):
+        numbers = gr.JSON(elem_id="train-numbers")
+    return [grid, figure, explanation, numbers, export]
+
+
+def _publishing(tab: TrainTab, own: gr.State) -> None:
+    """Publish to the visitor's Hub account, where OAuth is configured (a Space with hf_oauth: true); elsewhere
+    Gradio would fake the login with the machine's own token, and fail without one."""
+    if not os.environ.get("OAUTH_CLIENT_ID"):
+        gr.Markdown(
+            "*Publishing to your Hub account appears where this app runs as a Space with sign-in; here, download the "
+            "zip and publish it with `python -m gan push FOLDER --hub-model-id YOUR_NAME/NAME`.*"
+        )
+        return
+    with gr.Row(equal_height=True):
+        gr.LoginButton(scale=1)
+        name = gr.Textbox(label="Model repo name", value="my-dcgan", scale=2)
+        button = gr.Button("Publish to my Hub account", scale=1)
+    result = gr.Markdown()
+    button.click(tab.publish, [name, own], result, api_visibility="private", concurrency_id="loading")
+
+
+def build(app: AppContext, picker: PickerRow, own: gr.State, demo: gr.Blocks) -> TrainTab:
+    """The Train tab, its events wired to a TrainTab's handlers, and the visitor's leaving to its cleanup."""
+    tab = TrainTab(app)
+    with gr.Tab("Train"):
+        gr.Markdown(INTRO)
+        settings = _settings(tab)
+        with gr.Row():
+            start = gr.Button("Start", variant="primary", elem_id="train-start")
+            stop = gr.Button("Stop", variant="stop", elem_id="train-stop")
+        outputs = _live_view()
+        _publishing(tab, own)
+    trained = start.click(
+        tab.train,
+        settings["inputs"],
+        [*outputs, picker.session_model, own],
+        api_name="train",
+        **app.group("training"),
+    )
+    trained.success(tab.show_model, [own], [picker.choice, picker.summary], api_visibility="private", queue=False)
+    stop.click(tab.stop_training, None, None, api_name="stop_training", api_visibility="undocumented", queue=False)
+    demo.unload(tab.leave)
+    return tab
