@@ -35,11 +35,9 @@ from pathlib import Path
 import torch
 
 from gan.precision import describe_device
-from gan.training.live import TabRun, TrainingProcess
+from gan.training.live import LIVE_EVERY, MEMORY_BYTES, TabRun, TrainingProcess
 
 ROOT = Path(__file__).resolve().parents[1]
-LIVE_EVERY = 1.5  # as the tab (gan/ui/train.py)
-MEMORY = 3 * 2**30
 
 
 def parse_variant(text: str) -> tuple[str, dict, list[str]]:
@@ -59,7 +57,7 @@ def train_and_evaluate(variant: str, seed: int, core: int, num: int, work: Path)
     run = TabRun(seed=seed, **settings)
     folder = Path(tempfile.mkdtemp(prefix=f"tab-{seed}-", dir=work))
     started = time.perf_counter()
-    child = TrainingProcess(folder, run.flags() + extra, LIVE_EVERY, MEMORY)
+    child = TrainingProcess(folder, run.flags() + extra, LIVE_EVERY, MEMORY_BYTES)
     os.sched_setaffinity(child.process.pid, {core})
     code = child.wait()
     wall = time.perf_counter() - started
@@ -97,7 +95,11 @@ def run_all(variants: list[str], seeds: list[int], num: int) -> list[dict]:
                 variant, seed = jobs.get_nowait()
             except queue.Empty:
                 return
-            row = train_and_evaluate(variant, seed, core, num, work)
+            try:
+                row = train_and_evaluate(variant, seed, core, num, work)
+            except (SystemExit, Exception) as error:  # a thread's exception would pass unseen
+                print(f"{variant} seed {seed}: {error}", file=sys.stderr, flush=True)
+                continue
             with lock:
                 rows.append(row)
                 print(json.dumps(row), flush=True)

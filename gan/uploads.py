@@ -50,8 +50,8 @@ def _size(value: int) -> str:
 
 def _listed(info: zipfile.ZipInfo) -> bool:
     """A zip member worth reading: a file, not hidden, not macOS's resource forks."""
-    parts = PurePosixPath(info.filename).parts
-    return not info.is_dir() and not any(part.startswith(".") or part == "__MACOSX" for part in parts)
+    path = PurePosixPath(info.filename)
+    return not info.is_dir() and not path.name.startswith(".") and "__MACOSX" not in path.parts
 
 
 def _zip_members(path: str, name: str) -> list[zipfile.ZipInfo]:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import struct
+import zipfile
 import zlib
 from pathlib import Path
 
@@ -52,3 +54,27 @@ def write_test_images(folder: Path) -> dict[str, Path]:
     paths["bomb.png"] = folder / "bomb.png"
     png_header_only(paths["bomb.png"], 20000, 20000)
     return paths
+
+
+def blob_pngs(count: int, colour: bool = False, seed: int = 0) -> dict[str, bytes]:
+    """`count` small PNGs of soft blobs (grey, or each channel its own blob), by name."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:40, :40]
+    files = {}
+    for index in range(count):
+        channels = []
+        for _ in range(3 if colour else 1):
+            cy, cx, s = rng.uniform(10, 30), rng.uniform(10, 30), rng.uniform(3, 8)
+            channels.append((255 * np.exp(-((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * s**2))).astype(np.uint8))
+        array = np.stack(channels, -1) if colour else channels[0]
+        buffer = io.BytesIO()
+        Image.fromarray(array).save(buffer, format="PNG")
+        files[f"blob-{index:03d}.png"] = buffer.getvalue()
+    return files
+
+
+def write_zip(path: Path, files: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return path

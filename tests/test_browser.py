@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import urllib.request
 from pathlib import Path
 
 import pytest
 from helpers import DEBIAN_FASHION, ROOT
-from images_for_tests import write_test_images
+from images_for_tests import blob_pngs, write_test_images, write_zip
 from PIL import Image
 
 pytestmark = pytest.mark.browser
@@ -295,5 +296,43 @@ def test_explore_and_saliency_on_the_fashion_model(browser, app):
         assert page.locator("#saliency .thumbnail-item").first.inner_text().endswith("seed 18")
         assert page.get_by_text("This shows sensitivity, not reasons.").count() == 1
         page.screenshot(path=ARTIFACTS / "fashion-saliency.png", full_page=True)
+    finally:
+        page.close()
+
+
+def test_train_tab_shows_the_run_live_then_the_model_is_the_visitors(browser, app, tmp_path):
+    """A visitor trains a tiny model on their own images (or Fashion-MNIST where it is installed): the live view
+    mid-run (samples, curves, the sentence on them), then the picker lists and selects their model."""
+    expect = _expect()
+    page = _open(browser, app)
+    try:
+        page.get_by_role("tab", name="Train").click()
+        if not DEBIAN_FASHION.is_dir():
+            page.get_by_label("My images").check()
+            archive = write_zip(tmp_path / "blobs.zip", blob_pngs(64))
+            page.locator("#train-upload input[type='file']").set_input_files(str(archive))
+            page.wait_for_timeout(1000)
+        page.get_by_label("tiny (8): quick, blurry").check()
+        budget = page.locator("#train-seconds input[type='number']")
+        budget.fill("20")
+        budget.press("Tab")
+        page.locator("#train-start").click()
+        expect(page.locator("#train-explanation")).to_contain_text("Step", timeout=WAIT_MS)
+        expect(page.locator("#train-figure img")).to_be_visible(timeout=WAIT_MS)
+        page.wait_for_timeout(4000)  # a few more updates
+        assert _natural_width(page.locator("#train-grid img")) == 8 * 34 + 2  # seeds 0..63 at native size
+        page.screenshot(path=ARTIFACTS / "train-live.png", full_page=True)
+        expect(page.locator("#train-explanation")).to_contain_text("Done after", timeout=90_000)
+        expect(page.get_by_role("combobox", name="Model")).to_have_value(re.compile("^your model"), timeout=WAIT_MS)
+        with page.expect_download(timeout=WAIT_MS) as download:
+            page.locator("#train-export").click()
+        name = download.value.suggested_filename
+        assert name.startswith("dcgan-") and name.endswith(".zip"), name
+        page.screenshot(path=ARTIFACTS / "train-done.png", full_page=True)
+        page.get_by_role("tab", name="Sample").click()
+        page.get_by_role("button", name="Generate").click()
+        expect(page.locator("#grid img")).to_be_visible(timeout=WAIT_MS)
+        page.wait_for_timeout(1000)
+        assert _png_text(page, "#grid")["source"] == "model"  # the visitor's own export
     finally:
         page.close()

@@ -3,9 +3,10 @@
 The Space is uploaded through the Hub API as one commit, never with `git push` of this repo (the Hub refuses binary
 files not stored in LFS/Xet, and this repo's history holds model weights as plain git objects): app.py, the whole
 `gan` package (assets included), the example images, requirements.txt without gradio (a Space installs its
-`sdk_version`'s), packages.txt (Debian's Fashion-MNIST, for the memorisation check), a .gitattributes storing
-binaries in LFS, and a README whose front matter pins the Python and Gradio versions, links the model and its
-dataset, and preloads the weights at build time.
+`sdk_version`'s), packages.txt (Debian's Fashion-MNIST, for the memorisation check and the Train tab), a
+.gitattributes storing binaries in LFS, and a README whose front matter pins the Python and Gradio versions, links the
+model and its dataset, preloads the weights at build time and turns on sign-in (hf_oauth, for the Train tab's
+"Publish to my Hub account").
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ LFS_PATTERNS = (
     "*.zip",
     "*.tar",
 )
+OAUTH_SCOPES = ("contribute-repos",)  # with hf_oauth: true; Spaces add openid and profile themselves
 GITATTRIBUTES = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in LFS_PATTERNS)
 
 
@@ -134,6 +136,9 @@ def space_files(
         short_description="Sample, interpolate and score with a DCGAN",
         suggested_hardware="cpu-basic",
         preload_from_hub=[preload_entry(repo_id, weights, commit)],
+        # sign-in for the Train tab's "Publish to my Hub account": create repos, and touch only those this app created
+        hf_oauth=True,
+        hf_oauth_scopes=list(OAUTH_SCOPES),
     )
     at = f" at revision `{revision}`" if revision else ""
     body = (
@@ -142,7 +147,9 @@ def space_files(
         "commit): change it in the Space's settings, or redeploy with\n\n"
         f"```bash\npython -m gan deploy-space --space-id {space_id} --repo-id USER/MODEL\n```\n\n"
         "A private model needs a read token as the Space secret `HF_TOKEN`. Visitors can load another public "
-        "DCGAN Studio model by typing its repo id into the model picker; that choice is theirs alone.\n"
+        "DCGAN Studio model by typing its repo id into the model picker; that choice is theirs alone. In the Train "
+        "tab they train their own, live, and may publish it to their own Hub account after signing in (OAuth with "
+        "the `contribute-repos` scope: the app can create repos and change only those it created).\n"
     )
     files["README.md"] = str(SpaceCard(f"---\n{data.to_yaml()}\n---\n\n{body}")).encode()
     return files

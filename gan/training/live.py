@@ -9,8 +9,9 @@ SECONDS of training (its time is not counted as training time), at the first ste
                           generated images, seeds 0..SCORED-1]}   (a non-finite logit is null)
 
 each written whole and renamed into place. The curves come from the run's own `metrics.jsonl` (`Run.write_record`,
-the run's one logging place). The snapshot reads the networks in eval mode under inference mode and restores their
-modes; it draws no random numbers, so a run's weights are the same with or without it.
+the run's one logging place). The snapshot samples the generator in eval mode and scores with the discriminator as
+training does (batch statistics, so the histogram agrees with D(x) and D(G(z))), then restores both networks' modes
+and the discriminator's buffers; it draws no random numbers, so a run's weights are the same with or without it.
 
 In the app, `TrainingProcess` runs `python -m gan.training` (the trainer itself, with the flags `TabRun` makes) in a
 child process: one thread (OMP_NUM_THREADS=1, set before torch loads, so it holds whichever thread the app serves
@@ -98,15 +99,20 @@ class LiveSnapshots:
         atomic_write(self.folder / SNAPSHOT_NAME, lambda path: Path(path).write_text(json.dumps(snapshot)))
 
 
-@torch.inference_mode()
+@torch.no_grad()
 def _logits(discriminator: torch.nn.Module, images: torch.Tensor) -> list[float | None]:
-    """The discriminator's logits (eval mode, its mode restored) on uint8 images; None where not finite."""
+    """The discriminator's logits on uint8 images as training computes them (train mode: BatchNorm's batch
+    statistics, so they agree with D(x) and D(G(z)) in the curves), its buffers (running statistics, spectral
+    normalisation's vectors) and mode restored after; None where not finite."""
+    saved = [buffer.clone() for buffer in discriminator.buffers()]
     was_training = discriminator.training
-    discriminator.eval()
+    discriminator.train()
     device = next(discriminator.parameters()).device
     try:
         logits = discriminator(uint8_to_model_input(images).to(device)).float().flatten().cpu().tolist()
     finally:
+        for buffer, value in zip(discriminator.buffers(), saved, strict=True):
+            buffer.copy_(value)
         discriminator.train(was_training)
     return [round(value, 4) if math.isfinite(value) else None for value in logits]
 
@@ -130,13 +136,18 @@ def watch_stdin(run: Run) -> threading.Thread:
 
 # -- in the app ------------------------------------------------------------------------------
 WIDTHS = {"tiny": 8, "small": 32, "medium": 48, "large": 64}  # ngf = ndf; "large" is the DCGAN paper's
-TAB_RECIPES = {  # the tab's recipe -> train.py's --recipe and flags; "default" chosen by bench/train_tab.py
+# The tab's recipe -> train.py's --recipe and extra flags. At the tab's defaults (90 s, width 32, batch 32) the
+# default recipe as it is did best among those tried (docs/app.md, "The Train tab": a lower or higher learning rate, a
+# longer decay or no EMA were no better; wider networks or larger batches take fewer steps and did worse).
+TAB_RECIPES = {
     "default": ("studio", ()),
     "classic": ("classic", ()),
 }
 MAX_SECONDS = 600  # a run's time budget at most
 MAX_STEPS = 20_000  # a run's step budget at most; also the step cap of a time budget
 LOG_EVERY = 5  # steps between metrics records: the curves' resolution
+LIVE_EVERY = 1.5  # seconds of training between live snapshots (the tab updates as often)
+MEMORY_BYTES = 6 * 2**30  # a run's address space at most (a width-64, batch-128 run peaks near 4 GiB of it)
 UNUSED = str(10**9)  # steps between sample grids and training states the tab never reads (the end writes both)
 
 
@@ -151,7 +162,7 @@ class TabRun:
     recipe: str = "default"
     lr: float | None = None  # both networks' learning rate; None: the recipe's
     width: str = "small"
-    batch_size: int = 64
+    batch_size: int = 32
     data_dir: str | None = None  # a folder of the visitor's images (fitted to 32 px); None: Fashion-MNIST
     channels: int = 1
 
@@ -200,6 +211,7 @@ class TrainingProcess:
                 command, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
             )
         self.started = time.monotonic()
+        self.stopping = False
         if memory_bytes:  # from here, not in a preexec_fn: that is not safe in a threaded server
             try:
                 resource.prlimit(self.process.pid, resource.RLIMIT_AS, (memory_bytes, memory_bytes))
@@ -211,8 +223,10 @@ class TrainingProcess:
         return self.process.poll() is None
 
     def stop(self) -> None:
-        """End the run as Ctrl-C would: at the end of its step, with a checkpoint and the export."""
-        if self.running():
+        """End the run as Ctrl-C would: at the end of its step, with a checkpoint and the export. Once: a second
+        SIGTERM would end it at once, without them."""
+        if self.running() and not self.stopping:
+            self.stopping = True
             self.process.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:

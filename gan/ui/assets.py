@@ -135,8 +135,9 @@ def model_summary(model: LoadedModel) -> str:
     if training:
         time_s = training.get("time_s")
         minutes = f"{time_s / 60:.0f}" if _is_number(time_s) else "?"
+        minutes = f"{time_s:.0f} s" if _is_number(time_s) and time_s < 90 else f"{minutes} min"  # a Train tab run
         facts.append(
-            f"**Training:** {markdown_text(training.get('steps', '?'))} steps, {minutes} min on "
+            f"**Training:** {markdown_text(training.get('steps', '?'))} steps, {minutes} on "
             f"{markdown_text(training.get('device', '?'))}"
         )
     if "d_real" in final and "d_fake" in final:

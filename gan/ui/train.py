@@ -37,8 +37,10 @@ from ..hub.publish import export_files, push_export
 from ..plots import live_figure
 from ..sampling import MAX_SEED
 from ..training.live import (
+    LIVE_EVERY,
     MAX_SECONDS,
     MAX_STEPS,
+    MEMORY_BYTES,
     TAB_RECIPES,
     WIDTHS,
     LiveView,
@@ -52,8 +54,7 @@ from .assets import markdown_text, model_summary
 from .common import AppContext, NumberInput, RadioInput, SliderInput, check_int, check_number, shows_errors
 from .models import ModelRef, OwnModel, PickerRow
 
-UPDATE_S = 1.5  # seconds between live updates (and between the trainer's snapshots)
-MEMORY_BYTES = 6 * 2**30  # a run's address space at most (a width-64, batch-128 run peaks near 4 GiB of it)
+UPDATE_S = LIVE_EVERY  # seconds between live updates, as between the trainer's snapshots
 STARTUP_S = 120  # a run's wall time beyond its training budget: start, data, snapshots, export
 ABANDONED_S = 30  # a run whose handler asked for no update this long is killed (its client went)
 MAX_KEPT_RUNS = 16  # finished runs kept on disk in all (a width-64 export is ~40 MB)
@@ -108,7 +109,6 @@ class Job:
     stopping: bool = False
     gone: bool = False
     polled: float = field(default_factory=time.monotonic)
-    wake: threading.Event = field(default_factory=threading.Event)
     shown: list[str] = field(default_factory=list)  # output files of its updates, the oldest deleted
 
 
@@ -200,7 +200,11 @@ class TrainTab:
         while True:
             time.sleep(5)
             with self.lock:
-                stale = [job for job in self.jobs.values() if time.monotonic() - job.polled > ABANDONED_S]
+                stale = [  # reading the uploads, before the process starts, is not waiting for updates
+                    job
+                    for job in self.jobs.values()
+                    if job.process is not None and time.monotonic() - job.polled > ABANDONED_S
+                ]
                 for job in stale:
                     del self.jobs[job.session]
             for job in stale:
@@ -213,6 +217,7 @@ class TrainTab:
         """Live updates while the child trains (one per new snapshot), then the final one; stops the run when its
         visitor asked, or it ran past its budget, and kills it when its client has gone."""
         view, shown, process = LiveView(job.process.out), None, job.process
+        job.polled = time.monotonic()
         budget = (job.run.seconds if not job.run.steps else MAX_SECONDS) + STARTUP_S
         while True:
             job.polled = time.monotonic()
@@ -225,11 +230,11 @@ class TrainTab:
             snapshot = view.snapshot()
             if snapshot is not None and snapshot.step != shown:
                 shown = snapshot.step
-                yield self.live_update(job, snapshot, view.metrics(), "stopping" if job.stopping else "training")
+                records = [r for r in view.metrics() if r["step"] <= snapshot.step]  # the curves up to the grid's step
+                yield self.live_update(job, snapshot, records, "stopping" if job.stopping else "training")
             if not running:
                 break
-            job.wake.wait(UPDATE_S)
-            job.wake.clear()
+            process.wait(UPDATE_S)  # returns as soon as the run ends (Stop, its budget, a kill)
         yield self.final_update(job, view)
 
     # -- what the visitor sees -----------------------------------------------------------------
@@ -255,6 +260,7 @@ class TrainTab:
         }
 
     def live_update(self, job: Job, snapshot: Snapshot, records: list[dict], state: str) -> tuple:
+        """An update while the run trains: the grid, the figure, the status and its sentence, the numbers."""
         budget = f"{job.run.steps} steps" if job.run.steps else f"{job.run.seconds:g} s"
         title = f"step {snapshot.step}, {snapshot.training_s:.0f} s of training (budget: {budget})"
         grid = self._file(job, snapshot.grid, ".png") if snapshot.grid else gr.skip()
@@ -330,16 +336,16 @@ class TrainTab:
             seconds, losses, D(x) as d_real, D(G(z)) as d_fake, learning rate, images per second, state), and at the
             end the trained model as a zip
         """
-        run = self.checked(seed, seconds, data, recipe, lr, width, batch_size, steps)
         session = (request.session_hash if request else None) or "in-process"
         with self.app.jobs.running(request):
-            job = self.begin(session, run)
+            job = self.begin(session, self.checked(seed, seconds, data, recipe, lr, width, batch_size, steps))
             kept = False
             try:
                 waiting = "Reading your images" if data == "images" else "Loading Fashion-MNIST"
                 line = f"{waiting} and starting the trainer (a few seconds)..."
                 yield None, None, line, self.stats(job, None, [], "starting"), None, gr.skip(), gr.skip()
                 job.run = self.with_data(job, data, images)
+                job.polled = time.monotonic()  # from here the watchdog counts
                 job.process = TrainingProcess(job.folder, job.run.flags(), UPDATE_S, MEMORY_BYTES)
                 for update in self.follow(job):
                     kept = isinstance(update[-1], OwnModel)
@@ -358,7 +364,6 @@ class TrainTab:
                     self.early_stops.add(session)
                 return
             job.stopping = True
-        job.wake.set()
         if job.process is not None:
             job.process.stop()
 
@@ -371,7 +376,6 @@ class TrainTab:
             self.early_stops.discard(session)
         if job is not None:
             job.gone = True
-            job.wake.set()
             if job.process is not None:
                 job.process.kill()
             shutil.rmtree(job.folder, ignore_errors=True)
@@ -432,7 +436,9 @@ def _settings(tab: TrainTab) -> dict[str, gr.components.Component]:
         recipe = RadioInput(RECIPE_CHOICES, value=TabRun.recipe, label="Recipe", scale=2)
         width = RadioInput(WIDTH_CHOICES, value=TabRun.width, label="Width", scale=3)
     with gr.Row(equal_height=True):
-        seconds = SliderInput(5, MAX_SECONDS, value=TabRun.seconds, step=5, label="Time budget (s)", scale=3)
+        seconds = SliderInput(
+            5, MAX_SECONDS, value=TabRun.seconds, step=5, label="Time budget (s)", scale=3, elem_id="train-seconds"
+        )
         batch = RadioInput([(str(b), b) for b in BATCH_SIZES], value=TabRun.batch_size, label="Batch size", scale=2)
         lr = NumberInput(value=0, minimum=0, maximum=0.01, label="Learning rate (0: the recipe's)", scale=1)
         seed = NumberInput(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=1)
@@ -460,14 +466,14 @@ def _live_view() -> list[gr.components.Component]:
             label="Samples of seeds 0-63",
             type="filepath",
             format="png",
-            height=400,
+            height=440,  # about the figure's beside it
             scale=2,
             elem_id="train-grid",
             elem_classes="pixelated fill",
             buttons=["download"],
         )
         figure = gr.Image(label="How it learns", type="filepath", format="png", scale=5, elem_id="train-figure")
-    export = gr.File(label="Your model (zip: config.json + safetensors)", elem_id="train-export", height=90)
+    export = gr.DownloadButton("Download your model (zip: config.json + safetensors)", elem_id="train-export")
     with gr.Accordion("The latest numbers", open=False):
         numbers = gr.JSON(elem_id="train-numbers")
     return [grid, figure, explanation, numbers, export]
