@@ -91,10 +91,10 @@ def in_process(checkpoint: str) -> dict[str, float]:
     }
 
 
-def start_app(checkpoint: str, port: int) -> tuple[subprocess.Popen, float]:
+def start_app(checkpoint: str, port: int, *flags: str) -> tuple[subprocess.Popen, float]:
     start = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--checkpoint", checkpoint, "--port", str(port)],
+        [sys.executable, str(ROOT / "app.py"), "--checkpoint", checkpoint, "--port", str(port), *flags],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.STDOUT,
@@ -126,13 +126,15 @@ def cold_start(checkpoint: str, port: int) -> dict[str, float]:
     sample_s = process_seconds(
         [sys.executable, "-m", "gan", "sample", "--checkpoint", checkpoint, "--num", "1", "--out", str(out)]
     )
-    startups = []
+    startups = {"": [], "--no-mcp": []}
     for _ in range(3):
-        process, startup = start_app(checkpoint, port)
-        process.terminate()
-        process.wait(timeout=30)
-        startups.append(startup)
-    startup_s = statistics.median(startups)
+        for flags, times in startups.items():
+            process, startup = start_app(checkpoint, port, *filter(None, [flags]))
+            process.terminate()
+            process.wait(timeout=30)
+            times.append(startup)
+    startup_s = statistics.median(startups[""])
+    without_mcp_s = statistics.median(startups["--no-mcp"])
     return {
         "import_torch_s": torch_s,
         "sample_cli_s": sample_s,
@@ -140,6 +142,8 @@ def cold_start(checkpoint: str, port: int) -> dict[str, float]:
         "import_torch_gradio_s": torch_gradio_s,
         "startup_s": startup_s,
         "startup_minus_import_torch_gradio_s": startup_s - torch_gradio_s,
+        "startup_without_mcp_s": without_mcp_s,
+        "mcp_startup_cost_s": startup_s - without_mcp_s,
     }
 
 

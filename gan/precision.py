@@ -94,7 +94,8 @@ def describe_device(device: torch.device | str = "cpu") -> str:
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU {this_cpu().describe()}, {torch.get_num_threads()} threads"
+    threads = torch.get_num_threads()
+    return f"CPU {this_cpu().describe()}, {threads} thread{'s' if threads != 1 else ''}"
 
 
 def choose_precision(

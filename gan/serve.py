@@ -35,6 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="address to listen on (0.0.0.0 to serve your network)",
     )
     parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument(
+        "--mcp",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also serve the public endpoints as MCP tools at /gradio_api/mcp/ (default: on)",
+    )
     return parser
 
 
@@ -61,6 +67,6 @@ def main(argv: list[str] | None = None) -> int:
         css=CSS,
         allowed_paths=[str(EXAMPLES)],
         max_file_size=MAX_UPLOAD,
-        mcp_server=True,  # the public endpoints as MCP tools, at /gradio_api/mcp (gradio[mcp])
+        mcp_server=args.mcp,  # the public endpoints as MCP tools, at /gradio_api/mcp (gradio[mcp])
     )
     return 0

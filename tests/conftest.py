@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import TINY_MODEL_ARGS, RunningApp, make_idx_folder, train
+from helpers import RunningApp, make_idx_folder, tiny_mnist_args, train
 
 
 @pytest.fixture(autouse=True)
@@ -27,24 +27,9 @@ def tiny_run(tmp_path_factory, idx_dir) -> Path:
     os.environ["DCGAN_CACHE"] = str(tmp_path_factory.getbasetemp() / "dcgan-cache")
     out = tmp_path_factory.mktemp("tiny-run")
     code = train(
-        [
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            str(idx_dir),
-            "--no-download",
-            "--steps",
-            "6",
-            "--log-every",
-            "2",
-            "--sample-every",
-            "3",
-            "--checkpoint-every",
-            "3",
-            "--out",
-            str(out),
-            *TINY_MODEL_ARGS,
-        ]
+        tiny_mnist_args(
+            idx_dir, out, "--steps", "6", "--log-every", "2", "--sample-every", "3", "--checkpoint-every", "3"
+        )
     )
     assert code == 0
     return out

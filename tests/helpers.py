@@ -32,6 +32,13 @@ TINY_MODEL_ARGS = ["--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "8"]
 TINY_MODEL_SETTINGS = {"nz": 8, "ngf": 4, "ndf": 4, "batch_size": 8}  # the same, for RunSettings
 
 
+def tiny_mnist_args(idx_dir, out, *extra: str) -> list[str]:
+    """train.py flags for a tiny model on the IDX files of `idx_dir` (written by make_idx_folder), into `out`;
+    `extra` last, so that it overrides any of these."""
+    data = ["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download"]
+    return [*data, "--out", str(out), *TINY_MODEL_ARGS, *extra]
+
+
 def write_idx_images(path: Path, images: np.ndarray) -> None:
     """IDX3 (the MNIST file format): magic 0x00000803, count, rows, cols, then uint8 pixels; gzipped."""
     header = struct.pack(">IIII", 0x803, *images.shape)

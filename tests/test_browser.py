@@ -85,11 +85,11 @@ def _png_text(page, selector: str) -> dict[str, str]:
 
 
 def _natural_width(image) -> int:
-    """The image's pixel width once it has loaded (the element appears before its file does)."""
-    image.page.wait_for_function(
-        "img => img.complete && img.naturalWidth > 0", arg=image.element_handle(), timeout=WAIT_MS
-    )
-    return image.evaluate("img => img.naturalWidth")
+    """The image's pixel width once it has loaded (the element appears before its file does). One element handle
+    throughout: Gradio may replace the element meanwhile, and the locator would then find the new, unloaded one."""
+    handle = image.element_handle()
+    image.page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=handle, timeout=WAIT_MS)
+    return handle.evaluate("img => img.naturalWidth")
 
 
 def test_sample_tab_shows_a_grid(page):

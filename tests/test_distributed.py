@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from helpers import ROOT, TINY_MODEL_ARGS
+from helpers import ROOT, tiny_mnist_args
 from safetensors.torch import load_file
 
 pytestmark = pytest.mark.slow
@@ -42,30 +42,18 @@ def _parameter_digest(path) -> str:
 
 
 def test_two_processes_train_identical_weights_and_resume_exactly(tmp_path, idx_dir):
-    common = [
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(idx_dir),
-        "--no-download",
-        "--log-every",
-        "2",
-        "--sample-every",
-        "100",
-        "--checkpoint-every",
-        "100",
-        "--eval-every",
-        "0",
-        *TINY_MODEL_ARGS,
-    ]
+    def common(out, *extra: str) -> list[str]:
+        every = ["--log-every", "2", "--sample-every", "100", "--checkpoint-every", "100", "--eval-every", "0"]
+        return tiny_mnist_args(idx_dir, out, *every, *extra)
+
     straight, split = tmp_path / "straight", tmp_path / "split"
-    result = torchrun(tmp_path, [*common, "--steps", "6", "--out", str(straight), "--report-to", "tensorboard"])
+    result = torchrun(tmp_path, common(straight, "--steps", "6", "--report-to", "tensorboard"))
     assert result.stdout.count("training a 32x32 DCGAN") == 1  # rank 0 alone reports
     assert len(list((straight / "tensorboard").glob("events.out.tfevents.*"))) == 1  # and alone logs
     training = json.loads((straight / "model" / "config.json").read_text())["training"]
     assert training["world_size"] == 2
     # every rank checked that it holds the same weights as every other; rank 0's are the ones exported
     assert training["generator_digest"] == _parameter_digest(straight / "model" / "generator_raw.safetensors")
-    torchrun(tmp_path, [*common, "--steps", "3", "--out", str(split)])
-    torchrun(tmp_path, [*common, "--steps", "6", "--out", str(split), "--resume", "auto"])
+    torchrun(tmp_path, common(split, "--steps", "3"))
+    torchrun(tmp_path, common(split, "--steps", "6", "--resume", "auto"))
     assert _parameter_digest(split / "model" / "generator_raw.safetensors") == training["generator_digest"]

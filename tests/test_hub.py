@@ -18,7 +18,7 @@ import pytest
 import torch
 from gradio_client import Client
 from gradio_client.exceptions import AppError
-from helpers import ROOT, TINY_MODEL_ARGS, RunningApp, run_script
+from helpers import ROOT, TINY_MODEL_ARGS, RunningApp, run_script, tiny_mnist_args
 from hub_server import FakeHub, hub_env
 from huggingface_hub import ModelCard, SpaceCard
 from PIL import Image
@@ -77,34 +77,10 @@ def published(hub, home, idx_dir, tmp_path_factory):
     """`train.py --push-to-hub --push-every 3` of a 6-step tiny model; the token only on the command line."""
     out = tmp_path_factory.mktemp("pushed-run")
     env = hub_env(hub, home, DCGAN_CACHE=str(tmp_path_factory.getbasetemp() / "dcgan-cache"))
+    every = ["--steps", "6", "--log-every", "2", "--sample-every", "3", "--checkpoint-every", "3"]
+    push = ["--push-to-hub", "--hub-model-id", REPO, "--hub-token", TOKEN, "--push-every", "3"]
     proc = subprocess.run(
-        [
-            sys.executable,
-            "train.py",
-            "--dataset",
-            "mnist",
-            "--data-dir",
-            str(idx_dir),
-            "--no-download",
-            "--steps",
-            "6",
-            "--log-every",
-            "2",
-            "--sample-every",
-            "3",
-            "--checkpoint-every",
-            "3",
-            "--out",
-            str(out),
-            *TINY_MODEL_ARGS,
-            "--push-to-hub",
-            "--hub-model-id",
-            REPO,
-            "--hub-token",
-            TOKEN,
-            "--push-every",
-            "3",
-        ],
+        [sys.executable, "train.py", *tiny_mnist_args(idx_dir, out, *every, *push)],
         cwd=ROOT,
         env=env,
         capture_output=True,

@@ -7,6 +7,7 @@ import asyncio
 import base64
 import io
 import json
+import urllib.error
 import urllib.request
 
 import numpy as np
@@ -67,3 +68,16 @@ def test_an_mcp_client_gets_the_seeded_grid_from_sample(app, tiny_run):
     model = load_model(tiny_run / "model")
     expected = upscale(grid_image(generate(model.generator, latents_for_seeds(5, 4, model.config.nz))))
     assert np.array_equal(np.asarray(served.convert(expected.mode)), np.asarray(expected))
+
+
+def test_no_mcp_serves_the_app_without_the_mcp_server(tiny_run, tmp_path):
+    from helpers import RunningApp
+
+    app = RunningApp(tmp_path / "app.log", ["--checkpoint", str(tiny_run / "model"), "--no-mcp"])
+    try:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(app.url + "gradio_api/mcp/schema", timeout=30)
+        assert refused.value.code == 404
+        assert app.alive()
+    finally:
+        app.stop()

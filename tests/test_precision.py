@@ -7,7 +7,7 @@ import json
 
 import pytest
 import torch
-from helpers import TINY_MODEL_ARGS, train
+from helpers import tiny_mnist_args, train
 from safetensors.torch import load_file
 
 from gan import precision
@@ -89,27 +89,8 @@ def test_the_verdict_is_measured_once_and_cached(monkeypatch, tmp_path):
 
 
 def _common(idx_dir, out, *extra) -> list[str]:
-    return [
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(idx_dir),
-        "--no-download",
-        "--steps",
-        "4",
-        "--log-every",
-        "2",
-        "--checkpoint-every",
-        "2",
-        "--sample-every",
-        "100",
-        "--eval-every",
-        "0",
-        "--out",
-        str(out),
-        *TINY_MODEL_ARGS,
-        *extra,
-    ]
+    every = ["--log-every", "2", "--checkpoint-every", "2", "--sample-every", "100", "--eval-every", "0"]
+    return tiny_mnist_args(idx_dir, out, "--steps", "4", *every, *extra)
 
 
 def test_a_run_ends_with_the_same_weights_whether_or_not_the_verdict_was_cached(tmp_path, idx_dir, monkeypatch, capsys):

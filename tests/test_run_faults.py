@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import ROOT, TINY_MODEL_ARGS, train
+from helpers import ROOT, tiny_mnist_args, train
 
 from gan import checkpoint
 from gan.checkpoint import list_training_states, load_model, load_training_state
@@ -29,29 +29,8 @@ pytestmark = pytest.mark.slow
 
 
 def _common(idx_dir, out, steps: int, *extra) -> list[str]:
-    return [
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(idx_dir),
-        "--no-download",
-        "--steps",
-        str(steps),
-        "--log-every",
-        "1",
-        "--checkpoint-every",
-        "2",
-        "--keep-last",
-        "0",
-        "--sample-every",
-        "100",
-        "--eval-every",
-        "0",
-        "--out",
-        str(out),
-        *TINY_MODEL_ARGS,
-        *extra,
-    ]
+    every = ["--log-every", "1", "--checkpoint-every", "2", "--keep-last", "0", "--sample-every", "100"]
+    return tiny_mnist_args(idx_dir, out, "--steps", str(steps), *every, "--eval-every", "0", *extra)
 
 
 def _steps(out: Path) -> list[int]:

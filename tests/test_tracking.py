@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import ROOT, TINY_MODEL_ARGS, run_script, train
+from helpers import ROOT, run_script, tiny_mnist_args, train
 from hub_server import FakeHub, hub_env
 from PIL import Image
 
@@ -40,31 +40,9 @@ REPO = "alice/tracked-dcgan"
 
 
 def _args(idx_dir, out: Path, steps: int, *extra: str) -> list[str]:
-    return [
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(idx_dir),
-        "--no-download",
-        "--steps",
-        str(steps),
-        "--log-every",
-        "1",
-        "--sample-every",
-        "2",
-        "--checkpoint-every",
-        "2",
-        "--keep-last",
-        "0",
-        "--eval-every",
-        "3",
-        "--out",
-        str(out),
-        "--report-to",
-        "tensorboard,trackio",
-        *TINY_MODEL_ARGS,
-        *extra,
-    ]
+    every = ["--log-every", "1", "--sample-every", "2", "--checkpoint-every", "2", "--eval-every", "3"]
+    report = ["--report-to", "tensorboard,trackio"]
+    return tiny_mnist_args(idx_dir, out, "--steps", str(steps), "--keep-last", "0", *every, *report, *extra)
 
 
 def _scores(generator) -> dict:
@@ -229,12 +207,11 @@ def test_pushed_repo_holds_the_event_files(tmp_path, idx_dir):
     """train.py --push-to-hub --report-to tensorboard pushes the event files with the export, in each push's one
     commit; `python -m gan push RUN_FOLDER` pushes them too, and a push without them removes them."""
     out, home = tmp_path / "run", tmp_path / "hf-home"
-    flags = ["--steps", "6", "--log-every", "2", "--sample-every", "3", "--checkpoint-every", "3", "--out", str(out)]
+    flags = ["--steps", "6", "--log-every", "2", "--sample-every", "3", "--checkpoint-every", "3"]
     hub_flags = ["--push-to-hub", "--hub-model-id", REPO, "--hub-token", TOKEN, "--push-every", "3"]
     with FakeHub(tokens={TOKEN: "alice"}) as hub:
         env = hub_env(hub, home, DCGAN_CACHE=str(tmp_path / "dcgan-cache"))
-        command = ["train.py", "--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", *flags]
-        command += [*TINY_MODEL_ARGS, "--report-to", "tensorboard", *hub_flags]
+        command = ["train.py", *tiny_mnist_args(idx_dir, out, *flags, "--report-to", "tensorboard", *hub_flags)]
         proc = subprocess.run(
             [sys.executable, *command], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
         )

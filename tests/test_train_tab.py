@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import ROOT, TINY_MODEL_ARGS, RunningApp, train
+from helpers import ROOT, RunningApp, tiny_mnist_args, train
 from images_for_tests import blob_pngs, write_test_images, write_zip
 from PIL import Image
 from safetensors.torch import load_file
@@ -104,8 +104,7 @@ def test_zip_member_paths_never_reach_the_file_system(tmp_path):
 
 # -- the trainer's side: a time budget, live snapshots ---------------------------------------------
 def _tiny_run(idx_dir, out: Path, *extra: str) -> int:
-    args = ["--dataset", "mnist", "--data-dir", str(idx_dir), "--no-download", "--out", str(out), *TINY_MODEL_ARGS]
-    return train([*args, "--log-every", "2", "--eval-every", "0", *extra])
+    return train(tiny_mnist_args(idx_dir, out, "--log-every", "2", "--eval-every", "0", *extra))
 
 
 def test_live_snapshots_change_no_weight_and_show_the_run(idx_dir, tmp_path):

@@ -11,7 +11,7 @@ import time
 
 import pytest
 import torch
-from helpers import ROOT, TINY_MODEL_ARGS, TINY_MODEL_SETTINGS, train
+from helpers import ROOT, TINY_MODEL_SETTINGS, tiny_mnist_args, train
 from safetensors.torch import load_file
 
 from gan.checkpoint import list_training_states, load_model, load_training_state
@@ -53,27 +53,12 @@ def _final_generator(out) -> dict[str, torch.Tensor]:
 def test_resume_is_bitwise_exact(tmp_path, idx_dir, amp, monkeypatch):
     """A run stopped by SIGTERM after step 4 and resumed ends bitwise where the uninterrupted run does
     (learning-rate decay included: it runs over the last half here)."""
-    common = [
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(idx_dir),
-        "--no-download",
-        "--amp",
-        amp,
-        "--log-every",
-        "1",
-        "--sample-every",
-        "100",
-        "--checkpoint-every",
-        "100",
-        "--steps",
-        "8",
-        "--lr-decay",
-        "0.5",
-        *TINY_MODEL_ARGS,
-    ]
-    assert train([*common, "--out", str(tmp_path / "straight")]) == 0
+
+    def common(out, *extra: str) -> list[str]:
+        every = ["--log-every", "1", "--sample-every", "100", "--checkpoint-every", "100"]
+        return tiny_mnist_args(idx_dir, out, "--amp", amp, *every, "--steps", "8", "--lr-decay", "0.5", *extra)
+
+    assert train(common(tmp_path / "straight")) == 0
     train_step = Trainer.train_step
 
     def stop_after_step_4(trainer, real):
@@ -84,12 +69,12 @@ def test_resume_is_bitwise_exact(tmp_path, idx_dir, amp, monkeypatch):
 
     with monkeypatch.context() as patch:
         patch.setattr(Trainer, "train_step", stop_after_step_4)
-        assert train([*common, "--out", str(tmp_path / "split")]) == 128 + signal.SIGTERM
+        assert train(common(tmp_path / "split")) == 128 + signal.SIGTERM
     assert load_training_state(list_training_states(tmp_path / "split" / "checkpoints")[-1])["step"] == 4
     # the last of 8 steps ran at 1/4 of the learning rate: (1 - 7/8) / 0.5
     last = load_training_state(list_training_states(tmp_path / "straight" / "checkpoints")[-1])
     assert last["opt_g"]["param_groups"][0]["lr"] == pytest.approx(last["args"]["lr_g"] / 4)
-    assert train([*common, "--out", str(tmp_path / "split"), "--resume", "auto"]) == 0
+    assert train(common(tmp_path / "split", "--resume", "auto")) == 0
     straight, split = _final_generator(tmp_path / "straight"), _final_generator(tmp_path / "split")
     assert straight.keys() == split.keys()
     for key in straight:
@@ -100,18 +85,8 @@ def test_resume_is_bitwise_exact(tmp_path, idx_dir, amp, monkeypatch):
 
 
 def test_resume_refuses_a_different_architecture(tmp_path, idx_dir, capsys):
-    common = [
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(idx_dir),
-        "--no-download",
-        "--out",
-        str(tmp_path),
-        *TINY_MODEL_ARGS,
-    ]
-    assert train([*common, "--steps", "2"]) == 0
-    assert train([*common, "--steps", "4", "--resume", "auto", "--ngf", "8"]) == 2
+    assert train(tiny_mnist_args(idx_dir, tmp_path, "--steps", "2")) == 0
+    assert train(tiny_mnist_args(idx_dir, tmp_path, "--steps", "4", "--resume", "auto", "--ngf", "8")) == 2
     assert "--ngf 8 differs from the resumed run's 4" in capsys.readouterr().err
 
 
@@ -157,20 +132,7 @@ def test_non_finite_step_is_skipped_and_counted(idx_dir, amp):
 @pytest.mark.slow
 def test_sigterm_saves_a_resumable_state(tmp_path, idx_dir):
     out = tmp_path / "run"
-    command = [
-        sys.executable,
-        str(ROOT / "train.py"),
-        "--dataset",
-        "mnist",
-        "--data-dir",
-        str(idx_dir),
-        "--no-download",
-        "--steps",
-        "100000",
-        "--out",
-        str(out),
-        *TINY_MODEL_ARGS,
-    ]
+    command = [sys.executable, str(ROOT / "train.py"), *tiny_mnist_args(idx_dir, out, "--steps", "100000")]
     process = subprocess.Popen(
         command,
         cwd=ROOT,
