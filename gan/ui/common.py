@@ -58,6 +58,45 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CSS = ".pixelated img { image-rendering: pixelated; }\n.fill img { width: 100%; height: 100%; object-fit: contain; }"
 
 
+def image_output(
+    label: str,
+    height: int | None = None,
+    *,
+    pixelated: bool = True,
+    fill: bool = False,
+    fullscreen: bool = False,
+    **options,
+) -> gr.Image:
+    """An output image as the tabs show them: a PNG file the handler wrote, with a download button; `pixelated` for
+    samples (see CSS), `fill` to fill its box, `fullscreen` for a button to view it so."""
+    return gr.Image(
+        label=label,
+        type="filepath",
+        format="png",
+        height=height,
+        elem_classes=[name for name, wanted in (("pixelated", pixelated), ("fill", fill)) if wanted],
+        buttons=["download", "fullscreen"] if fullscreen else ["download"],
+        **options,
+    )
+
+
+def animation_outputs(height: int, elem_prefix: str | None = None) -> list[gr.Image]:
+    """An interpolation's outputs side by side: the GIF, and the strip of its frames."""
+    ids = (f"{elem_prefix}-animation", f"{elem_prefix}-strip") if elem_prefix else (None, None)
+    with gr.Row():
+        animation = gr.Image(
+            label="Animation (GIF)",
+            type="filepath",
+            height=height,
+            elem_classes="pixelated",
+            buttons=["download"],
+            scale=1,
+            elem_id=ids[0],
+        )
+        strip = image_output("Frames", height, fullscreen=True, scale=2, elem_id=ids[1])
+    return [animation, strip]
+
+
 def shows_errors(handler: Callable) -> Callable:
     """A handler whose GanError (any of the package's errors: ImageInputError, LatentError, HubError...) reaches the
     visitor as a gr.Error with the error's message, one actionable line, rather than as Gradio's bare "Error". The

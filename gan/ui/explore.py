@@ -26,7 +26,7 @@ from ..explore import (
 from ..projection import LatentError, load_latent
 from ..sampling import MAX_SEED, generate, latent_for_seed, to_pil
 from .assets import model_identity, shown_source
-from .common import AppContext, NumberInput, SliderInput, check_int, check_number, shows_errors
+from .common import AppContext, NumberInput, SliderInput, check_int, check_number, image_output, shows_errors
 from .models import ModelRef
 
 MAX_NEIGHBOURS = 16
@@ -196,19 +196,6 @@ class ExploreTab:
         return sample, figure, table, self.app.outputs.write(_npy(moved), ".npy", prefix=f"z-seed{seed}-moved-")
 
 
-def _image(label: str, elem_id: str, height: int, **options) -> gr.Image:
-    return gr.Image(
-        label=label,
-        type="filepath",
-        format="png",
-        height=height,
-        elem_id=elem_id,
-        elem_classes=["pixelated", "fill"],
-        buttons=["download", "fullscreen"],
-        **options,
-    )
-
-
 def _groups() -> list[gr.components.Component]:
     """Each group's seeds and z files, in the arithmetic endpoint's order: seeds A, B, C, then files A, B, C."""
     seeds, files = [], []
@@ -249,9 +236,10 @@ def _arithmetic(app: AppContext, tab: ExploreTab, session_model: gr.State) -> No
         noise = SliderInput(0, MAX_NOISE, value=DEFAULT_NOISE, step=0.05, label="Neighbours' noise (sd per entry)")
         noise_seed = NumberInput(label="Noise seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
     button = gr.Button("Compute A - B + C", variant="primary")
-    figure = _image("A - B + C", "arithmetic-figure", 420, show_label=False)  # the label would cover A's header
+    # no label shown: it would cover A's header
+    figure = image_output("A - B + C", 420, fill=True, fullscreen=True, elem_id="arithmetic-figure", show_label=False)
     with gr.Row():
-        result = _image("The result alone", "arithmetic-result", 160)
+        result = image_output("The result alone", 160, fill=True, fullscreen=True, elem_id="arithmetic-result")
         z_file = gr.File(label="The result's z (.npy)", elem_id="arithmetic-z", height=110)
     inputs = [*groups, neighbours, noise, noise_seed, session_model]
     button.click(tab.arithmetic, inputs, [figure, result, z_file], api_name="arithmetic", **app.group("light"))
@@ -289,9 +277,12 @@ def _directions(app: AppContext, tab: ExploreTab, session_model: gr.State) -> No
                 button = gr.Button("Show directions", variant="primary", scale=1)
             sliders = _sliders()
         with gr.Column(scale=2):
-            sample = _image("The seed's sample, moved", "directions-sample", 300)
+            sample = image_output(
+                "The seed's sample, moved", 300, fill=True, fullscreen=True, elem_id="directions-sample"
+            )
     gr.Markdown("A strip per direction (a row each): the seed's sample from -3 to +3 standard deviations along it.")
-    strips = _image("Strips", "directions-strips", 700, show_label=False)  # the label would cover the first column
+    # no label shown: it would cover the first column
+    strips = image_output("Strips", 700, fill=True, fullscreen=True, elem_id="directions-strips", show_label=False)
     with gr.Row():
         table = gr.Dataframe(
             headers=["direction", "variance explained (%)", "cumulative (%)"],

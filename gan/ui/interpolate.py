@@ -27,6 +27,7 @@ from .common import (
     NumberInput,
     RadioInput,
     SliderInput,
+    animation_outputs,
     check_int,
     check_number,
     shows_errors,
@@ -133,28 +134,6 @@ def _settings() -> list[gr.components.Component]:
     return [seed_a, seed_b, frames, mode, pingpong, fps]
 
 
-def _outputs() -> list[gr.Image]:
-    with gr.Row():
-        animation = gr.Image(
-            label="Animation (GIF)",
-            type="filepath",
-            height=300,
-            elem_classes="pixelated",
-            buttons=["download"],
-            scale=1,
-        )
-        strip = gr.Image(
-            label="Frames",
-            type="filepath",
-            format="png",
-            height=300,
-            elem_classes="pixelated",
-            buttons=["download", "fullscreen"],
-            scale=2,
-        )
-    return [animation, strip]
-
-
 def build(app: AppContext, session_model: gr.State) -> InterpolateTab:
     """The Interpolate tab, its events wired to an InterpolateTab's handler (a preset runs it too)."""
     tab = InterpolateTab(app)
@@ -170,7 +149,7 @@ def build(app: AppContext, session_model: gr.State) -> InterpolateTab:
             cache_examples=False,
             api_visibility="private",
         )
-        outputs = _outputs()
+        outputs = animation_outputs(300)
         inputs = [*settings, session_model]
         interpolate_button.click(tab.interpolate, inputs, outputs, api_name="interpolate", **animation_group)
         examples.load_input_event.then(tab.interpolate, inputs, outputs, api_visibility="private", **animation_group)

@@ -36,7 +36,9 @@ from .common import (
     NumberInput,
     RadioInput,
     SliderInput,
+    animation_outputs,
     check_int,
+    image_output,
     shows_errors,
 )
 from .interpolate import animate, check_frames_mode_fps
@@ -245,33 +247,10 @@ def _projection_outputs() -> list[gr.components.Component]:
     """The project endpoint's outputs, less the z file (the walk's start): target, reconstruction, distance, report,
     curve."""
     with gr.Row():
-        target = gr.Image(
-            label="As the model sees it",
-            type="filepath",
-            format="png",
-            height=200,
-            elem_id="project-target",
-            elem_classes=["pixelated", "fill"],
-            buttons=["download"],
-        )
-        reconstruction = gr.Image(
-            label="Reconstruction G(z)",
-            type="filepath",
-            format="png",
-            height=200,
-            elem_id="project-reconstruction",
-            elem_classes=["pixelated", "fill"],
-            buttons=["download"],
-        )
-        curve = gr.Image(
-            label="Objective per step",
-            type="filepath",
-            format="png",
-            height=200,
-            elem_id="project-curve",
-            elem_classes="fill",
-            buttons=["download", "fullscreen"],
-            scale=2,
+        target = image_output("As the model sees it", 200, fill=True, elem_id="project-target")
+        reconstruction = image_output("Reconstruction G(z)", 200, fill=True, elem_id="project-reconstruction")
+        curve = image_output(
+            "Objective per step", 200, pixelated=False, fill=True, fullscreen=True, scale=2, elem_id="project-curve"
         )
     distance = gr.Number(
         label="Distance (mean absolute pixel error, 0 to 1)", precision=4, visible=False
@@ -291,13 +270,7 @@ def _end_image() -> dict[str, gr.components.Component]:
             elem_id="project-end-upload",
         )
         button = gr.Button("Project end image", size="md")
-        reconstruction = gr.Image(
-            label="End reconstruction",
-            type="filepath",
-            format="png",
-            height=120,
-            elem_classes=["pixelated", "fill"],
-        )
+        reconstruction = image_output("End reconstruction", 120, fill=True)
         report = gr.Markdown()
     return {"image": image, "button": button, "reconstruction": reconstruction, "report": report}
 
@@ -326,30 +299,6 @@ def _walk_ends() -> dict[str, gr.components.Component]:
     return {"z_a": z_a, "end_seed": end_seed, "z_b": z_b, "end": end}
 
 
-def _walk_outputs() -> list[gr.Image]:
-    with gr.Row():
-        animation = gr.Image(
-            label="Animation (GIF)",
-            type="filepath",
-            height=260,
-            elem_classes="pixelated",
-            buttons=["download"],
-            scale=1,
-            elem_id="walk-animation",
-        )
-        strip = gr.Image(
-            label="Frames",
-            type="filepath",
-            format="png",
-            height=260,
-            elem_classes="pixelated",
-            buttons=["download", "fullscreen"],
-            scale=2,
-            elem_id="walk-strip",
-        )
-    return [animation, strip]
-
-
 def _walk() -> dict:
     """The walk's ends, settings (frames, fps, path, loop), button and outputs."""
     gr.Markdown(
@@ -364,7 +313,7 @@ def _walk() -> dict:
         pingpong = gr.Checkbox(label="Ping-pong loop (there and back)", value=False)
     walk["settings"] = [frames, mode, pingpong, fps]  # in the order of interpolate_latent's parameters
     walk["button"] = gr.Button("Interpolate from this image", variant="primary")
-    walk["outputs"] = _walk_outputs()
+    walk["outputs"] = animation_outputs(260, "walk")
     return walk
 
 

@@ -17,6 +17,7 @@ from .common import (
     SliderInput,
     check_int,
     check_truncation_input,
+    image_output,
     shows_errors,
 )
 from .models import ModelRef
@@ -172,15 +173,7 @@ def _samples() -> dict[str, gr.components.Component]:
         with gr.Column(scale=2, min_width=320):
             parts = _settings()
         with gr.Column(scale=3):
-            parts["grid"] = gr.Image(
-                label="Samples",
-                type="filepath",
-                format="png",
-                height=520,
-                elem_id="grid",
-                elem_classes="pixelated",
-                buttons=["download", "fullscreen"],
-            )
+            parts["grid"] = image_output("Samples", 520, fullscreen=True, elem_id="grid")
     parts["singles"] = gr.Gallery(
         label="Each sample at native size (click one to compare it with the training images)",
         columns=8,

@@ -17,7 +17,7 @@ from ..plots import score_histogram
 from ..sampling import MAX_SEED, generate, latent_for_seed
 from ..scoring import MAX_FILES, discriminator_logits, fit_files, score_files
 from .assets import Reference, markdown_text, model_identity, shown_source
-from .common import EXAMPLES, AppContext, NumberInput, check_int, shows_errors
+from .common import EXAMPLES, AppContext, NumberInput, check_int, image_output, shows_errors
 from .models import ModelRef
 
 DISCLAIMER = (
@@ -192,14 +192,8 @@ def _outputs() -> list[gr.components.Component]:
             elem_classes="pixelated",
             scale=2,
         )
-        histogram = gr.Image(
-            label="Where the uploads fall",
-            type="filepath",
-            format="png",
-            height=420,
-            scale=3,
-            elem_id="histogram",
-            buttons=["download", "fullscreen"],
+        histogram = image_output(
+            "Where the uploads fall", 420, pixelated=False, fullscreen=True, scale=3, elem_id="histogram"
         )
     table = gr.Dataframe(headers=["file", "logit", "probability", "conversion"], label="Scores", wrap=True)
     problems = gr.Markdown()

@@ -51,7 +51,16 @@ from ..training.live import (
 )
 from ..uploads import MAX_FILES, MIN_IMAGES, read_images, write_images
 from .assets import markdown_text, model_summary
-from .common import AppContext, NumberInput, RadioInput, SliderInput, check_int, check_number, shows_errors
+from .common import (
+    AppContext,
+    NumberInput,
+    RadioInput,
+    SliderInput,
+    check_int,
+    check_number,
+    image_output,
+    shows_errors,
+)
 from .models import ModelRef, OwnModel, PickerRow
 
 UPDATE_S = LIVE_EVERY  # seconds between live updates, as between the trainer's snapshots
@@ -462,17 +471,9 @@ def _live_view() -> list[gr.components.Component]:
     """The live view's components, in the train endpoint's output order."""
     explanation = gr.Markdown("Press **Start** to train.", elem_id="train-explanation")
     with gr.Row():
-        grid = gr.Image(
-            label="Samples of seeds 0-63",
-            type="filepath",
-            format="png",
-            height=440,  # about the figure's beside it
-            scale=2,
-            elem_id="train-grid",
-            elem_classes="pixelated fill",
-            buttons=["download"],
-        )
-        figure = gr.Image(label="How it learns", type="filepath", format="png", scale=5, elem_id="train-figure")
+        # the grid about as high as the figure beside it
+        grid = image_output("Samples of seeds 0-63", 440, fill=True, scale=2, elem_id="train-grid")
+        figure = image_output("How it learns", pixelated=False, scale=5, elem_id="train-figure")
     export = gr.DownloadButton("Download your model (zip: config.json + safetensors)", elem_id="train-export")
     with gr.Accordion("The latest numbers", open=False):
         numbers = gr.JSON(elem_id="train-numbers")
