@@ -55,14 +55,14 @@ class ImageDataset:
     labels: torch.Tensor | None = None  # class indices, where the dataset has them
     credit: str | None = None  # who made it and its licence, where CREDITS lacks them (a Hub dataset)
     license: str | None = None  # None: not stated
-    hub: dict | None = None  # a Hub dataset: repo_id, revision (the commit), split, image_column
+    hub: dict | None = None  # a Hub dataset: repo_id, revision (the commit), config, split, image_column
 
     def __len__(self) -> int:
         return self.images.shape[0]
 
     def metadata(self) -> dict:
         """What an export's config.json says of its data: the dataset, its credit and licence; for a Hub dataset
-        also its repo id, the commit, the split and the image column."""
+        also its repo id, the commit, the config, the split and the image column."""
         if self.hub is None:
             credit, licence = CREDITS[self.name]
             return {"dataset": self.name, "dataset_credit": credit, "dataset_license": licence}
@@ -258,18 +258,20 @@ def load_dataset(
     revision: str | None = None,
     image_column: str | None = None,
     max_images: int | None = None,
+    config: str | None = None,
 ) -> ImageDataset:
     """Load a dataset as uint8 (N, C, image_size, image_size).
 
     `channels` applies to folders and Hub datasets only; `split` ("train" or "test") to the MNIST family and CIFAR-10,
-    and any split to a Hub dataset (`hf:OWNER/NAME`), which alone takes `revision`, `image_column` and `max_images`
+    and any split to a Hub dataset (`hf:OWNER/NAME`), which alone takes `revision`, `config`, `image_column` and
+    `max_images`
     (gan.hub.dataset; needs the `datasets` library).
     """
     if name.startswith(HUB_PREFIX):
         from .hub.dataset import load_hub_dataset
 
         return load_hub_dataset(
-            name[len(HUB_PREFIX) :], revision, split, image_column, max_images, image_size, channels
+            name[len(HUB_PREFIX) :], revision, split, image_column, max_images, image_size, channels, config
         )
     data_dir = Path(data_dir).expanduser() if data_dir else None
     if split not in ("train", "test") or (split == "test" and name == "folder"):

@@ -32,6 +32,8 @@ TOKEN = "hf_alice"
 PIXELS, FOLDER = "alice/pixels", "alice/folder"
 PIXELS_COUNT, CORRUPT_ROW = 24, 2  # one row of the parquet dataset holds bytes that are no image
 FOLDER_COUNT = 12
+CONFIGS = "alice/configs"  # two configs, as push_to_hub(config_name=...) writes them: a (5 images), b (7 images)
+CONFIG_COUNTS, CONFIG_SEEDS = {"a": 5, "b": 7}, {"a": 300, "b": 400}
 RUN_ARGS = ["--steps", "2", "--log-every", "1", "--sample-every", "100", "--checkpoint-every", "1", *TINY_MODEL_ARGS]
 
 
@@ -230,6 +232,57 @@ def offline(hub, home, online, moved, tmp_path_factory):
     return runs, result, hub.requests[requests:]
 
 
+@pytest.fixture(scope="module")
+def configs(hub, tmp_path_factory):
+    """A dataset of two configs, published with `push_to_hub(config_name=...)`: train on b, refuse no config and an
+    unknown one, then (HF_HUB_OFFLINE=1, a new interpreter) train on b from the cache and refuse no config there too.
+    Its own HF_HOME: the offline runs see only what these online ones cached."""
+    out, home = tmp_path_factory.mktemp("config-runs"), tmp_path_factory.mktemp("hf-home-configs")
+    for name, count in CONFIG_COUNTS.items():
+        cells = [{"bytes": png(CONFIG_SEEDS[name] + i), "path": None} for i in range(count)]
+        (out / f"{name}.parquet").write_bytes(parquet({"image": cells}))
+    env = hub_env(hub, home, token=TOKEN, DCGAN_CACHE=str(out / "dcgan-cache"))
+    result = run_script(
+        env,
+        """
+        from gan.training import main as train
+        import datasets
+        for name in ("a", "b"):
+            datasets.Dataset.from_parquet(f"{out}/{name}.parquet").push_to_hub(repo, config_name=name)
+        dataset, refused = ["--dataset", f"hf:{repo}"], ["--out", f"{out}/refused", *args]
+        result["b"] = call(train, [*dataset, "--dataset-config", "b", "--out", f"{out}/b", *args])
+        result["no config"] = call(train, [*dataset, *refused])
+        result["unknown config"] = call(train, [*dataset, "--dataset-config", "c", *refused])
+        result["config on mnist"] = call(train, ["--dataset", "mnist", "--dataset-config", "b", *refused])
+        resume = ["--out", f"{out}/b", "--resume", "auto", *more]
+        result["resume on a"] = call(train, [*dataset, "--dataset-config", "a", *resume])
+        result["resumed"] = call(train, [*dataset, *resume])  # the run's config, b, without the flag
+        """,
+        out=str(out),
+        repo=CONFIGS,
+        args=RUN_ARGS,
+        more=[arg if arg != "2" else "4" for arg in RUN_ARGS],  # --steps 4
+    )
+    requests = len(hub.requests)
+    offline = run_script(
+        {**env, "HF_HUB_OFFLINE": "1"},
+        """
+        from gan.training import main as train
+        from gan.data import load_dataset
+        import torch
+        dataset = ["--dataset", f"hf:{repo}"]
+        result["b"] = call(train, [*dataset, "--dataset-config", "b", "--out", f"{out}/offline-b", *args])
+        result["no config"] = call(train, [*dataset, "--out", f"{out}/refused", *args])
+        first = load_dataset(f"hf:{repo}", image_size=32, max_images=2, config="b")
+        torch.save(first.images, f"{out}/b-first2.pt")
+        """,
+        out=str(out),
+        repo=CONFIGS,
+        args=RUN_ARGS,
+    )
+    return out, result, offline, hub.requests[requests:]
+
+
 def test_trains_on_a_parquet_dataset_published_with_push_to_hub(hub, online):
     out, result = online
     assert result["pixels"]["code"] == 0, result["pixels"]["stderr"]
@@ -403,3 +456,45 @@ def test_the_hub_datasets_extra_pins_what_requirements_dev_and_the_hint_name():
         and "pyarrow" not in (ROOT / "requirements.txt").read_text()
     )
     assert datasets.__version__ == REQUIREMENT.split("==")[1]
+
+
+def test_trains_on_the_config_dataset_config_names(hub, configs):
+    out, result, _, _ = configs
+    assert result["b"]["code"] == 0, result["b"]["stderr"]
+    config = config_of(out / "b")
+    assert result["resumed"]["code"] == 0, result["resumed"]["stderr"]
+    assert "resuming from" in result["resumed"]["stdout"] and config["training"]["steps"] == 4
+    assert config["dataset_config"] == "b" and config["training"]["args"]["dataset_config"] == "b"
+    assert config["training"]["train_images"] == CONFIG_COUNTS["b"]  # b's 7 images, not a's 5
+    assert error_line(result["resume on a"]) == (
+        "error: --dataset-config a differs from the resumed run's b; drop --dataset-config or use a new --out"
+    )
+    assert config["dataset_revision"] == hub.commits(CONFIGS, repo_type="dataset")[0]["id"]
+    assert "config 'b', split 'train', column 'image'" in config["dataset_credit"]
+    card = ModelCard(str(model_card(config, "alice/dcgan-configs", ["config.json"])))
+    assert (
+        f"{CONFIGS} on the Hugging Face Hub (commit {config['dataset_revision'][:12]}, config 'b', split" in card.text
+    )
+
+
+def test_a_dataset_of_several_configs_needs_dataset_config(configs):
+    _, result, offline, _ = configs
+    several = f"error: dataset {CONFIGS} has several configs (a, b): choose one with --dataset-config"
+    assert error_line(result["no config"]) == several
+    assert error_line(offline["no config"]) == several  # the cached card tells, offline too
+    assert error_line(result["unknown config"]) == (
+        f"error: dataset {CONFIGS} has no config 'c': choose one with --dataset-config (its configs: a, b)"
+    )
+    assert error_line(result["config on mnist"]) == (
+        "error: --dataset-config is for --dataset hf:OWNER/NAME (a Hub dataset) only"
+    )
+
+
+def test_trains_offline_on_a_config_from_the_cache(configs):
+    out, _, offline, requests = configs
+    assert requests == []  # not one request reached the Hub
+    assert offline["b"]["code"] == 0, offline["b"]["stderr"]
+    config = config_of(out / "offline-b")
+    assert config["dataset_config"] == "b" and config["training"]["train_images"] == CONFIG_COUNTS["b"]
+    assert config["dataset_revision"] == config_of(out / "b")["dataset_revision"]
+    assert torch.equal(torch.load(out / "b-first2.pt"), expected_images([CONFIG_SEEDS["b"], CONFIG_SEEDS["b"] + 1]))

@@ -12,12 +12,17 @@ loaded: from `datasets`' cache when it holds it (online or offline), else from t
 (`dataset_commit`), so a resumed run loads the same data. Left to itself, `datasets` would fall back, offline or on
 any Hub error, to whichever commit it cached last.
 
+Configs: a repo with several configs (the YAML `configs:` of its card, as `push_to_hub(config_name=...)` writes) is
+trained on the one `--dataset-config` names (default: the card's default config, or its only one); the card, cached
+with the commit, lists them, so the choice is checked offline too.
+
 `--max-images N` takes the first N images of the split that can be read, in the split's own order (no shuffle): the
 same N images on every run of the same commit.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import re
 from pathlib import Path
@@ -97,9 +102,10 @@ def _hub_failure(error: BaseException, repo_id: str, revision: str) -> GanError:
     return HubError(message)
 
 
-def _not_cached(repo_id: str, revision: str) -> DataError:
+def _not_cached(repo_id: str, revision: str, config: str | None = None) -> DataError:
+    what = f"dataset {repo_id}@{revision}" + (f" (config {config!r})" if config is not None else "")
     return DataError(
-        f"dataset {repo_id}@{revision} is not in the local cache and HF_HUB_OFFLINE=1 is set: "
+        f"{what} is not in the local cache and HF_HUB_OFFLINE=1 is set: "
         "train on it once online (without HF_HUB_OFFLINE) to cache it"
     )
 
@@ -132,19 +138,78 @@ def resolve_commit(repo_id: str, revision: str, offline: bool) -> str:
         raise _hub_failure(error, repo_id, revision) from None
 
 
-def card_license(repo_id: str, commit: str) -> str | None:
-    """The `license:` of the dataset card at `commit` (from the cache: resolving the commit downloaded it), or None
-    where there is no card or it states none. A list of licences is joined with ' AND '."""
+def _card_data(repo_id: str, commit: str):
+    """The metadata of the dataset card at `commit` (from the cache: resolving the commit downloaded it), or None where
+    there is no card, it has no metadata, or it cannot be read."""
     path = try_to_load_from_cache(repo_id, CARD_NAME, revision=commit, repo_type="dataset")
     try:
         if not isinstance(path, str) or not Path(path).read_text(encoding="utf-8").startswith("---"):
             return None  # no card, or one without metadata
-        license = DatasetCard.load(path).data.license
-    except Exception:  # an unreadable card, or broken YAML: no stated licence
+        return DatasetCard.load(path).data
+    except Exception:  # an unreadable card, or broken YAML
         return None
+
+
+def card_license(repo_id: str, commit: str) -> str | None:
+    """The `license:` of the dataset card at `commit`, or None where there is no card or it states none. A list of
+    licences is joined with ' AND '."""
+    data = _card_data(repo_id, commit)
+    license = data.license if data is not None else None
     if isinstance(license, list):
         license = " AND ".join(str(item) for item in license if item)
     return str(license) if license else None
+
+
+def card_configs(repo_id: str, commit: str) -> tuple[list[str], str | None]:
+    """The configs the dataset card at `commit` names (its YAML `configs:`; none without one) and the default one as
+    `datasets` picks it: the only config, the one named `default`, or the one marked `default: true`."""
+    data = _card_data(repo_id, commit)
+    entries = data.get("configs") if data is not None else None
+    if not isinstance(entries, list):
+        return [], None
+    named = {
+        str(entry["config_name"]): entry for entry in entries if isinstance(entry, dict) and entry.get("config_name")
+    }
+    defaults = [name for name, entry in named.items() if len(named) == 1 or name == "default" or entry.get("default")]
+    return list(named), defaults[0] if len(defaults) == 1 else None
+
+
+def _config_error(repo_id: str, config: str | None, names: list[str]) -> DataError:
+    """No --dataset-config for a dataset of several configs, or one it lacks: refused, listing its configs."""
+    listing = ", ".join(names)
+    if config is None:
+        return DataError(f"dataset {repo_id} has several configs ({listing}): choose one with --dataset-config")
+    return DataError(
+        f"dataset {repo_id} has no config {config!r}: choose one with --dataset-config (its configs: {listing})"
+    )
+
+
+def choose_config(repo_id: str, commit: str, config: str | None) -> str | None:
+    """The config to load: `config` (--dataset-config), checked against the card's configs, else the card's default
+    (None where the card names no configs: `datasets` then takes the dataset's only one)."""
+    names, default = card_configs(repo_id, commit)
+    if config is None:
+        if len(names) > 1 and default is None:
+            raise _config_error(repo_id, None, names)
+        return default
+    if names and config not in names:
+        raise _config_error(repo_id, config, names)
+    return config
+
+
+def _datasets_config_error(error: ValueError, repo_id: str, config: str | None) -> DataError | None:
+    """`datasets`' own refusal of a missing or unknown config (where the card did not tell), as _config_error's line;
+    None for another ValueError. datasets 5.2.0 names the configs as a Python list in its message."""
+    text = str(error)
+    missing = text.startswith("Config name is missing")
+    if not missing and not (text.startswith("BuilderConfig ") and " not found. Available: " in text):
+        return None
+    listed = re.search(r"\[[^\]]*\]", text)
+    try:
+        names = [str(name) for name in ast.literal_eval(listed.group(0))] if listed else []
+    except (ValueError, SyntaxError):
+        names = []
+    return _config_error(repo_id, None if missing else config, names or ["?"])
 
 
 def _first_line(error: BaseException) -> str:
@@ -152,25 +217,37 @@ def _first_line(error: BaseException) -> str:
     return lines[0][:200] if lines else type(error).__name__
 
 
-def _builder(datasets, repo_id: str, commit: str, offline: bool):
-    """A prepared `datasets` builder for exactly `commit`: its cached copy where there is one, else (online) built
-    from the Hub."""
-    from datasets.data_files import EmptyDatasetError
-    from datasets.exceptions import DataFilesNotFoundError, DatasetGenerationError, DatasetsError
+def _cached(repo_id: str, commit: str, config: str | None):
+    """`datasets`' cached copy of `commit` (of `config`, else of the only config cached for it), or None."""
     from datasets.packaged_modules.cache.cache import Cache
 
-    cached = Cache(repo_id=repo_id, dataset_name=repo_id.split("/")[1], version="0.0.0", hash=commit)
+    name = repo_id.split("/")[1]
+    cached = Cache(repo_id=repo_id, dataset_name=name, config_name=config, version="0.0.0", hash=commit)
     if Path(cached.cache_dir).is_dir():
         return cached
+    if config is not None:
+        return None
     # <cache>/<owner>___<name>/<config>/0.0.0/<commit>: a repo whose YAML names its one config otherwise
     configs = [path.parts[-3] for path in Path(cached.cache_dir).parents[2].glob(f"*/0.0.0/{commit}") if path.is_dir()]
     if len(configs) == 1:
-        return Cache(repo_id=repo_id, dataset_name=repo_id.split("/")[1], config_name=configs[0], hash=commit)
+        return Cache(repo_id=repo_id, dataset_name=name, config_name=configs[0], hash=commit)
+    return None
+
+
+def _builder(datasets, repo_id: str, commit: str, offline: bool, config: str | None = None):
+    """A prepared `datasets` builder for exactly `commit` (and `config`, None: the dataset's default or only one): its
+    cached copy where there is one, else (online) built from the Hub."""
+    from datasets.data_files import EmptyDatasetError
+    from datasets.exceptions import DataFilesNotFoundError, DatasetGenerationError, DatasetsError
+
+    cached = _cached(repo_id, commit, config)
+    if cached is not None:
+        return cached
     if offline:
-        raise _not_cached(repo_id, commit)
+        raise _not_cached(repo_id, commit, config)
     where = f"{repo_id}@{commit[:12]}"
     try:
-        builder = datasets.load_dataset_builder(repo_id, revision=commit)
+        builder = datasets.load_dataset_builder(repo_id, name=config, revision=commit)
         if builder.hash != commit:  # datasets fell back to another cached commit: the Hub did not answer
             raise DataError(
                 f"could not load dataset {where} from the Hub (datasets offered commit {str(builder.hash)[:12]} "
@@ -190,6 +267,11 @@ def _builder(datasets, repo_id: str, commit: str, offline: bool):
         raise DataError(f"could not read the data files of dataset {where} ({_first_line(cause)})") from None
     except Exception as error:
         message = _explain(error, repo_id, commit)
+        # a missing or unknown config, where the card did not tell
+        if message is None and isinstance(error, ValueError):
+            refusal = _datasets_config_error(error, repo_id, config)
+            if refusal is not None:
+                raise refusal from None
         if message is None and isinstance(error, DatasetsError | ValueError | RuntimeError | FileNotFoundError):
             message = f"the datasets library could not load dataset {where} ({_first_line(error)})"
         if message is None:
@@ -302,25 +384,30 @@ def load_hub_dataset(
     max_images: int | None = None,
     image_size: int = 32,
     channels: int = 3,
+    config: str | None = None,
 ) -> ImageDataset:
-    """A dataset repo's split as an ImageDataset (revision: a branch, tag or commit; default main)."""
+    """A dataset repo's split as an ImageDataset (revision: a branch, tag or commit; default main; config: one of its
+    configs, default its default or only one)."""
     check_repo_id(repo_id, f"--dataset {PREFIX}")  # train.py checked both already: here for other callers
     revision = check_revision(revision) or "main"  # never `..`: it names a file under the cache's refs/
     datasets = _import_datasets()
     offline = bool(constants.HF_HUB_OFFLINE or datasets.config.HF_HUB_OFFLINE)
     commit = resolve_commit(repo_id, revision, offline)
     license = card_license(repo_id, commit)
-    rows = _split(_builder(datasets, repo_id, commit, offline), repo_id, split)
+    builder = _builder(datasets, repo_id, commit, offline, choose_config(repo_id, commit, config))
+    config = builder.config.name
+    rows = _split(builder, repo_id, split)
     column = image_column(datasets, rows.features, repo_id, split, column)
     images, skipped = decode_images(datasets, rows, column, repo_id, image_size, channels, max_images)
     if skipped:
         print(f"warning: skipped {len(skipped)} unreadable image(s) of dataset {repo_id}, e.g. {skipped[0]}")
-    where = f"commit {commit[:12]}, split {split!r}, column {column!r}"
+    named = f", config {config!r}" if config != "default" else ""  # a dataset of one unnamed config: not named
+    where = f"commit {commit[:12]}{named}, split {split!r}, column {column!r}"
     return ImageDataset(
         images,
         f"{PREFIX}{repo_id}",
         f"{_page(repo_id)} at {where}",
         credit=f"{repo_id} on the Hugging Face Hub ({where})",
         license=license,
-        hub={"repo_id": repo_id, "revision": commit, "split": split, "image_column": column},
+        hub={"repo_id": repo_id, "revision": commit, "config": config, "split": split, "image_column": column},
     )

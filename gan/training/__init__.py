@@ -75,6 +75,7 @@ def _train_command(settings: RunSettings, explicit: dict, out: Path, held: conte
         settings.data_split,
         revision=settings.dataset_commit or settings.dataset_revision,  # a resumed run: the commit it began on
         image_column=settings.image_column,
+        config=settings.dataset_config,
         max_images=settings.max_images,
     )
     if dataset.hub is not None:  # recorded in every training state and the export

@@ -51,6 +51,7 @@ RESUME_LOCKED = (
     "dataset",
     "data_dir",
     "data_split",
+    "dataset_config",
     "image_column",
     "dataset_revision",
     "dataset_commit",  # the commit --dataset-revision named when the run began: a resumed run loads the same data
@@ -81,6 +82,7 @@ class RunSettings:
     no_download: bool = False
     channels: int = 3
     data_split: str = "train"
+    dataset_config: str | None = None  # None: the dataset's default or only config
     image_column: str | None = None
     dataset_revision: str = "main"
     max_images: int | None = None
@@ -181,6 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--channels", type=int, choices=(1, 3), help="channels for --dataset folder and hf:")
     hub = f"(--dataset {HUB_PREFIX}OWNER/NAME)"
     data.add_argument("--data-split", metavar="SPLIT", help=f"the split to train on {hub}")
+    data.add_argument(
+        "--dataset-config",
+        metavar="NAME",
+        help=f"the config to train on, for a dataset of several {hub}; None: its default or only one",
+    )
     data.add_argument("--image-column", help=f"the image column to train on {hub}; None: the first one")
     data.add_argument("--dataset-revision", metavar="REVISION", help=f"a branch, tag or commit {hub}")
     data.add_argument(
@@ -293,7 +300,7 @@ def _check_data_flags(settings: RunSettings) -> None:
     """The Hub dataset flags: only with --dataset hf:OWNER/NAME, and well formed there."""
     given = {  # those that differ from their defaults
         key: getattr(settings, key)
-        for key in ("data_split", "image_column", "dataset_revision", "max_images")
+        for key in ("data_split", "dataset_config", "image_column", "dataset_revision", "max_images")
         if getattr(settings, key) != RunSettings.__dataclass_fields__[key].default
     }
     if not settings.dataset.startswith(HUB_PREFIX):
@@ -318,6 +325,8 @@ def _check_data_flags(settings: RunSettings) -> None:
         raise GanError(f"--max-images must be at least 1, not {settings.max_images}")
     if not settings.data_split or not settings.data_split.strip():
         raise GanError("--data-split must name a split, e.g. train")
+    if settings.dataset_config is not None and not settings.dataset_config.strip():
+        raise GanError("--dataset-config must name one of the dataset's configs")
     from ..hub.dataset import check_datasets_installed  # the Hub API client: imported for Hub datasets only
 
     check_datasets_installed()
