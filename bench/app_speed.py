@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
+from timing import median_ms
 
 from gan import BUNDLED_MODEL
 from gan.checkpoint import load_model
@@ -46,16 +47,6 @@ from gan.scoring import score_files
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def median_ms(function, repeats: int = 15) -> float:
-    function()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def in_process(checkpoint: str) -> dict[str, float]:

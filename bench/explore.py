@@ -25,6 +25,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import torch  # noqa: E402 (after the environment)
+from timing import median_ms  # noqa: E402
 
 from gan import BUNDLED_MODEL, explore  # noqa: E402
 from gan.checkpoint import load_model  # noqa: E402
@@ -32,17 +33,6 @@ from gan.precision import describe_device  # noqa: E402
 from gan.sampling import generate, latents_for_seeds, to_pil  # noqa: E402
 
 TARGETS_MS = {"arithmetic": 100, "directions": 5000, "saliency": 500}
-
-
-def median_ms(function, repeats: int = 15, warm: bool = True) -> float:
-    if warm:
-        function()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1000
 
 
 def line(what: str, ms: float, target: str | None = None) -> None:

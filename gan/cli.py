@@ -13,7 +13,7 @@ from . import BUNDLED_MODEL
 from .checkpoint import CONFIG_NAME, atomic_write
 from .errors import GanError
 from .hub.load import load_source
-from .hub.publish import add_publish_arguments
+from .hub.publish import add_publish_arguments, add_token_argument
 from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, project_file, save_latent
 from .sampling import MAX_SEED, generate, grid_image, latents_for_seeds, png_bytes, to_pil
 
@@ -210,12 +210,7 @@ def _add_other_commands(commands) -> None:
     p.add_argument(
         "--private", action="store_true", help="create the Space private (an existing one keeps its visibility)"
     )
-    p.add_argument(
-        "--hub-token",
-        default=None,
-        metavar="TOKEN",
-        help="write token (default: HF_TOKEN or the `hf auth login` token)",
-    )
+    add_token_argument(p)
 
 
 def build_parser() -> argparse.ArgumentParser:

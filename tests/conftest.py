@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from helpers import RunningApp, make_idx_folder, tiny_mnist_args, train
+from images_for_tests import write_test_images
 
 
 @pytest.fixture(autouse=True)
@@ -33,6 +34,30 @@ def tiny_run(tmp_path_factory, idx_dir) -> Path:
     )
     assert code == 0
     return out
+
+
+@pytest.fixture(scope="module")
+def model(tiny_run):
+    """The tiny run's export, loaded (once per test module)."""
+    from gan.checkpoint import load_model
+
+    return load_model(tiny_run / "model")
+
+
+@pytest.fixture(scope="module")
+def state(model, tmp_path_factory):
+    """The app's shared state as build_demo makes it, over `model`, for handlers called in-process; its output files
+    in a folder of the module's own."""
+    from gan.ui import create_state
+    from gan.ui.assets import OutputFiles
+
+    return create_state(model, outputs=OutputFiles(parent=tmp_path_factory.mktemp("outputs")))
+
+
+@pytest.fixture(scope="module")
+def uploads(tmp_path_factory):
+    """Test images of every kind the app meets (good, odd and broken files), by name."""
+    return write_test_images(tmp_path_factory.mktemp("uploads"))
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 
 import numpy as np  # noqa: E402 (after the environment: libraries read it when imported)
 import pytest  # noqa: E402
+from PIL import Image  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -135,11 +136,18 @@ def call(main, args):
 '''
 
 
-def run_script(env: dict[str, str], code: str, **variables) -> dict:
+def run_script(env: dict[str, str], code: str, timeout_s: float = 120, **variables) -> dict:
     assignments = "".join(f"{name} = {value!r}\n" for name, value in variables.items())
     script = PRELUDE + assignments + textwrap.dedent(code) + "\nprint(json.dumps(result))\n"
     proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout_s
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.splitlines()[-1])
+
+
+def open_png(path) -> Image.Image:
+    """The image at `path`, checked to be a PNG."""
+    image = Image.open(path)
+    assert image.format == "PNG"
+    return image

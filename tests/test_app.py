@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from gradio_client import handle_file
 from gradio_client.exceptions import AppError
-from images_for_tests import write_test_images
+from helpers import open_png
 from PIL import Image
 
 from gan.checkpoint import load_model
@@ -23,21 +23,10 @@ from gan.sampling import generate, latents_for_seeds, upscale
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def uploads(tmp_path_factory):
-    return write_test_images(tmp_path_factory.mktemp("uploads"))
-
-
-def _png(path) -> Image.Image:
-    image = Image.open(path)
-    assert image.format == "PNG"
-    return image
-
-
 def test_sample_returns_the_seeded_grid(client, tiny_run):
     path = client.predict(seed=5, count=4, api_name="/sample")
     gallery = client.predict(seed=5, count=4, api_name="/sample_gallery")
-    grid = _png(path)
+    grid = open_png(path)
     assert grid.text["seeds"] == "5-8"
     scale = int(grid.text["scale"])
     assert grid.size == (scale * (2 + 2 * 34), scale * (2 + 2 * 34))  # 2x2 tiles of 32 px, 2 px padding
@@ -52,7 +41,7 @@ def test_sample_returns_the_seeded_grid(client, tiny_run):
     # and each sample alone, at native size, names its model, revision and own seed
     assert [item["caption"] for item in gallery] == [f"seed {5 + i}" for i in range(4)]
     for i, item in enumerate(gallery):
-        single = _png(item["image"])
+        single = open_png(item["image"])
         assert single.size == (32, 32) and np.array_equal(np.asarray(single), expected[i, 0].numpy())
         assert single.text["seed"] == str(5 + i) and single.text["model"] == model.name
         assert single.text["revision"] == grid.text["revision"] and grid.text["revision"].startswith("local sha256:")
@@ -62,9 +51,9 @@ def test_same_seed_same_bytes_and_grid_tiles_are_single_seeds(client):
     first = open(client.predict(seed=123, count=3, api_name="/sample"), "rb").read()
     second = open(client.predict(seed=123, count=3, api_name="/sample"), "rb").read()
     assert first == second
-    grid = _png(client.predict(seed=123, count=3, api_name="/sample"))
+    grid = open_png(client.predict(seed=123, count=3, api_name="/sample"))
     native_grid = np.asarray(grid.resize((grid.width // int(grid.text["scale"]),) * 2, Image.Resampling.NEAREST))
-    single = _png(client.predict(seed=124, count=1, api_name="/sample"))
+    single = open_png(client.predict(seed=124, count=1, api_name="/sample"))
     native_single = np.asarray(
         single.resize((single.width // int(single.text["scale"]),) * 2, Image.Resampling.NEAREST)
     )
@@ -84,7 +73,7 @@ def test_interpolate_returns_a_gif_and_a_strip(client):
         gif.seek(index)
         durations.append(gif.info["duration"])
     assert 800 <= sum(durations) <= 830
-    strip = _png(strip_path)
+    strip = open_png(strip_path)
     assert strip.text["frames"] == "10" and strip.width > strip.height
     slerp = client.predict(seed_a=1, seed_b=2, frames=2, mode="slerp", api_name="/interpolate")
     assert Image.open(slerp[0]).format == "GIF"
@@ -124,7 +113,7 @@ def test_score_sorts_and_explains_conversions(client, uploads):
     assert len(gallery) == len(names)
     assert message == "All files scored."
     assert "palette expanded" in notes["palette.png"]
-    assert _png(histogram).width >= 600
+    assert open_png(histogram).width >= 600
 
 
 @pytest.mark.parametrize(
@@ -157,13 +146,13 @@ def test_too_many_files_are_refused(client, uploads):
 def test_truncation_and_columns_are_applied_and_reproducible(client, tiny_run):
     grid_path = client.predict(seed=40, count=6, truncation=0.5, columns=6, api_name="/sample")
     gallery = client.predict(seed=40, count=6, truncation=0.5, api_name="/sample_gallery")
-    grid = _png(grid_path)
+    grid = open_png(grid_path)
     scale = int(grid.text["scale"])
     assert grid.size == (scale * (2 + 6 * 34), scale * 36) and grid.text["truncation"] == "0.5"
     model = load_model(tiny_run / "model")
     expected = generate(model.generator, latents_for_seeds(40, 6, model.config.nz, truncation=0.5))
     for i, item in enumerate(gallery):
-        single = _png(item["image"])
+        single = open_png(item["image"])
         assert np.array_equal(np.asarray(single), expected[i, 0].numpy())
         assert (single.text["seed"], single.text["truncation"]) == (str(40 + i), "0.5")
     again = client.predict(seed=40, count=6, truncation=0.5, columns=6, api_name="/sample")
@@ -185,7 +174,7 @@ def test_interpolate_ping_pong_and_frame_rate(client):
         seed_a=3, seed_b=4, frames=5, mode="slerp", pingpong=True, fps=10, api_name="/interpolate"
     )
     assert total_ms(gif) == 800  # 5 frames there, 3 back: a, b, c, d, e, d, c, b
-    text = _png(strip).text
+    text = open_png(strip).text
     assert (text["frames"], text["pingpong"], text["fps"]) == ("5", "True", "10")
     once, _ = client.predict(
         seed_a=3, seed_b=4, frames=5, mode="slerp", pingpong=False, fps=10, api_name="/interpolate"
@@ -211,7 +200,7 @@ def test_score_takes_a_folder_too_and_draws_the_histogram(client, uploads):
     )
     assert sorted(r[0] for r in table["data"]) == ["good.png", "rgb.jpg"]
     assert "notes.txt: not an image" in message
-    assert _png(histogram).size[0] >= 600
+    assert open_png(histogram).size[0] >= 600
     with pytest.raises(AppError, match="65 files is over the limit of 64"):  # the cap counts both
         client.predict(
             images=[handle_file(uploads["good.png"])] * 60,
@@ -229,7 +218,7 @@ def test_nearest_training_images(client, tiny_run):
     assert distances == sorted(distances) and all(item["caption"].startswith("#") for item in gallery[1:])
     model = load_model(tiny_run / "model")
     expected = generate(model.generator, latents_for_seeds(3, 1, model.config.nz))[0, 0].numpy()
-    assert np.array_equal(np.asarray(_png(gallery[0]["image"])), expected)
+    assert np.array_equal(np.asarray(open_png(gallery[0]["image"])), expected)
     assert "8 nearest of 64 mnist training images" in note
 
 
@@ -303,15 +292,15 @@ def projected(client):
 def test_project_finds_a_generated_sample_again(projected, tiny_run):
     from gan.projection import load_latent
 
-    sample = np.asarray(_png(projected["sample"]))
-    assert np.array_equal(np.asarray(_png(projected["target"])), sample)  # a 32x32 upload is taken as it is
-    reconstruction = _png(projected["reconstruction"])
+    sample = np.asarray(open_png(projected["sample"]))
+    assert np.array_equal(np.asarray(open_png(projected["target"])), sample)  # a 32x32 upload is taken as it is
+    reconstruction = open_png(projected["reconstruction"])
     assert reconstruction.size == (32, 32) and reconstruction.text["image"] == "reconstruction"
     distance = projected["distance"]
     assert distance == pytest.approx(np.abs(np.asarray(reconstruction, float) - sample).mean() / 255, abs=1e-4)
     assert distance < 0.02, distance  # measured 0.001 with the tiny test model
     assert f"Distance {distance:.4f}" in projected["report"] and "60 steps x 2 restarts" in projected["report"]
-    assert _png(projected["curve"]).text["steps"] == "60"
+    assert open_png(projected["curve"]).text["steps"] == "60"
     # the downloaded z regenerates the reconstruction exactly
     model = load_model(tiny_run / "model")
     z = load_latent(projected["z"], model.config.nz)
@@ -330,11 +319,11 @@ def test_a_downloaded_z_walks_to_a_seed_and_to_another_z(client, projected):
         gif.seek(index)
         total += gif.info["duration"]
     assert total == 500  # 5 frames of 100 ms (Pillow may merge identical ones, never drop time)
-    strip = _png(strip)
+    strip = open_png(strip)
     assert strip.text["seed_b"] == "4" and strip.text["z_a"].startswith("z-") and strip.text["frames"] == "5"
     scale = strip.height // 36  # one row of 32 px tiles with 2 px padding, upscaled
     native = np.asarray(strip.resize((strip.width // scale, 36), Image.Resampling.NEAREST))
-    assert np.array_equal(native[2:34, 2:34], np.asarray(_png(projected["reconstruction"])))  # starts at G(z)
+    assert np.array_equal(native[2:34, 2:34], np.asarray(open_png(projected["reconstruction"])))  # starts at G(z)
     # z_b, when given, is the end (it wins over seed_b)
     gif, strip = client.predict(
         z_a=handle_file(projected["z"]),
@@ -343,7 +332,7 @@ def test_a_downloaded_z_walks_to_a_seed_and_to_another_z(client, projected):
         frames=3,
         api_name="/interpolate_latent",
     )
-    assert "z_b" in _png(strip).text and "seed_b" not in _png(strip).text
+    assert "z_b" in open_png(strip).text and "seed_b" not in open_png(strip).text
 
 
 def test_bad_latents_and_bad_uploads_get_clear_errors(client, app, projected, uploads, tmp_path):
@@ -390,7 +379,7 @@ def test_a_28x28_upload_is_padded_like_the_training_data(client, tmp_path):
     )
     assert table["data"][0][3] == "28x28 padded to 32x32 like the training data"
     result = _project(client, tmp_path / "white28.png", steps=1, restarts=1)
-    target = np.asarray(_png(result["target"]))
+    target = np.asarray(open_png(result["target"]))
     assert target.shape == (32, 32) and (target[2:30, 2:30] == 255).all() and target.sum() == 255 * 28 * 28
     assert "28x28 padded to 32x32 like the training data" in result["report"]
 

@@ -23,7 +23,6 @@ import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import ValidationError
 from helpers import RunningApp
-from images_for_tests import write_test_images
 from PIL import Image
 
 from gan.checkpoint import export_model
@@ -46,11 +45,6 @@ while job.status().code.name != "PROCESSING":
 time.sleep(1)
 os._exit(0)  # gone, without a word to the server
 """
-
-
-@pytest.fixture(scope="module")
-def uploads(tmp_path_factory):
-    return write_test_images(tmp_path_factory.mktemp("uploads"))
 
 
 @pytest.fixture(scope="module")

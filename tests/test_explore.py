@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from images_for_tests import write_test_images
+from helpers import open_png
 from PIL import Image
 
 from gan import explore
@@ -15,28 +15,10 @@ from gan.checkpoint import load_model
 from gan.images import uint8_to_model_input
 from gan.projection import load_latent, save_latent
 from gan.sampling import generate, latent_for_seed, latents_for_seeds
-from gan.ui import create_state
-from gan.ui.assets import OutputFiles
 from gan.ui.explore import ExploreTab
 from gan.ui.project import ProjectTab
 from gan.ui.sample import SampleTab
 from gan.ui.score import ScoreTab
-
-
-@pytest.fixture(scope="module")
-def model(tiny_run):
-    return load_model(tiny_run / "model")
-
-
-@pytest.fixture(scope="module")
-def state(model, tmp_path_factory):
-    """The shared state as build_demo makes it, for handlers called in-process (`app` is the launched app)."""
-    return create_state(model, outputs=OutputFiles(parent=tmp_path_factory.mktemp("outputs")))
-
-
-@pytest.fixture(scope="module")
-def uploads(tmp_path_factory):
-    return write_test_images(tmp_path_factory.mktemp("uploads"))
 
 
 @pytest.fixture
@@ -50,12 +32,6 @@ def bad_latents(tmp_path):
         "short.npy": (tmp_path / "short.npy", r"shape \(5,\) does not fit this model; expected \(8,\)"),
         "nan.npy": (tmp_path / "nan.npy", "1 of 8 values are NaN or infinite"),
     }
-
-
-def _png(path) -> Image.Image:
-    image = Image.open(path)
-    assert image.format == "PNG"
-    return image
 
 
 # Arithmetic
@@ -97,19 +73,19 @@ def test_arithmetic_handler_returns_the_figure_the_result_and_its_z(state, model
     nz = model.config.nz
     mean_a = latents_for_seeds(1, 3, nz).mean(0)
     assert torch.equal(load_latent(z_file, nz), mean_a) and z_file.rsplit("/", 1)[1].startswith("z-arithmetic-")
-    assert np.array_equal(np.asarray(_png(alone)), generate(model.generator, mean_a[None])[0, 0].numpy())
-    text = _png(figure).text
+    assert np.array_equal(np.asarray(open_png(alone)), generate(model.generator, mean_a[None])[0, 0].numpy())
+    text = open_png(figure).text
     assert (text["group_a"], text["group_b"], text["neighbour_noise"]) == (
         "seed 1, seed 2, seed 3",
         "seed 7, seed 8",
         "0.25",
     )
-    assert _png(figure).width > 3 * 3 * explore.CELL
+    assert open_png(figure).width > 3 * 3 * explore.CELL
     # the result's z walks in Project, and comes back as a group
     gif, _ = ProjectTab(state).interpolate_latent(z_file, seed_b=4, frames=3)
     assert Image.open(gif).format == "GIF"
     _, again, _ = tab.arithmetic("", "5", "5", z_a=[z_file])
-    assert np.array_equal(np.asarray(_png(again)), np.asarray(_png(alone)))
+    assert np.array_equal(np.asarray(open_png(again)), np.asarray(open_png(alone)))
 
 
 def test_arithmetic_refuses_bad_groups_and_bad_latent_files(state, bad_latents, tmp_path):
@@ -200,15 +176,15 @@ def test_directions_handler_moves_the_seed_and_shows_strips(state, model):
     tab = ExploreTab(state)
     sample, strips, table, z_file = tab.directions(3)
     [(single, _)], _ = SampleTab(state).sample_gallery(3, 1)
-    assert np.array_equal(np.asarray(_png(sample)), np.asarray(_png(single)))  # no move: the seed's own sample
+    assert np.array_equal(np.asarray(open_png(sample)), np.asarray(open_png(single)))  # no move: the seed's own sample
     assert [row[0] for row in table] == list(range(1, 9)) and table[0][1] >= table[1][1] and table[-1][2] <= 100
-    strips = _png(strips)
+    strips = open_png(strips)
     assert strips.height > 8 * explore.CELL and strips.text["strips"] == "directions 1-8, -3 to +3"
     found = explore.principal_directions(model.generator)
     moved, _, _, moved_z = tab.directions(3, 2.0, 0, -1.5)
     expected = latent_for_seed(3, 8) + 2.0 * found.vectors[0] - 1.5 * found.vectors[2]
     assert torch.allclose(load_latent(moved_z, 8), expected, atol=1e-6)
-    assert _png(moved).text["d1"] == "2.0" and _png(moved).text["d3"] == "-1.5"
+    assert open_png(moved).text["d1"] == "2.0" and open_png(moved).text["d3"] == "-1.5"
     import gradio as gr
 
     with pytest.raises(gr.Error, match="d2: Value 3.5 is greater than maximum value 3.0"):
@@ -239,7 +215,7 @@ def test_saliency_handler_maps_uploads_and_a_seed(state, uploads):
     gallery, note = tab.saliency([str(uploads["good.png"]), str(uploads["notes.txt"])], [str(uploads["rgb.jpg"])], 4)
     assert [caption.split(" ", 1)[1] for _, caption in gallery] == ["good.png", "rgb.jpg", "seed 4"]
     assert note == "Saliency maps of 2 upload(s) and seed 4. Skipped unusable file(s): notes\\.txt."
-    assert _png(gallery[-1][0]).text["image"] == "seed 4" and _png(gallery[0][0]).width == 3 * 128 + 8
+    assert open_png(gallery[-1][0]).text["image"] == "seed 4" and open_png(gallery[0][0]).width == 3 * 128 + 8
     gallery, _ = tab.saliency(None, None, 0)  # the generated sample alone
     assert len(gallery) == 1
     with pytest.raises(gr.Error, match="seed must be a whole number"):
@@ -260,12 +236,12 @@ def test_arithmetic_directions_and_saliency_through_the_api(client, uploads, bad
     )
     mean_a = latents_for_seeds(1, 3, 8).mean(0)
     assert torch.equal(load_latent(z_file, 8), mean_a)
-    assert np.array_equal(np.asarray(_png(alone)), generate(model.generator, mean_a[None])[0, 0].numpy())
-    assert _png(figure).text["group_b"] == "seed 7"
+    assert np.array_equal(np.asarray(open_png(alone)), generate(model.generator, mean_a[None])[0, 0].numpy())
+    assert open_png(figure).text["group_b"] == "seed 7"
     _, again, _ = client.predict(
         seeds_a="", seeds_b="7", seeds_c="7", z_a=[handle_file(z_file)], api_name="/arithmetic"
     )
-    assert np.array_equal(np.asarray(_png(again)), np.asarray(_png(alone)))
+    assert np.array_equal(np.asarray(open_png(again)), np.asarray(open_png(alone)))
     gif, _ = client.predict(z_a=handle_file(z_file), seed_b=4, frames=3, api_name="/interpolate_latent")
     assert Image.open(gif).format == "GIF"
     for name, (path, problem) in bad_latents.items():
@@ -273,7 +249,7 @@ def test_arithmetic_directions_and_saliency_through_the_api(client, uploads, bad
             client.predict(seeds_a="1", seeds_b="2", seeds_c="", z_c=[handle_file(path)], api_name="/arithmetic")
 
     sample, strips, table, moved_z = client.predict(seed=3, d1=1.5, api_name="/directions")
-    assert _png(sample).text["d1"] == "1.5" and len(table["data"]) == 8 and load_latent(moved_z, 8).shape == (8,)
+    assert open_png(sample).text["d1"] == "1.5" and len(table["data"]) == 8 and load_latent(moved_z, 8).shape == (8,)
     with pytest.raises(AppError, match="d8: Value -4 is less than minimum value -3"):
         client.predict(seed=3, d8=-4, api_name="/directions")
 

@@ -12,14 +12,13 @@ import json
 import re
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 import torch
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
-from helpers import ROOT, RunningApp
+from helpers import ROOT, RunningApp, run_script
 from hub_server import FakeHub, hub_env
 from markdown_it import MarkdownIt
 from PIL import Image
@@ -38,29 +37,6 @@ MARKUP = {
     "final_metrics": {"d_real": "high", "d_fake": None},
     "evaluation": {"fd": "low", "num": {"a": 1}},
 }
-
-PRELUDE = '''
-import contextlib, io, json, os, sys
-from pathlib import Path
-result = {}
-
-def call(main, args):
-    """Exit code and stderr of a command's main(args); an exception escapes (and fails the test with its traceback)."""
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        code = main(args)
-    return {"code": code, "stderr": err.getvalue()}
-'''
-
-
-def run_script(env: dict[str, str], code: str, **variables) -> dict:
-    assignments = "".join(f"{name} = {value!r}\n" for name, value in variables.items())
-    script = PRELUDE + assignments + textwrap.dedent(code) + "\nprint(json.dumps(result))\n"
-    proc = subprocess.run(
-        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout.splitlines()[-1])
 
 
 def one_error_line(stderr: str) -> str:
@@ -241,6 +217,7 @@ def cli_results(hostile, tmp_path_factory):
         for name, args in runs.items():
             result[name] = call(main, args)
         """,
+        timeout_s=300,
         runs=runs,
     )
     return result, home, out
@@ -324,6 +301,7 @@ def test_a_huge_config_costs_no_memory(hostile, tmp_path):
         parsed = json.loads((folder / "config.json").read_bytes())  # what an unbounded loader does
         result["parsing"] = peak() - before
         """,
+        timeout_s=300,
         good=ids["good"],
         huge=ids["huge config"],
     )
@@ -374,6 +352,7 @@ def test_visitor_downloads_in_the_hub_cache_are_pruned(hostile, tmp_path):
         result["by bytes"] = hub.prune_cache({"alice/revisions"}, {commits[0]}, 1, max_revisions=10)
         result["after bytes"] = cached()
         """,
+        timeout_s=300,
         good=ids["good"],
         commits=commits,
     )

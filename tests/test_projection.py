@@ -29,11 +29,6 @@ GENERATED_TOLERANCE = 1 / 255
 
 
 @pytest.fixture(scope="module")
-def model(tiny_run):
-    return load_model(tiny_run / "model")
-
-
-@pytest.fixture(scope="module")
 def files(tmp_path_factory):
     return write_test_images(tmp_path_factory.mktemp("images"))
 

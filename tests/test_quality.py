@@ -94,30 +94,16 @@ def test_lr_decay_holds_then_falls_linearly_to_zero(idx_dir, fraction, scale):
     assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(4e-4 * scale)
 
 
+def _tiny_fashion_args(out, *extra: str) -> list[str]:
+    """train.py flags for a tiny model on Debian's Fashion-MNIST, into `out`."""
+    return ["--dataset", "fashion-mnist", "--no-download", *extra, "--out", str(out), *TINY_MODEL_ARGS]
+
+
 @needs_fashion_mnist
 @needs_feature_network
 def test_eval_during_training_and_keep_best(tmp_path):
     out = tmp_path / "run"
-    assert (
-        train(
-            [
-                "--dataset",
-                "fashion-mnist",
-                "--no-download",
-                "--steps",
-                "6",
-                "--eval-every",
-                "2",
-                "--eval-num",
-                "200",
-                "--keep-best",
-                "--out",
-                str(out),
-                *TINY_MODEL_ARGS,
-            ]
-        )
-        == 0
-    )
+    assert train(_tiny_fashion_args(out, "--steps", "6", "--eval-every", "2", "--eval-num", "200", "--keep-best")) == 0
     evaluations = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if "eval" in r]
     assert [r["step"] for r in evaluations] == [2, 4, 6]
     best = min(evaluations, key=lambda r: r["eval"]["fd"])
@@ -133,23 +119,7 @@ def test_eval_during_training_and_keep_best(tmp_path):
 @needs_feature_network
 def test_evaluate_command_prints_json_last(tmp_path):
     out = tmp_path / "run"
-    assert (
-        train(
-            [
-                "--dataset",
-                "fashion-mnist",
-                "--no-download",
-                "--steps",
-                "2",
-                "--eval-every",
-                "0",
-                "--out",
-                str(out),
-                *TINY_MODEL_ARGS,
-            ]
-        )
-        == 0
-    )
+    assert train(_tiny_fashion_args(out, "--steps", "2", "--eval-every", "0")) == 0
     result = subprocess.run(
         [sys.executable, "-m", "gan", "evaluate", "--checkpoint", str(out / "model"), "--num", "500", "--save"],
         cwd=ROOT,

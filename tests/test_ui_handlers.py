@@ -11,17 +11,15 @@ import gradio as gr
 import numpy as np
 import pytest
 from gradio.utils import get_type_hints
-from images_for_tests import write_test_images
+from helpers import open_png
 from PIL import Image
 
-from gan.checkpoint import load_model
 from gan.errors import GanError, ImageInputError
 from gan.projection import load_latent
 from gan.sampling import generate, latents_for_seeds
 from gan.serve import main as serve
-from gan.ui import build_demo, create_state
+from gan.ui import build_demo
 from gan.ui import project as project_module
-from gan.ui.assets import OutputFiles
 from gan.ui.common import shows_errors
 from gan.ui.interpolate import InterpolateTab
 from gan.ui.models import ModelRef
@@ -45,40 +43,18 @@ PUBLIC = [  # the public events: their api_names, and the names of their handler
 ]
 
 
-@pytest.fixture(scope="module")
-def model(tiny_run):
-    return load_model(tiny_run / "model")
-
-
-@pytest.fixture(scope="module")
-def app(model, tmp_path_factory):
-    """The shared state as build_demo makes it, its output files in a folder of the test's own."""
-    return create_state(model, outputs=OutputFiles(parent=tmp_path_factory.mktemp("outputs")))
-
-
-@pytest.fixture(scope="module")
-def uploads(tmp_path_factory):
-    return write_test_images(tmp_path_factory.mktemp("uploads"))
-
-
-def _png(path) -> Image.Image:
-    image = Image.open(path)
-    assert image.format == "PNG"
-    return image
-
-
-def test_sample_and_its_gallery_carry_the_seeds(app, model):
-    tab = SampleTab(app)
-    grid = _png(tab.sample(5, 4))
+def test_sample_and_its_gallery_carry_the_seeds(state, model):
+    tab = SampleTab(state)
+    grid = open_png(tab.sample(5, 4))
     assert grid.text["seeds"] == "5-8" and grid.text["model"] == model.name
     assert grid.text["revision"].startswith("local sha256:") and "truncation" not in grid.text
-    assert _png(tab.sample(5, 4, 0.5, 4)).text["truncation"] == "0.5"
+    assert open_png(tab.sample(5, 4, 0.5, 4)).text["truncation"] == "0.5"
     gallery, shown = tab.sample_gallery(5, 4)
     assert shown == {"seed": 5, "truncation": None}
     expected = generate(model.generator, latents_for_seeds(5, 4, model.config.nz))
     assert [caption for _, caption in gallery] == [f"seed {5 + i}" for i in range(4)]
     for i, (path, _) in enumerate(gallery):
-        single = _png(path)
+        single = open_png(path)
         assert single.text["seed"] == str(5 + i) and np.array_equal(np.asarray(single), expected[i, 0].numpy())
     with pytest.raises(gr.Error, match="count must be a whole number between 1 and 64"):
         tab.sample(0, float("nan"))
@@ -86,12 +62,12 @@ def test_sample_and_its_gallery_carry_the_seeds(app, model):
         tab.sample(2**32 - 1, 2)
 
 
-def test_nearest_and_a_click_on_the_gallery(app):
-    tab = SampleTab(app)
+def test_nearest_and_a_click_on_the_gallery(state):
+    tab = SampleTab(state)
     gallery, note = tab.nearest(3)
     if gallery:  # the tiny model's training data is on this machine (its config names the folder)
         assert len(gallery) == 9 and gallery[0][1] == "seed 3" and "8 nearest of 64 mnist training images" in note
-        assert _png(gallery[0][0]).text["seed"] == "3"
+        assert open_png(gallery[0][0]).text["seed"] == "3"
     else:
         assert note.startswith("No memorisation check for this model:")
     seed, clicked, clicked_note = tab.check_selected({"seed": 1, "truncation": None}, None, _selected(2))
@@ -103,10 +79,10 @@ def _selected(index: int) -> gr.SelectData:
     return gr.SelectData(None, {"index": index, "value": None})
 
 
-def test_interpolate_returns_a_gif_and_a_strip(app):
-    gif, strip = InterpolateTab(app).interpolate(1, 2, 5, "lerp", True, 10)
+def test_interpolate_returns_a_gif_and_a_strip(state):
+    gif, strip = InterpolateTab(state).interpolate(1, 2, 5, "lerp", True, 10)
     assert Image.open(gif).format == "GIF"
-    text = _png(strip).text
+    text = open_png(strip).text
     assert (text["seed_a"], text["seed_b"], text["frames"], text["mode"], text["pingpong"], text["fps"]) == (
         "1",
         "2",
@@ -116,54 +92,54 @@ def test_interpolate_returns_a_gif_and_a_strip(app):
         "10",
     )
     with pytest.raises(gr.Error, match="mode must be one of lerp, slerp, got 'cubic'"):
-        InterpolateTab(app).interpolate(1, 2, 5, "cubic")
+        InterpolateTab(state).interpolate(1, 2, 5, "cubic")
 
 
 @pytest.fixture(scope="module")
-def projected(app):
+def projected(state):
     """Seed 3's sample projected back with a small budget: the six outputs of /project."""
-    [(sample, _)], _ = SampleTab(app).sample_gallery(3, 1)
-    return sample, ProjectTab(app).project(sample, steps=5, restarts=1)
+    [(sample, _)], _ = SampleTab(state).sample_gallery(3, 1)
+    return sample, ProjectTab(state).project(sample, steps=5, restarts=1)
 
 
 def test_project_returns_its_six_outputs(projected, model):
     sample, (target, reconstruction, z_file, distance, report, curve) = projected
-    assert np.array_equal(np.asarray(_png(target)), np.asarray(_png(sample)))
-    assert _png(reconstruction).text["image"] == "reconstruction" and 0 <= distance <= 1
+    assert np.array_equal(np.asarray(open_png(target)), np.asarray(open_png(sample)))
+    assert open_png(reconstruction).text["image"] == "reconstruction" and 0 <= distance <= 1
     z = load_latent(z_file, model.config.nz)
-    assert np.array_equal(generate(model.generator, z[None])[0, 0].numpy(), np.asarray(_png(reconstruction)))
+    assert np.array_equal(generate(model.generator, z[None])[0, 0].numpy(), np.asarray(open_png(reconstruction)))
     assert f"Distance {distance:.4f}" in report and "5 steps x 1 restarts" in report
-    assert _png(curve).text["steps"] == "5"
+    assert open_png(curve).text["steps"] == "5"
 
 
-def test_project_end_does_only_what_it_returns(app, projected, monkeypatch):
+def test_project_end_does_only_what_it_returns(state, projected, monkeypatch):
     def no_curve(losses):
         raise AssertionError("project_end drew the objective's curve")
 
     monkeypatch.setattr(project_module, "projection_curve", no_curve)
-    before = set(app.outputs.folder.iterdir())
-    reconstruction, z_file, report = ProjectTab(app).project_end(projected[0], steps=3, restarts=1)
-    written = set(app.outputs.folder.iterdir()) - before
+    before = set(state.outputs.folder.iterdir())
+    reconstruction, z_file, report = ProjectTab(state).project_end(projected[0], steps=3, restarts=1)
+    written = set(state.outputs.folder.iterdir()) - before
     assert {str(path) for path in written} == {reconstruction, z_file}  # no target PNG, no curve
-    assert _png(reconstruction).text["image"] == "reconstruction" and z_file.endswith(".npy")
+    assert open_png(reconstruction).text["image"] == "reconstruction" and z_file.endswith(".npy")
     assert "3 steps x 1 restarts" in report
 
 
-def test_project_refuses_a_bad_upload_with_its_message(app, uploads):
+def test_project_refuses_a_bad_upload_with_its_message(state, uploads):
     with pytest.raises(gr.Error) as error:
-        ProjectTab(app).project(str(uploads["notes.txt"]), steps=1, restarts=1)
+        ProjectTab(state).project(str(uploads["notes.txt"]), steps=1, restarts=1)
     assert error.value.message.startswith("notes.txt: not an image")
     with pytest.raises(gr.Error, match="upload an image to project"):
-        ProjectTab(app).project(None)
+        ProjectTab(state).project(None)
 
 
-def test_interpolate_latent_to_a_seed_and_to_a_latent(app, projected, tmp_path):
+def test_interpolate_latent_to_a_seed_and_to_a_latent(state, projected, tmp_path):
     z_file = projected[1][2]
-    tab = ProjectTab(app)
+    tab = ProjectTab(state)
     gif, strip = tab.interpolate_latent(z_file, seed_b=4, frames=3, fps=10)
-    assert Image.open(gif).format == "GIF" and _png(strip).text["seed_b"] == "4"
+    assert Image.open(gif).format == "GIF" and open_png(strip).text["seed_b"] == "4"
     _, strip = tab.interpolate_latent(z_file, seed_b=4, z_b=z_file, frames=2)
-    assert "z_b" in _png(strip).text and "seed_b" not in _png(strip).text
+    assert "z_b" in open_png(strip).text and "seed_b" not in open_png(strip).text
     np.save(tmp_path / "short.npy", np.zeros(5, np.float32))
     with pytest.raises(gr.Error) as error:
         tab.interpolate_latent(str(tmp_path / "short.npy"), seed_b=1)
@@ -172,11 +148,11 @@ def test_interpolate_latent_to_a_seed_and_to_a_latent(app, projected, tmp_path):
         tab.interpolate_latent(z_file, seed_b=None)
 
 
-def test_score_names_a_bad_file(app, uploads):
-    tab = ScoreTab(app)
+def test_score_names_a_bad_file(state, uploads):
+    tab = ScoreTab(state)
     gallery, table, message, histogram = tab.score([str(uploads["good.png"]), str(uploads["notes.txt"])])
     assert [row[0] for row in table] == ["good.png"] and len(gallery) == 1
-    assert "notes.txt: not an image" in message and _png(histogram).width >= 600
+    assert "notes.txt: not an image" in message and open_png(histogram).width >= 600
     assert tab.score([str(uploads["good.png"])], [str(uploads["rgb.jpg"])])[2] == "All files scored."
     with pytest.raises(gr.Error) as error:
         tab.score([str(uploads["notes.txt"])])
@@ -185,8 +161,8 @@ def test_score_names_a_bad_file(app, uploads):
         tab.score(None)
 
 
-def test_select_model_keeps_the_packages_message(app, model):
-    picker = app.models
+def test_select_model_keeps_the_packages_message(state, model):
+    picker = state.models
     ref, summary = picker.select_model(next(iter(picker.choices)))
     assert ref == picker.initial and "z=8" in summary
     with pytest.raises(gr.Error, match="neither a listed model nor a Hub repo id"):
@@ -195,7 +171,7 @@ def test_select_model_keeps_the_packages_message(app, model):
         picker.select_model("alice/nope-not-cached")
     assert "alice/nope-not-cached@main is not in the local Hugging Face cache" in error.value.message
     with pytest.raises(gr.Error, match="your model could not be reloaded"):
-        app.current(ModelRef(folder="/nonexistent/export"))
+        state.current(ModelRef(folder="/nonexistent/export"))
 
 
 def test_the_error_decorator_keeps_name_signature_and_message():

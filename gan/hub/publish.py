@@ -122,6 +122,16 @@ def push_export(
     return Published(repo_id, revision or "main", info.oid, str(repo_url), info.commit_url, folder, info.oid != head)
 
 
+def add_token_argument(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """`--hub-token`, for every command that writes to the Hub."""
+    parser.add_argument(
+        "--hub-token",
+        default=None,
+        metavar="TOKEN",
+        help="write token (default: HF_TOKEN or the `hf auth login` token); never printed or saved",
+    )
+
+
 def add_publish_arguments(parser: argparse.ArgumentParser, training: bool = True) -> None:
     """The `--hub-*` flags: train.py's (with --push-to-hub, --push-every) or `python -m gan push`'s."""
     group = parser.add_argument_group("Hugging Face Hub", "publish the export as a model repo (one commit per push)")
@@ -148,12 +158,7 @@ def add_publish_arguments(parser: argparse.ArgumentParser, training: bool = True
         metavar="BRANCH",
         help="branch to push to, created from main if missing; none: main",
     )
-    group.add_argument(
-        "--hub-token",
-        default=None,
-        metavar="TOKEN",
-        help="write token (default: HF_TOKEN or the `hf auth login` token); never printed or saved",
-    )
+    add_token_argument(group)
     if not training:
         group.add_argument("--commit-message", default=None, help="default: 'Upload NAME: STEPS steps on DATASET'")
 

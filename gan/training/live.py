@@ -32,7 +32,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -349,8 +348,7 @@ def explain(records: list[dict], window: int = 3) -> str:
     if not records:
         return "Starting: both networks are random, so the generator draws noise; the first curves appear in a moment."
     recent = records[-window:]
-    mean: Callable[[str], float] = lambda key: sum(r[key] for r in recent) / len(recent)  # noqa: E731
-    real, fake, loss_d = mean("d_real"), mean("d_fake"), mean("loss_d")
+    real, fake, loss_d = (sum(r[key] for r in recent) / len(recent) for key in ("d_real", "d_fake", "loss_d"))
     if not all(math.isfinite(v) for v in (real, fake, loss_d)):
         return "The losses are not finite: the training diverged (those steps are skipped); try a lower learning rate."
     scores = f"D(x) = {real:.2f}, D(G(z)) = {fake:.2f}"

@@ -102,6 +102,11 @@ def zip_export(folder: Path, inner: str) -> bytes:
     return buffer.getvalue()
 
 
+def _session(request: gr.Request | None) -> str:
+    """The visitor's session; handlers called in-process share one."""
+    return (request.session_hash if request else None) or "in-process"
+
+
 def _plain(value):
     """A number fit for JSON (gr.JSON): a non-finite one as text."""
     return value if not isinstance(value, float) or math.isfinite(value) else str(value)
@@ -119,6 +124,13 @@ class Job:
     gone: bool = False
     polled: float = field(default_factory=time.monotonic)
     shown: list[str] = field(default_factory=list)  # output files of its updates, the oldest deleted
+
+    def abandon(self) -> None:
+        """Its visitor has gone: the process killed, the folder deleted, and its handler told."""
+        self.gone = True
+        if self.process is not None:
+            self.process.kill()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class TrainTab:
@@ -217,16 +229,12 @@ class TrainTab:
                 for job in stale:
                     del self.jobs[job.session]
             for job in stale:
-                job.gone = True
-                if job.process is not None:
-                    job.process.kill()
-                shutil.rmtree(job.folder, ignore_errors=True)
+                job.abandon()
 
     def follow(self, job: Job):
         """Live updates while the child trains (one per new snapshot), then the final one; stops the run when its
         visitor asked, or it ran past its budget, and kills it when its client has gone."""
         view, shown, process = LiveView(job.process.out), None, job.process
-        job.polled = time.monotonic()
         budget = (job.run.seconds if not job.run.steps else MAX_SECONDS) + STARTUP_S
         while True:
             job.polled = time.monotonic()
@@ -345,7 +353,7 @@ class TrainTab:
             seconds, losses, D(x) as d_real, D(G(z)) as d_fake, learning rate, images per second, state), and at the
             end the trained model as a zip
         """
-        session = (request.session_hash if request else None) or "in-process"
+        session = _session(request)
         with self.app.jobs.running(request):
             job = self.begin(session, self.checked(seed, seconds, data, recipe, lr, width, batch_size, steps))
             kept = False
@@ -365,7 +373,7 @@ class TrainTab:
     def stop_training(self, request: gr.Request | None = None) -> None:
         """Stop this visitor's training run: it ends at its current step, exported and made their model as at the
         end of its budget. A run still waiting in the queue ends as soon as its turn comes."""
-        session = (request.session_hash if request else None) or "in-process"
+        session = _session(request)
         with self.lock:
             job = self.jobs.get(session)
             if job is None:
@@ -384,10 +392,7 @@ class TrainTab:
             folder = self.kept.pop(session, None)
             self.early_stops.discard(session)
         if job is not None:
-            job.gone = True
-            if job.process is not None:
-                job.process.kill()
-            shutil.rmtree(job.folder, ignore_errors=True)
+            job.abandon()
         if folder is not None:
             shutil.rmtree(folder, ignore_errors=True)
 
