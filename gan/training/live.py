@@ -40,6 +40,7 @@ import torch
 
 from ..checkpoint import atomic_write
 from ..images import uint8_to_model_input
+from ..plots import parse_metrics
 from ..sampling import generate, grid_image, latents_for_seeds
 
 if TYPE_CHECKING:
@@ -315,12 +316,8 @@ class LiveView:
             return self.records
         self.offset += len(data)
         *lines, self.partial = (self.partial + data).split(b"\n")
-        for line in lines:
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue  # torn by a kill
-            if isinstance(record, dict) and isinstance(record.get("step"), int) and "loss_d" in record:
+        for record in parse_metrics([line.decode(errors="replace") for line in lines]):  # None: torn by a kill
+            if record is not None and isinstance(record.get("step"), int) and "loss_d" in record:
                 self.records.append(record)
         if len(self.records) > MAX_RECORDS:
             self.records = self.records[:-1:2] + self.records[-1:]

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..checkpoint import CONFIG_NAME, load_model
+from ..checkpoint import CONFIG_NAME
 from ..data import DEBIAN_FASHION_MNIST, DEFAULT_DATA_ROOT
 from ..errors import GanError
 from ..hub.errors import hub_errors
@@ -296,11 +296,11 @@ class TrainTab:
         if not (export / CONFIG_NAME).is_file():
             raise GanError(f"the training failed: {process.failure()}")
         shutil.rmtree(process.out / "checkpoints", ignore_errors=True)  # no resuming here: the export is what counts
-        model = load_model(export)
+        ref = ModelRef(folder=str(export))
+        model = self.app.models.cache.get(ref)  # loaded into the shared cache: the visitor's next sample needs no load
         steps = model.metadata["training"]["steps"]
         label = f"your model (trained here: {model.metadata.get('dataset')}, seed {job.run.seed}, {steps} steps)"
-        own = OwnModel(label, ModelRef(folder=str(export)), str(job.folder))
-        self.app.current(own.ref)  # into the shared cache: the visitor's next sample needs no load
+        own = OwnModel(label, ref, str(job.folder))
         self.keep(job)
         name = f"{model.name}-seed{job.run.seed}"
         archive = self.app.outputs.write(zip_export(export, name), ".zip", prefix=f"{name}-")
