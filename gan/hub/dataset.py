@@ -37,7 +37,7 @@ from ..data import HUB_PREFIX as PREFIX
 from ..data import ImageDataset
 from ..errors import DataError, GanError, HubError, ImageInputError
 from ..images import decode_image, fit_image, image_to_uint8
-from .errors import check_repo_id, check_revision, explain
+from .errors import check_repo_id, check_revision, explain, first_line
 
 REQUIREMENT = "datasets==5.2.0"
 INSTALL_HINT = f"pip install {REQUIREMENT} (or pip install -e '.[hub-datasets]')"
@@ -212,11 +212,6 @@ def _datasets_config_error(error: ValueError, repo_id: str, config: str | None) 
     return _config_error(repo_id, None if missing else config, names or ["?"])
 
 
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0][:200] if lines else type(error).__name__
-
-
 def _cached(repo_id: str, commit: str, config: str | None):
     """`datasets`' cached copy of `commit` (of `config`, else of the only config cached for it), or None."""
     from datasets.packaged_modules.cache.cache import Cache
@@ -264,7 +259,9 @@ def _builder(datasets, repo_id: str, commit: str, offline: bool, config: str | N
         ) from None
     except DatasetGenerationError as error:
         cause = error.__cause__ or error
-        raise DataError(f"could not read the data files of dataset {where} ({_first_line(cause)})") from None
+        raise DataError(
+            f"could not read the data files of dataset {where} ({first_line(cause, type(cause).__name__)})"
+        ) from None
     except Exception as error:
         message = _explain(error, repo_id, commit)
         # a missing or unknown config, where the card did not tell
@@ -273,7 +270,7 @@ def _builder(datasets, repo_id: str, commit: str, offline: bool, config: str | N
             if refusal is not None:
                 raise refusal from None
         if message is None and isinstance(error, DatasetsError | ValueError | RuntimeError | FileNotFoundError):
-            message = f"the datasets library could not load dataset {where} ({_first_line(error)})"
+            message = f"the datasets library could not load dataset {where} ({first_line(error, type(error).__name__)})"
         if message is None:
             raise
         raise HubError(message) from None

@@ -35,9 +35,10 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 NETWORK_ERRORS = _network_errors()
 
 
-def _first_line(value) -> str:
+def first_line(value, default: str = "") -> str:
+    """The first line of an error's text, at most 200 characters (`default` where it has none)."""
     text = str(value).strip().splitlines()
-    return text[0][:200] if text else ""
+    return text[0][:200] if text else default
 
 
 def _scrub(text: str, token: str | None) -> str:
@@ -108,12 +109,12 @@ def explain(
                 f"the Hub had a server error ({status}) while {action}: try again in a few minutes "
                 "(https://status.huggingface.co)"
             )
-        return f"the Hub refused {action} ({status}: {_first_line(error)})"
+        return f"the Hub refused {action} ({status}: {first_line(error)})"
     if isinstance(error, hf_errors.HFValidationError):
         return f"{repo_id!r} is not a valid repo id: use USER/NAME (letters, digits, '-', '_' and '.')"
     if isinstance(error, NETWORK_ERRORS):
         return (
-            f"cannot reach the Hub at {endpoint} ({type(error).__name__}: {_first_line(error) or 'no answer'}) while "
+            f"cannot reach the Hub at {endpoint} ({type(error).__name__}: {first_line(error) or 'no answer'}) while "
             f"{action}: check your network, proxy or HF_ENDPOINT and try again"
         )
     return None
@@ -149,7 +150,7 @@ def check_repo_id(repo_id: str | None, flag: str) -> str:
     try:
         validate_repo_id(repo_id)
     except hf_errors.HFValidationError as error:
-        raise HubError(f"{flag} {repo_id!r} is not a valid repo id ({_first_line(error)})") from None
+        raise HubError(f"{flag} {repo_id!r} is not a valid repo id ({first_line(error)})") from None
     return repo_id
 
 

@@ -16,7 +16,7 @@ from safetensors import safe_open
 from .. import checkpoint as ckpt
 from ..errors import CheckpointError, GanError, HubError
 from ..models import Discriminator, Generator
-from .errors import _first_line, check_repo_id, check_revision, hub_errors, looks_like_repo_id
+from .errors import check_repo_id, check_revision, first_line, hub_errors, looks_like_repo_id
 
 DOWNLOADED_FILES = [ckpt.CONFIG_NAME, "*.safetensors"]  # what loading needs
 REPO_ID_VARIABLE, REVISION_VARIABLE = "GAN_REPO_ID", "GAN_REVISION"  # how the app (and a Space) is pointed at a model
@@ -116,7 +116,7 @@ def download_export(
     except UnsafeAnswer as error:
         raise HubError(f"refused {repo_id}@{revision or 'main'}: {error}") from None
     except ValueError as error:  # huggingface_hub refusing an answer itself, e.g. a listed file named '../x'
-        reason = _first_line(str(error).replace(str(constants.HF_HUB_CACHE), "the Hub cache"))  # nobody's business
+        reason = first_line(str(error).replace(str(constants.HF_HUB_CACHE), "the Hub cache"))  # nobody's business
         raise HubError(
             f"refused {repo_id}@{revision or 'main'}: huggingface_hub cannot use the server's answer ({reason})"
         ) from None
@@ -152,7 +152,7 @@ def _check_shapes_before_building(folder: Path, repo_id: str) -> None:
             with safe_open(path, "pt") as weights:
                 shapes = {key: tuple(weights.get_slice(key).get_shape()) for key in weights.keys()}
         except Exception as error:  # noqa: BLE001 - safetensors raises several types for a bad header
-            raise HubError(f"{repo_id}: {name} is not a readable safetensors file ({_first_line(error)})") from None
+            raise HubError(f"{repo_id}: {name} is not a readable safetensors file ({first_line(error)})") from None
         if shapes != {key: tuple(t.shape) for key, t in tensors.items()}:
             raise HubError(f"{repo_id}: {name} does not match its {ckpt.CONFIG_NAME} (tensor names or shapes differ)")
 

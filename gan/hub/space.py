@@ -12,12 +12,11 @@ model and its dataset, preloads the weights at build time and turns on sign-in (
 from __future__ import annotations
 
 import fnmatch
-import json
 import re
 from importlib import metadata as package_metadata
 from pathlib import Path
 
-from ..checkpoint import CONFIG_NAME
+from ..checkpoint import CONFIG_NAME, read_config
 from ..errors import GanError, HubError
 from .errors import NETWORK_ERRORS, check_repo_id, hub_errors, resolve_token
 from .load import DOWNLOADED_FILES, REPO_ID_VARIABLE, REVISION_VARIABLE
@@ -156,12 +155,13 @@ def space_files(
 
 
 def _trained_on(api, repo_id: str, commit: str) -> str | None:
-    """The dataset named in the model's config.json, or None when that cannot be read."""
+    """The dataset named in the model's config.json (read with the loader's bounds), or None when that cannot be
+    read."""
     try:
-        config = json.loads(Path(api.hf_hub_download(repo_id, CONFIG_NAME, revision=commit)).read_text())
-    except (OSError, ValueError, *NETWORK_ERRORS):
+        _, metadata = read_config(Path(api.hf_hub_download(repo_id, CONFIG_NAME, revision=commit)).parent)
+    except (OSError, GanError, *NETWORK_ERRORS):
         return None
-    return config.get("dataset") if isinstance(config, dict) else None
+    return metadata.get("dataset")
 
 
 def deploy_space(
