@@ -80,6 +80,19 @@ def image_output(
     )
 
 
+def gallery_output(label: str, columns: int, height: int, **options) -> gr.Gallery:
+    """A gallery of samples or uploads at their own size, scaled up with square pixels (see CSS), `columns` wide."""
+    return gr.Gallery(
+        label=label,
+        columns=columns,
+        fit_columns=False,
+        height=height,
+        object_fit="contain",
+        elem_classes="pixelated",
+        **options,
+    )
+
+
 def animation_outputs(height: int, elem_prefix: str | None = None) -> list[gr.Image]:
     """An interpolation's outputs side by side: the GIF, and the strip of its frames."""
     ids = (f"{elem_prefix}-animation", f"{elem_prefix}-strip") if elem_prefix else (None, None)

@@ -17,6 +17,7 @@ from .common import (
     SliderInput,
     check_int,
     check_truncation_input,
+    gallery_output,
     image_output,
     shows_errors,
 )
@@ -174,14 +175,11 @@ def _samples() -> dict[str, gr.components.Component]:
             parts = _settings()
         with gr.Column(scale=3):
             parts["grid"] = image_output("Samples", 520, fullscreen=True, elem_id="grid")
-    parts["singles"] = gr.Gallery(
-        label="Each sample at native size (click one to compare it with the training images)",
-        columns=8,
-        fit_columns=False,
-        height=360,
-        object_fit="contain",
+    parts["singles"] = gallery_output(
+        "Each sample at native size (click one to compare it with the training images)",
+        8,
+        360,
         elem_id="singles",
-        elem_classes="pixelated",
         buttons=["download", "fullscreen"],
     )
     parts["shown"] = gr.State(None)  # which seeds the gallery shows, for a click on one of them
@@ -193,15 +191,8 @@ def _memorisation_check() -> dict[str, gr.components.Component]:
         with gr.Row():
             check_seed = NumberInput(label="Seed to check", value=0, precision=0, minimum=0, maximum=MAX_SEED, scale=1)
             nearest_button = gr.Button("Find nearest training images", scale=1, size="md")
-        neighbours = gr.Gallery(
-            label="The sample, then its nearest training images (number: distance)",
-            columns=9,
-            rows=1,
-            fit_columns=False,
-            height=170,
-            object_fit="contain",
-            elem_id="neighbours",
-            elem_classes="pixelated",
+        neighbours = gallery_output(
+            "The sample, then its nearest training images (number: distance)", 9, 170, rows=1, elem_id="neighbours"
         )
         note = gr.Markdown()
     return {"check_seed": check_seed, "find": nearest_button, "neighbours": neighbours, "note": note}

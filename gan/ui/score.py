@@ -17,7 +17,7 @@ from ..plots import score_histogram
 from ..sampling import MAX_SEED, generate, latent_for_seed
 from ..scoring import MAX_FILES, discriminator_logits, fit_files, score_files
 from .assets import Reference, markdown_text, model_identity, shown_source
-from .common import EXAMPLES, AppContext, NumberInput, check_int, image_output, shows_errors
+from .common import EXAMPLES, AppContext, NumberInput, check_int, gallery_output, image_output, shows_errors
 from .models import ModelRef
 
 DISCLAIMER = (
@@ -181,16 +181,8 @@ def _uploads() -> tuple[gr.File, gr.File]:
 def _outputs() -> list[gr.components.Component]:
     """The score endpoint's outputs: the gallery, the table, the note on problems, the histogram."""
     with gr.Row():
-        seen = gr.Gallery(
-            label="As the discriminator sees them, most real-looking first",
-            columns=3,
-            fit_columns=False,
-            height=420,
-            object_fit="contain",
-            preview=False,
-            elem_id="seen",
-            elem_classes="pixelated",
-            scale=2,
+        seen = gallery_output(
+            "As the discriminator sees them, most real-looking first", 3, 420, preview=False, elem_id="seen", scale=2
         )
         histogram = image_output(
             "Where the uploads fall", 420, pixelated=False, fullscreen=True, scale=3, elem_id="histogram"
@@ -214,16 +206,7 @@ def _saliency() -> dict[str, gr.components.Component]:
             elem_id="saliency-seed",
         )
         button = gr.Button("Show saliency maps", scale=1)
-    gallery = gr.Gallery(
-        label="Image, map, map over the image (logit first)",
-        columns=3,
-        fit_columns=False,
-        height=360,
-        object_fit="contain",
-        preview=False,
-        elem_id="saliency",
-        elem_classes="pixelated",
-    )
+    gallery = gallery_output("Image, map, map over the image (logit first)", 3, 360, preview=False, elem_id="saliency")
     note = gr.Markdown(elem_id="saliency-note")
     return {"seed": seed, "button": button, "outputs": [gallery, note]}
 
