@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     serving_bundled = checkpoint is not None and Path(checkpoint).resolve() == BUNDLED_MODEL.resolve()
     bundled = [BUNDLED_MODEL] if BUNDLED_MODEL.is_dir() and not serving_bundled else []  # never loaded twice
-    print(f"serving {model.name} from {model.source}, on {describe_threads(threads)}")
+    print(f"serving {model.name} from {model.source}, on {describe_threads(threads)}", flush=True)  # in logs at once
     build_demo(model, bundled=bundled).launch(
         server_name=args.host,
         server_port=args.port,
