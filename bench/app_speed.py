@@ -5,11 +5,12 @@
 In-process (the work behind each endpoint, median of repeated calls): a 64-sample grid as PNG, against the
 generator's forward pass alone; a 60-frame interpolation with its GIF and strip; scoring 32 uploaded PNG files.
 Cold start, as differences measured in this run (machines differ in how long torch and gradio take to import):
-`python -m gan sample --num 1` as a whole process against `python -c "import torch"`, and `python app.py` from
-start to first answer against `python -c "import torch, gradio"`. Over HTTP: a gradio_client round trip for an
-8-sample grid (p50), and a load test of 16 concurrent clients x 20 mixed requests, a third of them identical (the
-default seed), all from one address, reporting errors, refusals by the per-address caps on queued interpolations
-(gan/ui/fairness.py) and p50/p99. Every figure belongs to the machine named in the first line.
+`python -m gan sample --num 1` and `python -m gan project IMAGE` (the default 200 steps) as whole processes against
+`python -c "import torch"`, and `python app.py` from start to first answer against `python -c "import torch, gradio"`.
+Over HTTP: a gradio_client round trip for an 8-sample grid (p50), and a load test of 16 concurrent clients x 20
+mixed requests, a third of them identical (the default seed), all from one address, reporting errors, refusals by
+the per-address caps on queued interpolations (gan/ui/fairness.py) and p50/p99. Every figure belongs to the machine
+named in the first line.
 """
 
 from __future__ import annotations
@@ -117,6 +118,8 @@ def cold_start(checkpoint: str, port: int) -> dict[str, float]:
     sample_s = process_seconds(
         [sys.executable, "-m", "gan", "sample", "--checkpoint", checkpoint, "--num", "1", "--out", str(out)]
     )
+    image, z = str(ROOT / "examples" / "drawn-tshirt.png"), str(out.with_suffix(".npy"))
+    project_s = process_seconds([sys.executable, "-m", "gan", "project", image, "--checkpoint", checkpoint, "--out", z])
     startups = {"": [], "--no-mcp": []}
     for _ in range(3):
         for flags, times in startups.items():
@@ -130,6 +133,8 @@ def cold_start(checkpoint: str, port: int) -> dict[str, float]:
         "import_torch_s": torch_s,
         "sample_cli_s": sample_s,
         "sample_cli_minus_import_torch_s": sample_s - torch_s,
+        "project_cli_s": project_s,
+        "project_cli_minus_import_torch_s": project_s - torch_s,
         "import_torch_gradio_s": torch_gradio_s,
         "startup_s": startup_s,
         "startup_minus_import_torch_gradio_s": startup_s - torch_gradio_s,

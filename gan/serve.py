@@ -3,7 +3,8 @@
 The model is `--repo-id USER/NAME [--revision REV]` (a Hub model), else `--checkpoint DIR` (an export folder), else the
 environment variables GAN_REPO_ID / GAN_REVISION (how a Space is configured), else the bundled model. Host and port
 default to GRADIO_SERVER_NAME / GRADIO_SERVER_PORT when set (as on Spaces). Like the other commands, a model that
-cannot be loaded is one line, `error: ...`, and exit status 2.
+cannot be loaded is one line, `error: ...`, and exit status 2. torch's threads are first set to the CPUs the
+container may use (gan.cpus), and the first line says how many.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from pathlib import Path
 
 from . import BUNDLED_MODEL
+from .cpus import describe_threads, set_torch_threads
 from .errors import GanError
 from .hub.load import REPO_ID_VARIABLE, REVISION_VARIABLE, load_source
 
@@ -46,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    threads = set_torch_threads()  # before any work: the container's CPU quota, not the CPUs it shows
     repo_id, revision = args.repo_id, args.revision
     if not repo_id and not args.checkpoint and os.environ.get(REPO_ID_VARIABLE):
         repo_id, revision = os.environ[REPO_ID_VARIABLE], revision or os.environ.get(REVISION_VARIABLE) or None
@@ -59,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
 
     serving_bundled = checkpoint is not None and Path(checkpoint).resolve() == BUNDLED_MODEL.resolve()
     bundled = [BUNDLED_MODEL] if BUNDLED_MODEL.is_dir() and not serving_bundled else []  # never loaded twice
-    print(f"serving {model.name} from {model.source}")
+    print(f"serving {model.name} from {model.source}, on {describe_threads(threads)}", flush=True)  # in logs at once
     build_demo(model, bundled=bundled).launch(
         server_name=args.host,
         server_port=args.port,

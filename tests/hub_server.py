@@ -159,6 +159,7 @@ class _Repo:
     file_headers: dict[str, str] = field(default_factory=dict)  # see FakeHub.misbehave
     sha: str | None = None
     any_revision: bool = False
+    missing_commit: bool = True  # a missing file's 404 names the commit (X-Repo-Commit); see FakeHub.misbehave
     gated: str | bool = False  # "auto" or "manual" when gated, as the Hub's repo info says
     granted: set[str] = field(default_factory=set)  # users given access to a gated repo
 
@@ -451,13 +452,18 @@ class FakeHub:
         file_headers: dict[str, str] | None = None,
         sha: str | None = None,
         any_revision: bool = False,
+        repo_type: str = "model",
+        missing_commit: bool = True,
     ) -> None:
-        """Make a model repo answer like a careless or hostile mirror: `file_headers` replace those of its file
-        answers (e.g. `ETag: "../x"`), `sha` is its commit id in repo info answers, and `any_revision` resolves any
-        revision string, e.g. `../x`, to main (the real Hub refuses such branch names)."""
+        """Make a repo answer like a careless or hostile mirror: `file_headers` replace those of its file answers
+        (e.g. `ETag: "../x"`), `sha` is its commit id in repo info answers, `any_revision` resolves any revision
+        string, e.g. `../x`, to main (the real Hub refuses such branch names), and `missing_commit=False` drops the
+        commit header from a missing file's 404 (huggingface_hub then records neither `.no_exist` nor the branch's
+        `refs/`)."""
         with self._lock:
-            repo = self._repo("model", repo_id)
+            repo = self._repo(repo_type, repo_id)
             repo.file_headers, repo.sha, repo.any_revision = dict(file_headers or {}), sha, any_revision
+            repo.missing_commit = missing_commit
 
     def gate(
         self, repo_id: str, repo_type: str = "dataset", *, granted: Iterable[str] = (), mode: str = "auto"
@@ -809,7 +815,8 @@ class FakeHub:
         path = unquote(req.params["path"])
         blob = commit.files.get(path)
         if blob is None:
-            raise _HttpError(404, "Entry not found", "EntryNotFound", headers={"X-Repo-Commit": commit.oid})
+            headers = {"X-Repo-Commit": commit.oid} if repo.missing_commit else {}
+            raise _HttpError(404, "Entry not found", "EntryNotFound", headers=headers)
         headers = {
             "Content-Type": "application/octet-stream",
             "Accept-Ranges": "bytes",

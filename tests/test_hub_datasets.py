@@ -30,6 +30,7 @@ pytestmark = pytest.mark.hub
 
 TOKEN = "hf_alice"
 PIXELS, FOLDER = "alice/pixels", "alice/folder"
+BARE = "alice/bare"  # no card, behind a mirror whose 404s name no commit: nothing but this project records main's
 PIXELS_COUNT, CORRUPT_ROW = 24, 2  # one row of the parquet dataset holds bytes that are no image
 FOLDER_COUNT = 12
 CONFIGS = "alice/configs"  # two configs, as push_to_hub(config_name=...) writes them: a (5 images), b (7 images)
@@ -105,6 +106,11 @@ def hub(tmp_path_factory):
         hub.create_repo("alice/paths", "dataset")  # a cell naming a file of the machine that loads it
         paths = parquet({"image": [{"bytes": png(8), "path": None}, {"bytes": None, "path": str(local)}]})
         hub.upload("alice/paths", {"data/train.parquet": paths}, "Paths", repo_type="dataset")
+        for repo in (BARE, "alice/nosha"):
+            hub.create_repo(repo, "dataset")
+            hub.upload(repo, {"data/train.parquet": parquet(two)}, "Data", repo_type="dataset")
+        hub.misbehave(BARE, repo_type="dataset", missing_commit=False)
+        hub.misbehave("alice/nosha", repo_type="dataset", sha="../../x")
         hub.create_repo("alice/unseen", "dataset")  # never loaded: not in any cache
         hub.upload("alice/unseen", {"data/train.parquet": parquet(two)}, "Data", repo_type="dataset")
         for repo in ("carol/gated", "carol/private"):
@@ -140,6 +146,7 @@ def online(hub, home, tmp_path_factory):
 
         result["pixels"] = call(train, ["--dataset", f"hf:{pixels}", "--out", f"{out}/pixels", *args])
         result["folder"] = call(train, ["--dataset", f"hf:{folder}", "--out", f"{out}/folder", *args])
+        result["bare"] = call(train, ["--dataset", f"hf:{bare}", "--out", f"{out}/bare", *args])
         first = load_dataset(f"hf:{pixels}", image_size=32, max_images=4)
         torch.save(first.images, f"{out}/first4.pt")
         result["first_source"] = first.source
@@ -161,6 +168,7 @@ def online(hub, home, tmp_path_factory):
             "bad repo id": refused("--dataset", "hf:pixels"),
             "hub flag on mnist": refused("--dataset", "mnist", "--max-images", "3"),
             "data dir": refused("--dataset", f"hf:{pixels}", "--data-dir", out),
+            "no commit": refused("--dataset", "hf:alice/nosha"),
         }
         os.environ.pop("HF_TOKEN")
         result["errors"]["private, anonymous"] = refused("--dataset", "hf:carol/private")
@@ -171,6 +179,7 @@ def online(hub, home, tmp_path_factory):
         out=str(out),
         pixels=PIXELS,
         folder=FOLDER,
+        bare=BARE,
         args=RUN_ARGS,
     )
     return out, result
@@ -221,11 +230,13 @@ def offline(hub, home, online, moved, tmp_path_factory):
             train, ["--dataset", f"hf:{pixels}", "--dataset-revision", first, "--out", f"{runs}/first", *args]
         )
         result["folder"] = call(train, ["--dataset", f"hf:{folder}", "--out", f"{runs}/folder", *args])
+        result["bare"] = call(train, ["--dataset", f"hf:{bare}", "--out", f"{runs}/bare", *args])
         result["not cached"] = call(train, ["--dataset", "hf:alice/unseen", "--out", f"{runs}/unseen", *args])
         """,
         runs=str(runs),
         pixels=PIXELS,
         folder=FOLDER,
+        bare=BARE,
         first=first,
         args=RUN_ARGS,
     )
@@ -372,6 +383,7 @@ ERRORS = {
     "hub flag on mnist": "--max-images is for --dataset hf:OWNER/NAME (a Hub dataset) only",
     "data dir": "--data-dir does not apply to --dataset hf:alice/pixels: a Hub dataset is read into the Hugging Face "
     "cache (HF_HOME); set HF_HUB_OFFLINE=1 to train from that cache alone",
+    "no commit": "the Hub's answer for dataset alice/nosha@main names no commit: check HF_ENDPOINT",
     "datasets missing": "--dataset hf:OWNER/NAME needs the `datasets` library: pip install datasets==5.2.0 "
     "(or pip install -e '.[hub-datasets]')",
 }
@@ -413,6 +425,18 @@ def test_trains_offline_from_the_cache(online, moved, offline):
         "error: dataset alice/unseen@main is not in the local cache and HF_HUB_OFFLINE=1 is set: train on it once "
         "online (without HF_HUB_OFFLINE) to cache it"
     )
+
+
+def test_a_dataset_without_a_card_trains_offline_at_the_commit_learned_online(hub, online, offline):
+    """No README.md, and a 404 for it that names no commit: the repo's info told the commit online; offline, the
+    cache's record of main gives the same one."""
+    out, result = online
+    runs, offline_result, _ = offline
+    commit = hub.commits(BARE, repo_type="dataset")[0]["id"]
+    assert result["bare"]["code"] == 0, result["bare"]["stderr"]
+    assert offline_result["bare"]["code"] == 0, offline_result["bare"]["stderr"]
+    assert config_of(out / "bare")["dataset_revision"] == commit
+    assert config_of(runs / "bare")["dataset_revision"] == commit
 
 
 def test_fakehub_gates_files_like_the_hub(hub, tmp_path):

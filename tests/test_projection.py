@@ -18,7 +18,15 @@ from gan.checkpoint import load_model
 from gan.cli import main
 from gan.errors import GanError, ImageInputError
 from gan.images import decode_image, fit_image, image_to_uint8
-from gan.projection import LatentError, ProjectionStopped, load_latent, project, project_file, save_latent
+from gan.projection import (
+    LatentAdam,
+    LatentError,
+    ProjectionStopped,
+    load_latent,
+    project,
+    project_file,
+    save_latent,
+)
 from gan.sampling import generate, latent_for_seed, latents_for_seeds
 from gan.scoring import score_files
 
@@ -42,6 +50,22 @@ def test_generated_image_projects_back(model):
     assert torch.equal(result.reconstruction, generate(model.generator, result.z[None])[0])
     assert torch.equal(result.target, target)
     assert len(result.losses) == 201 and result.losses[-1] < result.losses[0] / 2
+
+
+def test_latent_adam_takes_torch_adams_steps_bit_for_bit():
+    """The projection's own Adam (torch.optim's first use costs a cold command 2.3 s) against torch.optim.Adam: the
+    same z after every step, with a learning rate that changes each step as the projection's cosine decay does."""
+    rng = torch.Generator().manual_seed(0)
+    ours, theirs = (torch.randn(3, 100, generator=torch.Generator().manual_seed(1)) for _ in range(2))
+    adam, reference = LatentAdam(ours), torch.optim.Adam([theirs], lr=0.2)
+    for step in range(30):
+        gradient = torch.randn(3, 100, generator=rng) * 10 ** (step % 4 - 2)
+        ours.grad, theirs.grad = gradient.clone(), gradient.clone()
+        lr = 0.2 * (1 + np.cos(np.pi * step / 30)) / 2
+        adam.step(lr)
+        reference.param_groups[0]["lr"] = lr
+        reference.step()
+        assert torch.equal(ours, theirs), step
 
 
 def test_projection_is_seeded(model):

@@ -424,7 +424,7 @@ def test_a_run_whose_visitor_leaves_is_killed_and_its_files_deleted(app, blobs_z
         trainers = _trainers(app.process.pid)
         assert len(trainers) == 1, trainers
         (pid, out), limits = next(iter(trainers.items())), Path(f"/proc/{next(iter(trainers))}/limits").read_text()
-        assert re.search(r"Max address space\s+6442450944", limits)  # the memory cap
+        assert re.search(r"Max data size\s+2147483648", limits)  # the memory cap (RLIMIT_DATA)
         environment = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
         assert b"OMP_NUM_THREADS=1" in environment  # one thread, whatever the app's
         leaver.communicate("\n", timeout=30)

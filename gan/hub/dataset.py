@@ -7,7 +7,8 @@ column is cast to `Image(decode=False)`, so the encoded files reach this project
 modes, 16-bit), never PIL through `datasets`; an unreadable image is skipped and counted.
 
 Exactness: the revision (`--dataset-revision`, default main) is resolved to a commit first (through the dataset card's
-download, as `datasets` does, so the cache remembers the branch for offline runs), and exactly that commit's data is
+download, as `datasets` does, or the repo's info where there is no card), the cache's `refs/<revision>` records it for
+offline runs however it was learned, and exactly that commit's data is
 loaded: from `datasets`' cache when it holds it (online or offline), else from the Hub. The run records the commit
 (`dataset_commit`), so a resumed run loads the same data. Left to itself, `datasets` would fall back, offline or on
 any Hub error, to whichever commit it cached last.
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import os
 import re
 from pathlib import Path
 
@@ -110,14 +112,37 @@ def _not_cached(repo_id: str, revision: str, config: str | None = None) -> DataE
     )
 
 
+def _ref(repo_id: str, revision: str) -> Path:
+    """The Hub cache's record of the commit a branch or tag of the dataset repo was last seen at (huggingface_hub's
+    layout: `refs/<revision>` holding the commit id)."""
+    return Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="dataset") / "refs" / revision
+
+
+def _remember(repo_id: str, revision: str, commit: str) -> None:
+    """Record `revision` -> `commit` in the Hub cache, as huggingface_hub does for the files it downloads: a repo
+    without a card has no download that would (the data files are fetched by commit), and a missing card's answer
+    records it only when it carries the commit header. Written whole (a temporary, then a rename); a read-only cache
+    is left alone (offline runs then need the commit by hash)."""
+    ref = _ref(repo_id, revision)
+    try:
+        if revision == commit or (ref.is_file() and ref.read_text().strip() == commit):
+            return
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        temporary = ref.with_name(f"{ref.name}.{os.getpid()}.tmp")
+        temporary.write_text(commit)
+        os.replace(temporary, ref)
+    except OSError:
+        pass
+
+
 def resolve_commit(repo_id: str, revision: str, offline: bool) -> str:
-    """The commit `revision` names. Online: the one the dataset card downloads from (the Hub's answer also caches
-    the branch's commit), or the repo's info without a card. Offline: `revision` itself when it is a commit, else the
-    commit the Hub cache last saw it at."""
+    """The commit `revision` names. Online: the one the dataset card downloads from, or the repo's info without a
+    card; recorded in the Hub cache either way. Offline: `revision` itself when it is a commit, else the commit the
+    Hub cache last saw it at."""
     if offline:
         if COMMIT.fullmatch(revision):
             return revision
-        ref = Path(constants.HF_HUB_CACHE) / repo_folder_name(repo_id=repo_id, repo_type="dataset") / "refs" / revision
+        ref = _ref(repo_id, revision)
         try:
             commit = ref.read_text().strip()
         except OSError:
@@ -127,15 +152,20 @@ def resolve_commit(repo_id: str, revision: str, offline: bool) -> str:
         return commit
     try:
         card = hf_hub_download(repo_id, CARD_NAME, repo_type="dataset", revision=revision)
-        return Path(card).parent.name  # snapshots/<commit>/README.md
+        commit = Path(card).parent.name  # snapshots/<commit>/README.md
     except hf_errors.EntryNotFoundError:  # no card
-        pass
+        commit = None
     except Exception as error:
         raise _hub_failure(error, repo_id, revision) from None
-    try:
-        return HfApi().dataset_info(repo_id, revision=revision).sha
-    except Exception as error:
-        raise _hub_failure(error, repo_id, revision) from None
+    if commit is None:
+        try:
+            commit = HfApi().dataset_info(repo_id, revision=revision).sha
+        except Exception as error:
+            raise _hub_failure(error, repo_id, revision) from None
+    if not isinstance(commit, str) or not COMMIT.fullmatch(commit):  # a mirror's answer: never a path in the cache
+        raise HubError(f"the Hub's answer for dataset {repo_id}@{revision} names no commit: check HF_ENDPOINT")
+    _remember(repo_id, revision, commit)
+    return commit
 
 
 def _card_data(repo_id: str, commit: str):

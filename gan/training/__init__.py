@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ..cpus import set_torch_threads
 from ..data import ImageDataset, dataset_slug, load_dataset
 from ..distributed import World, init_world, launched_by_torchrun, leave_process
 from ..errors import GanError
@@ -38,6 +39,7 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """train.py: train in the run folder, export, and push when asked; 2 (and one line) for anything refused."""
     settings, explicit = parse_flags(sys.argv[1:] if argv is None else argv)
+    set_torch_threads()  # a container's CPU quota, not the CPUs it shows (the first line names the count)
     out = Path(settings.out or f"runs/{dataset_slug(settings.dataset)}")
     with contextlib.ExitStack() as held:  # the run folder's lock and the torchrun process group, let go last
         code = _train_reporting_errors(settings, explicit, out, held)

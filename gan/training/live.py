@@ -15,8 +15,8 @@ and the discriminator's buffers; it draws no random numbers, so a run's weights 
 
 In the app, `TrainingProcess` runs `python -m gan.training` (the trainer itself, with the flags `TabRun` makes) in a
 child process: one thread (OMP_NUM_THREADS=1, set before torch loads, so it holds whichever thread the app serves
-from), an address-space cap (RLIMIT_AS), its own process group, and its standard input a pipe from the app, so that
-it stops (as on SIGTERM: it checkpoints and exports) when the app goes. Stop is SIGTERM, the same graceful end;
+from), a cap on its data memory (RLIMIT_DATA), its own process group, and its standard input a pipe from the app, so
+that it stops (as on SIGTERM: it checkpoints and exports) when the app goes. Stop is SIGTERM, the same graceful end;
 `kill` is SIGKILL for a visitor who left. `LiveView` reads the snapshot and the new lines of metrics.jsonl, bounded;
 `explain` says in one plain sentence what the latest curves mean.
 """
@@ -147,7 +147,20 @@ MAX_SECONDS = 600  # a run's time budget at most
 MAX_STEPS = 20_000  # a run's step budget at most; also the step cap of a time budget
 LOG_EVERY = 5  # steps between metrics records: the curves' resolution
 LIVE_EVERY = 1.5  # seconds of training between live snapshots (the tab updates as often)
-MEMORY_BYTES = 6 * 2**30  # a run's address space at most (a width-64, batch-128 run peaks near 4 GiB of it)
+# A run's data memory at most (RLIMIT_DATA: heap and private writable mappings, what grows with a run; not its address
+# space: `import torch, torchvision` alone maps 3.4 GiB of it with PyPI's CUDA build). The largest run the tab allows
+# (width 64, batch 128) peaks at 1129 MiB of data on Fashion-MNIST, 1069 MiB on 5000 colour images, flat from 20 steps
+# to 150 (bench/train_memory.py, torch 2.14.1+cu130 on a CPU): 2 GiB leaves 919 MiB (81% of that peak) to spare.
+MEMORY_BYTES = 2 * 2**30
+# how a run over its cap ends, in its log (any case): Python, torch's allocator, errno ENOMEM, C++, the loader
+OUT_OF_MEMORY = (
+    "memoryerror",
+    "can't allocate memory",
+    "cannot allocate memory",
+    "out of memory",
+    "bad_alloc",
+    "failed to map segment",
+)
 UNUSED = str(10**9)  # steps between sample grids and training states the tab never reads (the end writes both)
 
 
@@ -195,7 +208,8 @@ def package_root() -> Path:
 
 class TrainingProcess:
     """`python -m gan.training FLAGS --out FOLDER/run` in a child process: one thread, at most `memory_bytes` of
-    address space, its own process group, its output in FOLDER/train.log, its standard input a pipe from here."""
+    data memory (RLIMIT_DATA), its own process group, its output in FOLDER/train.log, its standard input a pipe from
+    here."""
 
     def __init__(self, folder: Path, flags: list[str], live_every: float, memory_bytes: int | None):
         self.folder = folder
@@ -214,7 +228,7 @@ class TrainingProcess:
         self.stopping = False
         if memory_bytes:  # from here, not in a preexec_fn: that is not safe in a threaded server
             try:
-                resource.prlimit(self.process.pid, resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+                resource.prlimit(self.process.pid, resource.RLIMIT_DATA, (memory_bytes, memory_bytes))
             except (OSError, ValueError):
                 self.kill()
                 raise
@@ -256,7 +270,7 @@ class TrainingProcess:
         except OSError:
             lines = []
         text = "\n".join(lines)
-        if any(sign in text for sign in ("MemoryError", "can't allocate memory", "out of memory")):
+        if any(sign in text.lower() for sign in OUT_OF_MEMORY):
             limit = f" ({self.memory_bytes / 2**30:.1f} GiB)" if self.memory_bytes else ""
             return f"the training ran out of its memory allowance{limit}: choose a smaller width or batch"
         errors = [line for line in lines if line.startswith("error: ")]
