@@ -245,11 +245,15 @@ async def _download(url: str, what: str, limit: int) -> bytes:
                 continue
             if response.status_code != 200:
                 raise ToolInputError(f"{what}: {url[:200]} answered HTTP {response.status_code}")
+            too_large = ToolInputError(f"{what}: {url[:200]} is larger than {limit >> 20} MiB")
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                raise too_large
             content = bytearray()
             async for chunk in response.aiter_bytes():
                 content += chunk
                 if len(content) > limit:
-                    raise ToolInputError(f"{what}: {url[:200]} is larger than {limit >> 20} MiB")
+                    raise too_large
             return bytes(content)
     raise ToolInputError(f"{what}: {url[:200]} redirects more than {MAX_REDIRECTS} times")
 
@@ -286,7 +290,7 @@ class _Fetched:
         self.left -= len(content)
         self.count += 1
         path = self.folder / str(self.count) / name
-        path.parent.mkdir()
+        path.parent.mkdir(parents=True)
         path.write_bytes(content)
         return str(path)
 
