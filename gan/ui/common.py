@@ -114,8 +114,8 @@ def animation_outputs(height: int, elem_prefix: str | None = None) -> list[gr.Im
 def shows_errors(handler: Callable) -> Callable:
     """A handler whose GanError (any of the package's errors: ImageInputError, LatentError, HubError...) reaches the
     visitor as a gr.Error with the error's message, one actionable line, rather than as Gradio's bare "Error". The
-    wrapper keeps the handler's name, docstring and signature (functools.wraps): Gradio reads the parameters, their
-    annotations (gr.Request, gr.SelectData) and the name (an MCP tool's name) from it."""
+    wrapper keeps the handler's name, docstring and signature (functools.wraps): Gradio reads the parameters and their
+    annotations (gr.Request, gr.SelectData) from it, mcp.py the docstring (an MCP tool's description)."""
 
     if inspect.isgeneratorfunction(handler):  # a streaming handler raises while it is iterated
 
