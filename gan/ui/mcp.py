@@ -115,7 +115,8 @@ logging.getLogger("mcp.server.streamable_http").addFilter(_SessionEndNoise())
 
 
 class ToolInputError(Exception):
-    """A tool's file input that cannot be used: its message is the one line the client gets."""
+    """A tool call that cannot be made as given (a file input, most often): its message is the one line the client
+    gets."""
 
 
 @dataclass(frozen=True)
