@@ -331,46 +331,6 @@ def _trained(result, folder: Path):
     return numbers, load_model(next(folder.iterdir()))
 
 
-def test_train_streams_progress_stop_training_keeps_the_model_and_clients_train_in_turn(app, tmp_path):
-    images = [data_url(_training_zip(), "application/zip")]
-
-    async def scenario():
-        async with connected(app) as first, connected(app) as second:
-            stepping, steps = asyncio.Event(), []
-
-            async def progress(_, __, message):
-                found = STEP.match(message or "")
-                if found:
-                    steps.append(int(found[1]))
-                    if steps[-1] >= 1:
-                        stepping.set()
-
-            arguments = {**TRAIN, "images": images, "seconds": 300}
-            long_run = asyncio.create_task(
-                first.call_tool("train", arguments, read_timeout_seconds=LONG, progress_callback=progress)
-            )
-            await asyncio.wait_for(stepping.wait(), LONG.seconds)
-            # another client's run waits for its turn (one run at a time), rather than being refused as the same visitor
-            short_run = asyncio.create_task(
-                second.call_tool("train", {**TRAIN, "images": images, "steps": 2}, read_timeout_seconds=LONG)
-            )
-            stopped = await first.call_tool("stop_training", {})
-            first_result, second_result = await long_run, await short_run
-            samples = [await client.call_tool("sample", {"seed": 0, "count": 4}) for client in (first, second)]
-            return steps, stopped, first_result, second_result, samples
-
-    steps, stopped, first_result, second_result, samples = asyncio.run(scenario())
-    assert steps and not stopped.isError and texts(stopped) == ["Done."]
-    first_numbers, first_model = _trained(first_result, tmp_path / "first")
-    second_numbers, second_model = _trained(second_result, tmp_path / "second")
-    assert first_numbers["state"] == "stopped" and first_numbers["step"] >= 1
-    assert second_numbers["state"] == "done" and second_numbers["step"] == 2
-    # each client's model is now the one it trained
-    for result, trained in zip(samples, (first_model, second_model), strict=True):
-        grid = upscale(grid_image(generate(trained.generator, latents_for_seeds(0, 4, trained.config.nz))))
-        assert np.array_equal(np.asarray(shown(result)[0].image.convert("L")), np.asarray(grid))
-
-
 CLIENT = """
 import asyncio, json, re, sys
 from mcp import ClientSession
@@ -390,27 +350,50 @@ asyncio.run(main(sys.argv[1], json.loads(sys.argv[2])))
 """
 
 
-def test_a_killed_client_stops_its_training_run(app):
+def test_train_in_turn_a_killed_clients_run_stops_and_stop_training_keeps_the_model(app, tmp_path):
+    """One run at a time: a client's run waits for another client's (rather than being refused as the same visitor),
+    starts when that client is killed (its run stopped with it), streams progress, and stop_training ends it with the
+    model as trained so far, which is then that client's model."""
     arguments = {**TRAIN, "images": [data_url(_training_zip(), "application/zip")], "seconds": 300}
     killed = subprocess.Popen(
         [sys.executable, "-c", CLIENT, app.url + "gradio_api/mcp/", json.dumps(arguments)],
         stdout=subprocess.PIPE,
         text=True,
     )
+
+    async def scenario():
+        async with connected(app) as session:
+            queued, stepping, updates = asyncio.Event(), asyncio.Event(), []
+
+            async def progress(_, __, message):
+                updates.append(message or "")
+                if updates[-1].startswith("waiting in the queue: position 1"):
+                    queued.set()
+                found = STEP.match(updates[-1])
+                if found and int(found[1]) >= 1:
+                    stepping.set()
+
+            run = asyncio.create_task(
+                session.call_tool("train", arguments, read_timeout_seconds=LONG, progress_callback=progress)
+            )
+            await asyncio.wait_for(queued.wait(), 60)
+            killed.kill()
+            await asyncio.wait_for(stepping.wait(), 120)  # its run started: the killed client's has stopped
+            stopped = await session.call_tool("stop_training", {})
+            return updates, stopped, await run, await session.call_tool("sample", {"seed": 0, "count": 4})
+
     try:
         assert killed.stdout.readline() == "stepping\n"
+        updates, stopped, trained, sample = asyncio.run(scenario())
     finally:
         killed.kill()
         killed.wait()
-
-    async def scenario():  # one run at a time: this one starts only when the killed client's has stopped
-        async with connected(app) as session:
-            return await session.call_tool(
-                "train", {**arguments, "seconds": 5, "steps": 1}, read_timeout_seconds=timedelta(seconds=120)
-            )
-
-    numbers = json.loads(next(text for text in texts(asyncio.run(scenario())) if text.startswith("{")))
-    assert numbers["state"] == "done" and numbers["step"] == 1
+    assert any(update.startswith("Reading your images") for update in updates)
+    assert not stopped.isError and texts(stopped) == ["Done."]
+    numbers, model = _trained(trained, tmp_path)
+    assert numbers["state"] == "stopped" and numbers["step"] >= 1
+    grid = upscale(grid_image(generate(model.generator, latents_for_seeds(0, 4, model.config.nz))))
+    assert np.array_equal(np.asarray(shown(sample)[0].image.convert("L")), np.asarray(grid))
 
 
 class _Files(BaseHTTPRequestHandler):
