@@ -397,7 +397,7 @@ def test_train_in_turn_a_killed_clients_run_stops_and_stop_training_keeps_the_mo
 
 
 class _Files(BaseHTTPRequestHandler):
-    """A file server: /small.png, /moved (a redirect to it), /big (one byte over the app's upload cap)."""
+    """A file server: /small.png, /moved (a redirect to it), /big (one byte over the app's upload cap), /missing."""
 
     small = png(Image.new("L", (16, 16), 90))
 
@@ -408,6 +408,9 @@ class _Files(BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", "/small.png")
             self.end_headers()
+            return
+        if self.path == "/missing":
+            self.send_error(404)
             return
         body = self.small if self.path == "/small.png" else b"\0" * (MAX_UPLOAD_BYTES + 1)
         self.send_response(200)
@@ -446,8 +449,13 @@ def test_public_urls_are_fetched_within_the_caps(tmp_path, monkeypatch):
         assert [Path(file["path"]).name for file in got["images"]] == ["small.png", "moved"]
         with pytest.raises(ToolInputError, match=r"^images\[0\]: http://127.0.0.1:\d+/big is larger than 32 MiB$"):
             asyncio.run(fetch_files(tool, {"images": [f"{base}/big"]}, tmp_path / "b", []))
+        with pytest.raises(ToolInputError, match=r"^images\[0\]: http://127.0.0.1:\d+/missing answered HTTP 404$"):
+            asyncio.run(fetch_files(tool, {"images": [f"{base}/missing"]}, tmp_path / "c", []))
     finally:
         server.shutdown()
+        server.server_close()
+    with pytest.raises(ToolInputError, match=r"^images\[0\]: .* could not be fetched \(ConnectError\)$"):
+        asyncio.run(fetch_files(tool, {"images": [f"{base}/small.png"]}, tmp_path / "d", []))  # nobody listens
 
 
 def test_the_app_starts_without_warnings(app):

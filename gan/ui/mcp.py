@@ -198,7 +198,10 @@ def _served_file(url: str, roots: list[Path]) -> Path | None:
     path = urllib.parse.urlsplit(url).path
     if FILE_ROUTE not in path:
         return None
-    file = Path(urllib.parse.unquote(path.split(FILE_ROUTE, 1)[1])).resolve()
+    try:
+        file = Path(urllib.parse.unquote(path.split(FILE_ROUTE, 1)[1])).resolve()
+    except (OSError, ValueError):  # a name no file can have (a NUL byte)
+        return None
     return file if file.is_file() and any(file.is_relative_to(root) for root in roots) else None
 
 
@@ -227,7 +230,12 @@ async def _download(url: str, what: str, limit: int) -> bytes:
     """The body of a public URL, at most `limit` bytes: each address (and each redirect's) checked to be public first,
     as Gradio checks the URLs it fetches (safehttpx; Hugging Face's own hosts trusted as Gradio trusts them)."""
     for _ in range(MAX_REDIRECTS + 1):
-        host = httpx.URL(url).host
+        try:
+            host = httpx.URL(url).host
+        except httpx.InvalidURL:
+            host = ""
+        if not host:
+            raise ToolInputError(f"{what}: {url[:200]} is not a URL with a host")
         transport = None
         if not safehttpx.matches_domain_whitelist(host, PUBLIC_HOSTNAME_WHITELIST):
             try:
@@ -237,26 +245,36 @@ async def _download(url: str, what: str, limit: int) -> bytes:
                     f"{what}: {host} is not a public address; give a public URL, a file URL this server returned, or "
                     "a data: URL"
                 ) from None
-        async with (
-            httpx.AsyncClient(transport=transport, timeout=FETCH_S) as client,
-            client.stream("GET", url) as response,
-        ):
-            if response.is_redirect and "location" in response.headers:
-                url = urllib.parse.urljoin(url, response.headers["location"])
-                continue
-            if response.status_code != 200:
-                raise ToolInputError(f"{what}: {url[:200]} answered HTTP {response.status_code}")
-            too_large = ToolInputError(f"{what}: {url[:200]} is larger than {limit >> 20} MiB")
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:
-                raise too_large
-            content = bytearray()
-            async for chunk in response.aiter_bytes():
-                content += chunk
-                if len(content) > limit:
-                    raise too_large
-            return bytes(content)
+        try:
+            redirect, content = await _get(url, transport, what, limit)
+        except httpx.HTTPError as error:
+            raise ToolInputError(f"{what}: {url[:200]} could not be fetched ({type(error).__name__})") from None
+        if redirect is None:
+            return content
+        url = urllib.parse.urljoin(url, redirect)
     raise ToolInputError(f"{what}: {url[:200]} redirects more than {MAX_REDIRECTS} times")
+
+
+async def _get(url: str, transport, what: str, limit: int) -> tuple[str | None, bytes]:
+    """One GET of `url` through `transport`: its redirect's location, or its body (at most `limit` bytes)."""
+    async with (
+        httpx.AsyncClient(transport=transport, timeout=FETCH_S) as client,
+        client.stream("GET", url) as response,
+    ):
+        if response.is_redirect and "location" in response.headers:
+            return response.headers["location"], b""
+        if response.status_code != 200:
+            raise ToolInputError(f"{what}: {url[:200]} answered HTTP {response.status_code}")
+        too_large = ToolInputError(f"{what}: {url[:200]} is larger than {limit >> 20} MiB")
+        length = response.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            raise too_large
+        content = bytearray()
+        async for chunk in response.aiter_bytes():
+            content += chunk
+            if len(content) > limit:
+                raise too_large
+        return None, bytes(content)
 
 
 @dataclass
@@ -300,7 +318,7 @@ async def fetch_files(tool: Tool, arguments: dict, folder: Path, roots: list[Pat
     """The event's arguments: the tool's, with each file parameter's URLs replaced by the files (written under
     `folder`), and the handler's defaults the API lacks."""
     fetched, kwargs = _Fetched(folder, roots), {**tool.defaults, **arguments}
-    with anyio.fail_after(FETCH_S):
+    with anyio.move_on_after(FETCH_S) as deadline:
         for key, many in tool.files.items():
             value = kwargs.get(key)
             if value in (None, "", []):
@@ -311,6 +329,8 @@ async def fetch_files(tool: Tool, arguments: dict, folder: Path, roots: list[Pat
                 kwargs[key] = [handle_file(await fetched.file(url, f"{key}[{i}]")) for i, url in enumerate(value)]
             else:
                 kwargs[key] = handle_file(await fetched.file(value, key))
+    if deadline.cancelled_caught:
+        raise ToolInputError(f"fetching the files took over {FETCH_S} s; give smaller files, or URLs of faster servers")
     return kwargs
 
 
