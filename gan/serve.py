@@ -63,13 +63,20 @@ def main(argv: list[str] | None = None) -> int:
     serving_bundled = checkpoint is not None and Path(checkpoint).resolve() == BUNDLED_MODEL.resolve()
     bundled = [BUNDLED_MODEL] if BUNDLED_MODEL.is_dir() and not serving_bundled else []  # never loaded twice
     print(f"serving {model.name} from {model.source}, on {describe_threads(threads)}", flush=True)  # in logs at once
-    build_demo(model, bundled=bundled).launch(
+    demo = build_demo(model, bundled=bundled)
+    app_kwargs = None
+    if args.mcp:  # the tools at /gradio_api/mcp/, served by ui/mcp.py (Gradio's MCP layer would take the events as is)
+        from .ui.mcp import app_kwargs as mcp_app_kwargs
+
+        app_kwargs = mcp_app_kwargs(demo)
+    demo.launch(
         server_name=args.host,
         server_port=args.port,
         footer_links=["api"],
         css=CSS,
         allowed_paths=[str(EXAMPLES)],
         max_file_size=MAX_UPLOAD,
-        mcp_server=args.mcp,  # the public endpoints as MCP tools, at /gradio_api/mcp (gradio[mcp])
+        mcp_server=False,
+        app_kwargs=app_kwargs,
     )
     return 0

@@ -205,7 +205,7 @@ def test_build_demo_wires_the_public_events_to_the_handlers(model):
     public = {fn.api_name: fn for fn in demo.fns.values() if fn.api_visibility == "public"}
     assert sorted(public) == sorted(PUBLIC)
     for name, fn in public.items():
-        assert fn.fn.__name__ == name and inspect.ismethod(fn.fn)  # MCP tools take their names from __name__
+        assert fn.fn.__name__ == name and inspect.ismethod(fn.fn)  # handlers named as their events
     assert not any(isinstance(block, gr.State) for block in public["sample"].inputs[:-1])
     parameters = {p["parameter_name"] for p in demo.get_api_info()["named_endpoints"]["/sample"]["parameters"]}
     assert parameters == {"seed", "count", "truncation", "columns"}  # the session's model stays out of the API

@@ -2,9 +2,9 @@
 
 This module only composes: `create_state` makes what all handlers share (common.AppContext), `build_demo` lays out
 the model picker (models.py) and each tab (sample.py, interpolate.py, project.py, score.py, explore.py), whose `build`
-wires its events to the handlers of a class of its own. The handlers are bound methods named as their events (Gradio
-takes an MCP tool's name from `__name__`), so tests call them in-process; `common.shows_errors` turns the package's
-errors into gr.Error for visitors.
+wires its events to the handlers of a class of its own. The handlers are bound methods named as their events, so tests
+call them in-process; `common.shows_errors` turns the package's errors into gr.Error for visitors. mcp.py serves the
+public events as MCP tools, described from the handlers' docstrings.
 
 Handlers return paths of PNG/GIF files written here (never PIL images): each is written whole under a fresh name
 inside Gradio's cache folder, so Gradio serves it in place without copying, whereas it rewrites PIL outputs in

@@ -51,7 +51,8 @@ JOB_CAPS = {  # queued or running; the totals leave most of QUEUE_SIZE to light 
     "training": Caps("training run(s)", per_session=1, per_address=2, total=6),  # up to 6 x 10 minutes of waiting
 }
 PNG_LEVEL = 1  # zlib level of output PNGs: the fastest; the 32 px samples are tiny either way
-MAX_UPLOAD = "32mb"  # per file; a 4096x4096 RGB PNG (the pixel cap) is rarely larger
+MAX_UPLOAD_BYTES = 32 * 2**20  # per file; a 4096x4096 RGB PNG (the pixel cap) is rarely larger
+MAX_UPLOAD = f"{MAX_UPLOAD_BYTES >> 20}mb"  # the same, as launch(max_file_size=) takes it
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 # Samples are 32 px: the browser scales them up, and should keep their pixels square rather than blur them ("fill"
 # makes an image component show a native-size image as large as it has room for).
@@ -113,8 +114,8 @@ def animation_outputs(height: int, elem_prefix: str | None = None) -> list[gr.Im
 def shows_errors(handler: Callable) -> Callable:
     """A handler whose GanError (any of the package's errors: ImageInputError, LatentError, HubError...) reaches the
     visitor as a gr.Error with the error's message, one actionable line, rather than as Gradio's bare "Error". The
-    wrapper keeps the handler's name, docstring and signature (functools.wraps): Gradio reads the parameters, their
-    annotations (gr.Request, gr.SelectData) and the name (an MCP tool's name) from it."""
+    wrapper keeps the handler's name, docstring and signature (functools.wraps): Gradio reads the parameters and their
+    annotations (gr.Request, gr.SelectData) from it, mcp.py the docstring (an MCP tool's description)."""
 
     if inspect.isgeneratorfunction(handler):  # a streaming handler raises while it is iterated
 
