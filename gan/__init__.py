@@ -1,12 +1,23 @@
-"""DCGAN Studio: train, export, sample, interpolate and score classic DCGANs."""
+"""DCGAN Studio: train, export, sample, interpolate and score classic DCGANs.
 
+The names below load their modules (and torch) when first used, so that importing one light module of the package
+(gan.images in the image-decoding children, gan.cli for --help) does not load torch with it.
+"""
+
+from importlib import import_module
 from pathlib import Path
 
-from .checkpoint import LoadedModel, export_model, load_model
-from .hub.load import load_generator
-from .models import Discriminator, Generator, ModelConfig
-
 BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "dcgan-fashion-mnist"
+
+_WHERE = {
+    "Discriminator": "models",
+    "Generator": "models",
+    "ModelConfig": "models",
+    "LoadedModel": "checkpoint",
+    "export_model": "checkpoint",
+    "load_model": "checkpoint",
+    "load_generator": "hub.load",
+}
 
 __all__ = [
     "BUNDLED_MODEL",
@@ -18,3 +29,9 @@ __all__ = [
     "load_generator",
     "load_model",
 ]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

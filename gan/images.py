@@ -6,6 +6,16 @@ decoded (a 140 KB PNG can claim 12000x12000 pixels), and handles the modes Pillo
 16-bit and 32-bit integer images are rescaled to 8 bits (not clipped), palette images are
 expanded, transparency is composited on black (the background of the bundled datasets),
 CMYK becomes RGB, and animated images contribute their first frame.
+
+Only the formats of IMAGE_FORMATS are opened, and only their first frame is ever read: Pillow's
+`n_frames` walks every frame header (a TIFF of 100,000 chained IFDs takes over a minute), so a
+file's other frames are noted, never counted. A JPEG much larger than the size it is fitted to is
+decoded at a reduced scale (`draft`: 1/2 to 1/8, in libjpeg's DCT), which is what it is resized
+to anyway. What a hostile file can still stretch (Pillow's parsers walk chunks, markers and runs
+in Python) is bounded in time by decoding it in a child process: gan.decoding.
+
+torch is imported by the conversions to tensors only, when first called: the decoding child
+never loads it.
 """
 
 from __future__ import annotations
@@ -15,17 +25,23 @@ import os
 import re
 import warnings
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps
 
 from .errors import ImageInputError
 
+if TYPE_CHECKING:
+    import torch
+
 MAX_PIXELS = 4096 * 4096
 MIN_SIDE = 8
+DRAFT_MARGIN = 4  # a JPEG fitted to S px is decoded at a side of at least 4 S (then resized with antialiasing)
 BACKGROUND = (0, 0, 0)
 IMAGE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+# What those files are, to Pillow (JPEG includes MPO, a camera's JPEG with more pictures); any other format is refused
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "BMP", "WEBP", "TIFF", "PPM")
 
 # Pillow warns above this many pixels (an error under decode_image's filter) and refuses twice as many.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
@@ -65,9 +81,13 @@ def _normalise_mode(image: Image.Image, notes: list[str]) -> Image.Image:
     return image.convert("RGB")  # CMYK, YCbCr, LAB, HSV, 1
 
 
-def decode_image(path: str | os.PathLike | bytes, name: str | None = None) -> tuple[Image.Image, list[str]]:
+def decode_image(
+    path: str | os.PathLike | bytes, name: str | None = None, fitted_to: int | None = None
+) -> tuple[Image.Image, list[str]]:
     """Open an image file safely: an 8-bit 'L' or 'RGB' Pillow image, and notes on each conversion made. `path` may
     also be the encoded file itself, as bytes (a Hub dataset's image cell), with `name` saying where it came from.
+    `fitted_to`: the side the image will be fitted to, for a JPEG to be decoded at the smallest scale that keeps
+    its shorter side at least that (decode_image's caller then fits it).
 
     Raises ImageInputError with a message that names the file and the problem.
     """
@@ -85,17 +105,19 @@ def decode_image(path: str | os.PathLike | bytes, name: str | None = None) -> tu
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(path, formats=IMAGE_FORMATS) as image:
                 width, height = image.size
                 if min(width, height) < MIN_SIDE:
                     raise ImageInputError(
                         f"{name}: {width}x{height} pixels is too small; images need at least "
                         f"{MIN_SIDE}x{MIN_SIDE} pixels"
                     )
-                frames = getattr(image, "n_frames", 1)
-                if frames > 1:
-                    image.seek(0)
-                    notes.append(f"first of {frames} frames")
+                if getattr(image, "is_animated", False):  # looks one frame ahead at most, unlike n_frames
+                    notes.append("the first frame of several")
+                if fitted_to and image.format in ("JPEG", "MPO"):
+                    wanted = DRAFT_MARGIN * fitted_to
+                    if image.draft(image.mode, (wanted, wanted)) is not None and image.size != (width, height):
+                        notes.append(f"{width}x{height} JPEG decoded at {image.width}x{image.height}")
                 image.load()
                 return _normalise_mode(ImageOps.exif_transpose(image) or image, notes), notes
     except ImageInputError:
@@ -149,6 +171,8 @@ def fit_upload(image: Image.Image, size: int, channels: int, notes: list[str] | 
 
 def image_to_uint8(image: Image.Image) -> torch.Tensor:
     """'L'/'RGB' image -> uint8 tensor (C, H, W)."""
+    import torch
+
     array = np.asarray(image, dtype=np.uint8)
     if array.ndim == 2:
         array = array[:, :, None]
@@ -162,7 +186,7 @@ def uint8_to_model_input(images: torch.Tensor) -> torch.Tensor:
 
 def model_output_to_uint8(images: torch.Tensor) -> torch.Tensor:
     """float (N, C, H, W) in [-1, 1] -> uint8 (N, C, H, W), rounding to nearest."""
-    return images.float().add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
+    return images.float().add(1.0).mul_(127.5).round_().clamp_(0, 255).byte()
 
 
 def list_image_files(folder: Path) -> list[Path]:

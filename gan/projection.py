@@ -29,8 +29,9 @@ import torch
 from torch import nn
 
 from .checkpoint import LoadedModel
-from .errors import GanError
-from .images import decode_image, fit_upload, image_to_uint8, uint8_to_model_input
+from .decoding import UPLOAD_BUDGET, fit_files
+from .errors import GanError, ImageInputError
+from .images import image_to_uint8, uint8_to_model_input
 from .models import Discriminator, Generator
 from .sampling import generate
 
@@ -189,9 +190,13 @@ def project_file(model: LoadedModel, path: str | os.PathLike, name: str | None =
 
     Raises ImageInputError for unusable files, with the same message the Score tab shows.
     """
-    image, notes = decode_image(path, name)
+    name = name or Path(path).name
     config = model.config
-    target = image_to_uint8(fit_upload(image, config.image_size, config.nc, notes))
+    (fitted,) = fit_files([(name, path)], config.image_size, config.nc, UPLOAD_BUDGET)
+    if fitted.error:
+        raise ImageInputError(fitted.error)
+    notes = fitted.notes
+    target = image_to_uint8(fitted.image)
     result = project(model.generator, target, model.discriminator, **options)
     result.notes = notes
     return result

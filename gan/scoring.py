@@ -16,8 +16,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from .decoding import UPLOAD_BUDGET
+from .decoding import fit_files as decode_files
 from .errors import ImageInputError
-from .images import decode_image, fit_upload, image_to_uint8, uint8_to_model_input
+from .images import image_to_uint8, uint8_to_model_input
 from .models import Discriminator
 
 MAX_FILES = 64
@@ -51,19 +53,17 @@ def fit_files(
     discriminator: Discriminator, paths: list[str | os.PathLike], names: list[str] | None = None
 ) -> tuple[list[tuple[str, Image.Image, list[str]]], list[str]]:
     """(name, image as the discriminator sees it, conversion notes) per usable file, in order, and one error line per
-    unusable file. At most MAX_FILES files."""
+    unusable file. At most MAX_FILES files, decoded within UPLOAD_BUDGET (gan.decoding)."""
     names = names or [Path(p).name for p in paths]
     if len(paths) > MAX_FILES:
         raise ImageInputError(f"{len(paths)} files is over the limit of {MAX_FILES} per request; score them in batches")
     config = discriminator.config
     prepared, errors = [], []
-    for path, name in zip(paths, names, strict=True):
-        try:
-            image, notes = decode_image(path, name)
-        except ImageInputError as error:
-            errors.append(str(error))
-            continue
-        prepared.append((name, fit_upload(image, config.image_size, config.nc, notes), notes))
+    for fitted in decode_files(zip(names, paths, strict=True), config.image_size, config.nc, UPLOAD_BUDGET):
+        if fitted.error:
+            errors.append(fitted.error)
+        else:
+            prepared.append((fitted.name, fitted.image, fitted.notes))
     return prepared, errors
 
 

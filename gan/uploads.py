@@ -2,16 +2,21 @@
 anything is decoded or expanded, then decoded by the same safe decoder as every upload (images.py: pixel caps from the
 header, modes, transparency) and fitted to 32 px as a folder dataset is (center crop, bicubic resize).
 
-A zip is read from its central directory first: more than MAX_FILES members, more than MAX_TOTAL_BYTES uncompressed
-in all, or a member that would expand more than MAX_RATIO times (a zip bomb) is refused before any member is read.
+A zip's end record says how many entries its central directory lists: over MAX_ZIP_ENTRIES in all (folders and hidden
+files included) is refused before the directory is read (600,000 entries of hidden files take seconds and hundreds of
+MB to list). The directory is read next: more than MAX_FILES members, more than MAX_TOTAL_BYTES uncompressed in all,
+or a member that would expand more than MAX_RATIO times (a zip bomb) is refused before any member is read.
 Members are then read into memory, at most their declared size (a member whose data runs past it fails its check);
-nothing is extracted, so no member's path can reach the file system: the images are written as 00000.png... by
-`write_images`, into a folder the trainer reads as `--dataset folder`.
+nothing is extracted, so no member's path can reach the file system. Members and files are decoded within a time
+budget (gan.decoding: in a child process, each file within its limit, all of them within DECODE_S and
+MAX_TOTAL_PIXELS); the images are written as 00000.png... by `write_images`, into a folder the trainer reads as
+`--dataset folder`.
 """
 
 from __future__ import annotations
 
 import os
+import struct
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -19,16 +24,19 @@ from pathlib import Path, PurePosixPath
 
 import torch
 
+from .decoding import Budget, fit_files
 from .errors import ImageInputError
-from .images import decode_image, fit_image, image_to_uint8
+from .images import image_to_uint8
 from .sampling import to_pil
 
 MIN_IMAGES = 64
 MAX_FILES = 5000  # images per run: files uploaded, or members of the zips uploaded, in all
+MAX_ZIP_ENTRIES = 4 * MAX_FILES  # entries of the zips uploaded, in all: folders, hidden files and resource forks too
 MAX_TOTAL_BYTES = 256 * 2**20  # the files' sizes in all, a zip's members counted uncompressed
 MAX_RATIO = 100  # a zip member may expand at most this many times (PNG and JPEG hardly compress at all)
 RATIO_FROM = 2**20  # ... once it expands to more than this (tiny members compress well and are harmless)
-MAX_TOTAL_PIXELS = 2**28  # decoded pixels in all (16 images at the 4096x4096 cap): bounds the decoding time
+MAX_TOTAL_PIXELS = 2**28  # decoded pixels in all (16 images at the 4096x4096 cap; a JPEG counts at its reduced scale)
+DECODE_S = 30  # decoding a run's images in all at most (a run of 5000 small images takes a few seconds)
 IMAGE_SIZE = 32
 
 
@@ -52,6 +60,33 @@ def _listed(info: zipfile.ZipInfo) -> bool:
     """A zip member worth reading: a file, not hidden, not macOS's resource forks."""
     path = PurePosixPath(info.filename)
     return not info.is_dir() and not path.name.startswith(".") and "__MACOSX" not in path.parts
+
+
+END_RECORD = struct.Struct("<4s4H2LH")  # signature, disks, entries here, entries in all, directory size, offset...
+ZIP64_LOCATOR = struct.Struct("<4sLQL")  # signature, disk, offset of the zip64 end record, disks
+ZIP64_END_RECORD = struct.Struct("<4sQ2H2L4Q")  # ..., entries here, entries in all, directory size, offset
+SEARCHED = END_RECORD.size + 0xFFFF  # the end record sits within this many bytes of the end (a comment follows it)
+
+
+def zip_entries(path: str) -> int | None:
+    """How many entries a zip's central directory lists, read from its end record (zip64's where it has one) without
+    reading the directory itself; None for a file without an end record (not a zip)."""
+    with open(path, "rb") as file:
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(0, size - SEARCHED))
+        tail = file.read()
+        at = tail.rfind(b"PK\x05\x06")
+        if at < 0 or len(tail) - at < END_RECORD.size:
+            return None
+        entries = END_RECORD.unpack_from(tail, at)[3]
+        locator_at = at - ZIP64_LOCATOR.size
+        if locator_at >= 0 and tail[locator_at : locator_at + 4] == b"PK\x06\x07":
+            offset = ZIP64_LOCATOR.unpack_from(tail, locator_at)[2]
+            file.seek(offset)
+            record = file.read(ZIP64_END_RECORD.size)
+            if len(record) == ZIP64_END_RECORD.size and record[:4] == b"PK\x06\x06":
+                entries = max(entries, ZIP64_END_RECORD.unpack(record)[7])
+        return entries
 
 
 def _zip_members(path: str, name: str) -> list[zipfile.ZipInfo]:
@@ -80,9 +115,15 @@ def _zip_members(path: str, name: str) -> list[zipfile.ZipInfo]:
 def _entries(paths: list[str], names: list[str]) -> Iterator[tuple[str, str | bytes | None, str | None]]:
     """(name, the file's path or a zip member's bytes, or None and the reason it cannot be read) for every image
     candidate, after the caps on their number and total size."""
-    plan, count, total = [], 0, 0
+    plan, count, total, entries = [], 0, 0, 0
     for path, name in zip(paths, names, strict=True):
         if zipfile.is_zipfile(path):
+            entries += zip_entries(path) or 0  # every entry, counted before the directory is read
+            if entries > MAX_ZIP_ENTRIES:
+                raise ImageInputError(
+                    f"{name}: the zips list over {MAX_ZIP_ENTRIES} entries in all (folders and hidden files "
+                    f"included), the limit per run; zip only the images"
+                )
             members = _zip_members(path, name)
             plan.append((path, name, members))
             count, total = count + len(members), total + sum(info.file_size for info in members)
@@ -112,23 +153,20 @@ def read_images(paths: list[str | os.PathLike], names: list[str] | None = None) 
     are exceeded or fewer than MIN_IMAGES are usable. Unusable files are skipped, one line each."""
     paths = [str(path) for path in paths]
     names = names or [Path(path).name for path in paths]
-    fitted, skipped, pixels = [], [], 0
-    for name, data, problem in _entries(paths, names):
-        if problem is not None:
-            skipped.append(f"{name}: {problem}")
-            continue
-        try:
-            image, _ = decode_image(data, name)
-        except ImageInputError as error:
-            skipped.append(str(error))
-            continue
-        pixels += image.width * image.height
-        if pixels > MAX_TOTAL_PIXELS:
-            raise ImageInputError(
-                f"the images hold over {MAX_TOTAL_PIXELS // 10**6} megapixels in all, the limit per run: "
-                "shrink them (32 px is what the model sees) or send fewer"
-            )
-        fitted.append(fit_image(image, IMAGE_SIZE, 1 if image.mode == "L" else 3))
+    fitted, skipped = [], []
+
+    def readable() -> Iterator[tuple[str, str | bytes]]:
+        for name, data, problem in _entries(paths, names):
+            if problem is None:
+                yield name, data
+            else:
+                skipped.append(f"{name}: {problem}")
+
+    for result in fit_files(readable(), IMAGE_SIZE, None, Budget(DECODE_S, MAX_TOTAL_PIXELS), upload=False):
+        if result.error:
+            skipped.append(result.error)
+        else:
+            fitted.append(result.image)
     if len(fitted) < MIN_IMAGES:
         reasons = f"; skipped: {'; '.join(skipped[:3])}" + (" ..." if len(skipped) > 3 else "") if skipped else ""
         raise ImageInputError(f"{len(fitted)} usable image(s): training needs at least {MIN_IMAGES}{reasons}")

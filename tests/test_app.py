@@ -108,7 +108,7 @@ def test_score_sorts_and_explains_conversions(client, uploads):
     notes = {r[0]: r[3] for r in rows}
     assert "transparency composited on black" in notes["rgba.png"]
     assert "scaled to 8 bits" in notes["sixteen.png"]
-    assert "first of 3 frames" in notes["animated.gif"]
+    assert "the first frame of several" in notes["animated.gif"]
     assert "CMYK converted to RGB" in notes["cmyk.jpg"]
     assert len(gallery) == len(names)
     assert message == "All files scored."

@@ -37,8 +37,9 @@ from tqdm import tqdm
 
 from ..data import HUB_PREFIX as PREFIX
 from ..data import ImageDataset
+from ..decoding import Budget, fit_files
 from ..errors import DataError, GanError, HubError, ImageInputError
-from ..images import decode_image, fit_image, image_to_uint8
+from ..images import image_to_uint8
 from .errors import check_repo_id, check_revision, explain, first_line
 
 REQUIREMENT = "datasets==5.2.0"
@@ -359,43 +360,52 @@ def _allowed_roots(datasets, repo_id: str) -> list[Path]:
     return [hub.resolve(), (Path(datasets.config.HF_DATASETS_CACHE) / "downloads").resolve()]
 
 
-def _decode_cell(cell, row: int, roots: list[Path]):
-    """One `Image(decode=False)` cell ({"bytes", "path"}) -> a Pillow image through gan.images.decode_image."""
+def _cell_source(cell, row: int, roots: list[Path]) -> tuple[str, bytes | Path]:
+    """One `Image(decode=False)` cell ({"bytes", "path"}) -> its name and its encoded bytes, or its file (one of the
+    dataset's own)."""
     if not isinstance(cell, dict):
         raise ImageInputError(f"row {row}: no image in this row")
     path = cell.get("path")
     name = f"row {row}" + (f" ({Path(path).name})" if isinstance(path, str) and path else "")
     if cell.get("bytes") is not None:
-        return decode_image(cell["bytes"], name)[0]
+        return name, cell["bytes"]
     if not isinstance(path, str) or not path:
         raise ImageInputError(f"{name}: no image data in this row")
     file = Path(path).resolve()
     if not any(file.is_relative_to(root) for root in roots):
         raise ImageInputError(f"{name}: the image is a path outside the dataset's files, not read")
-    return decode_image(file, name)[0]
+    return name, file
 
 
 def decode_images(
     datasets, rows, column: str, repo_id: str, image_size: int, channels: int, max_images: int | None
 ) -> tuple[torch.Tensor, list[str]]:
     """The first `max_images` (else all) readable images of `rows`' `column`, in order, as uint8 (N, C, S, S), and a
-    message per unreadable one."""
+    message per unreadable one. Each image is decoded within gan.decoding's time limit: a dataset is someone else's
+    files."""
     cells = rows.select_columns([column]).cast_column(column, datasets.Image(decode=False))
     wanted = len(cells) if max_images is None else min(max_images, len(cells))
     roots = _allowed_roots(datasets, repo_id)
     images: list[torch.Tensor] = []
     skipped: list[str] = []
-    with tqdm(total=wanted, desc="decoding images", unit="img", leave=False, disable=wanted < 500) as bar:
+
+    def sources():
         for start in range(0, len(cells), DECODE_BATCH):
             for offset, cell in enumerate(cells[start : start + DECODE_BATCH][column]):
                 try:
-                    image = _decode_cell(cell, start + offset, roots)
-                    images.append(image_to_uint8(fit_image(image, image_size, channels)))
-                    bar.update()
+                    yield _cell_source(cell, start + offset, roots)
                 except ImageInputError as error:
                     skipped.append(str(error))
-                if len(images) == wanted:
-                    return torch.stack(images), skipped
+
+    with tqdm(total=wanted, desc="decoding images", unit="img", leave=False, disable=wanted < 500) as bar:
+        for fitted in fit_files(sources(), image_size, channels, Budget(None, None), upload=False):
+            if fitted.error:
+                skipped.append(fitted.error)
+                continue
+            images.append(image_to_uint8(fitted.image))
+            bar.update()
+            if len(images) == wanted:
+                return torch.stack(images), skipped
     if not images:
         raise DataError(
             f"none of the {len(cells)} images of dataset {repo_id} (column {column!r}) could be read, e.g. {skipped[0]}"
