@@ -9,8 +9,9 @@ files also share a `Budget`: seconds of decoding and decoded pixels in all, beyo
 
 Each child is `python -m gan.decoding`, which loads Pillow and numpy only (not torch, nor the app's main module as a
 multiprocessing child would), so a fresh one is ready in a fraction of a second; idle children are kept for the next
-files. They talk over a socket pair. What crosses back is the image already fitted to the model's size (`fit_upload`
-or `fit_image`), never a full-size image.
+files. They run at a lower priority than the app (CHILD_NICENESS), so that decoding one visitor's uploads slows
+another visitor's samples as little as the CPU allows. They talk over a socket pair. What crosses back is the image
+already fitted to the model's size (`fit_upload` or `fit_image`), never a full-size image.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from .images import decode_image, fit_image, fit_upload
 
 FILE_LIMIT_S = 3.0  # one file's decoding at most: a 4096x4096 PNG, the pixel cap, takes well under a second
 KEPT_CHILDREN = 4  # idle children kept for the next files
+CHILD_NICENESS = 10  # children yield the CPU to the app's own work (another visitor's samples)
 
 
 @dataclass(frozen=True)
@@ -173,4 +175,5 @@ def fit_files(
 
 
 if __name__ == "__main__":  # a child: serve files on the socket whose descriptor is the argument
+    os.nice(CHILD_NICENESS)
     _fit_in_child(Connection(int(sys.argv[1])))

@@ -82,7 +82,13 @@ class ScoreTab:
         self.app = app
 
     @shows_errors
-    def score(self, images: list[str] | None, folder: list[str] | None = None, ref: ModelRef | None = None):
+    def score(
+        self,
+        images: list[str] | None,
+        folder: list[str] | None = None,
+        ref: ModelRef | None = None,
+        request: gr.Request | None = None,
+    ):
         """Score images with the DCGAN's discriminator: each as the discriminator sees it with its logit, sorted,
         and where they fall among its scores on generated samples and real training images. The score says how
         training-set-like an image looks to that one network; it is not a calibrated detector of fake images.
@@ -95,28 +101,34 @@ class ScoreTab:
             a gallery of the images as the discriminator sees them (captioned with their logits), a table of logits
             and probabilities, a note on skipped files, and a histogram of scores (PNG)
         """
-        model = self.app.current(ref)
-        if model.discriminator is None:
-            raise gr.Error("this model was exported without a discriminator, so it cannot score images")
-        paths = [str(path) for path in [*(images or []), *(folder or [])]]
-        if not paths:
-            raise gr.Error("upload one or more image files (or a folder of them) to score")
-        scores, errors = score_files(model.discriminator, paths, [Path(p).name for p in paths])
-        if not scores:
-            raise gr.Error("no usable image: " + "; ".join(errors))
-        gallery = [  # captions get cut: the score first
-            (self.app.png_file(s.seen), f"{_score_text(s.logit, '+.2f')} {s.name}") for s in scores
-        ]
-        table = [
-            [s.name, _score_cell(s.logit), _score_cell(s.probability), "; ".join(s.notes) or "none"] for s in scores
-        ]
-        reference = self.app.references.get(ref or self.app.models.initial, model)
-        histogram = score_histogram(
-            reference.generated, reference.real, [(s.name, s.logit) for s in scores], reference.note
-        )
-        problems = [f"**Skipped {len(errors)} file(s):**\n" + "\n".join(f"- {e}" for e in errors)] if errors else []
-        problems += _not_finite_note([s.name for s in scores if not math.isfinite(s.logit)], len(scores), reference)
-        return gallery, table, "\n\n".join(problems) or "All files scored.", self.app.outputs.write(histogram, ".png")
+        with self.app.jobs.running(request):  # its cap's ticket ends with the work
+            model = self.app.current(ref)
+            if model.discriminator is None:
+                raise gr.Error("this model was exported without a discriminator, so it cannot score images")
+            paths = [str(path) for path in [*(images or []), *(folder or [])]]
+            if not paths:
+                raise gr.Error("upload one or more image files (or a folder of them) to score")
+            scores, errors = score_files(model.discriminator, paths, [Path(p).name for p in paths])
+            if not scores:
+                raise gr.Error("no usable image: " + "; ".join(errors))
+            gallery = [  # captions get cut: the score first
+                (self.app.png_file(s.seen), f"{_score_text(s.logit, '+.2f')} {s.name}") for s in scores
+            ]
+            table = [
+                [s.name, _score_cell(s.logit), _score_cell(s.probability), "; ".join(s.notes) or "none"] for s in scores
+            ]
+            reference = self.app.references.get(ref or self.app.models.initial, model)
+            histogram = score_histogram(
+                reference.generated, reference.real, [(s.name, s.logit) for s in scores], reference.note
+            )
+            problems = [f"**Skipped {len(errors)} file(s):**\n" + "\n".join(f"- {e}" for e in errors)] if errors else []
+            problems += _not_finite_note([s.name for s in scores if not math.isfinite(s.logit)], len(scores), reference)
+            return (
+                gallery,
+                table,
+                "\n\n".join(problems) or "All files scored.",
+                self.app.outputs.write(histogram, ".png"),
+            )
 
     @shows_errors
     def saliency(
@@ -125,6 +137,7 @@ class ScoreTab:
         folder: list[str] | None = None,
         seed: float = 0,
         ref: ModelRef | None = None,
+        request: gr.Request | None = None,
     ):
         """What the discriminator's logit is sensitive to: for each uploaded image, and for the generated sample of
         `seed`, a SmoothGrad saliency map (the gradient of the logit with respect to the input pixels, averaged over
@@ -140,29 +153,30 @@ class ScoreTab:
             a gallery of PNGs, one per image (the image as the discriminator sees it, its map, the map over the
             image), captioned with the logit and the name; and a note on the maps and any skipped file
         """
-        model = self.app.current(ref)
-        if model.discriminator is None:
-            raise gr.Error("this model was exported without a discriminator, so it has no saliency maps")
-        seed = check_int(seed, "seed", 0, MAX_SEED)
-        paths = [str(path) for path in [*(images or []), *(folder or [])]]
-        prepared, errors = fit_files(model.discriminator, paths, [Path(p).name for p in paths])
-        generated = generate(model.generator, latent_for_seed(seed, model.config.nz)[None])
-        batch = torch.cat([*(image_to_uint8(seen)[None] for _, seen, _ in prepared), generated])
-        maps = saliency(model.discriminator, batch)
-        logits = discriminator_logits(model.discriminator, batch).tolist()
-        names = [name for name, _, _ in prepared] + [f"seed {seed}"]
-        about = {**model_identity(model), "source": shown_source(model.source), "saliency": "smoothgrad"}
-        gallery = [
-            (
-                self.app.png_file(saliency_overlay(image, map_), {**about, "image": name, "logit": f"{logit:.6g}"}),
-                f"{_score_text(logit, '+.2f')} {name}",
-            )
-            for image, map_, logit, name in zip(batch, maps, logits, names, strict=True)
-        ]
-        used = Counter(name for name, _, _ in prepared)
-        skipped = list((Counter(Path(p).name for p in paths) - used).elements())  # named here, explained by score
-        note = f" Skipped unusable file(s): {', '.join(map(markdown_text, skipped))}." if skipped else ""
-        return gallery, f"Saliency maps of {len(prepared)} upload(s) and seed {seed}.{note}"
+        with self.app.jobs.running(request):  # its cap's ticket ends with the work
+            model = self.app.current(ref)
+            if model.discriminator is None:
+                raise gr.Error("this model was exported without a discriminator, so it has no saliency maps")
+            seed = check_int(seed, "seed", 0, MAX_SEED)
+            paths = [str(path) for path in [*(images or []), *(folder or [])]]
+            prepared, errors = fit_files(model.discriminator, paths, [Path(p).name for p in paths])
+            generated = generate(model.generator, latent_for_seed(seed, model.config.nz)[None])
+            batch = torch.cat([*(image_to_uint8(seen)[None] for _, seen, _ in prepared), generated])
+            maps = saliency(model.discriminator, batch)
+            logits = discriminator_logits(model.discriminator, batch).tolist()
+            names = [name for name, _, _ in prepared] + [f"seed {seed}"]
+            about = {**model_identity(model), "source": shown_source(model.source), "saliency": "smoothgrad"}
+            gallery = [
+                (
+                    self.app.png_file(saliency_overlay(image, map_), {**about, "image": name, "logit": f"{logit:.6g}"}),
+                    f"{_score_text(logit, '+.2f')} {name}",
+                )
+                for image, map_, logit, name in zip(batch, maps, logits, names, strict=True)
+            ]
+            used = Counter(name for name, _, _ in prepared)
+            skipped = list((Counter(Path(p).name for p in paths) - used).elements())  # named here, explained by score
+            note = f" Skipped unusable file(s): {', '.join(map(markdown_text, skipped))}." if skipped else ""
+            return gallery, f"Saliency maps of {len(prepared)} upload(s) and seed {seed}.{note}"
 
 
 def _uploads() -> tuple[gr.File, gr.File]:
@@ -214,7 +228,7 @@ def _saliency() -> dict[str, gr.components.Component]:
 def build(app: AppContext, session_model: gr.State) -> ScoreTab:
     """The Score tab, its events wired to a ScoreTab's handler (an example set, where examples/ has one, runs it)."""
     tab = ScoreTab(app)
-    light = app.group("light")
+    uploads_group = app.group("uploads")  # decoding uploads: a group of its own, so that samples never wait behind it
     with gr.Tab("Score"):
         gr.Markdown(
             DISCLAIMER + f" Up to {MAX_FILES} files at once; transparency is composited on black, animations "
@@ -235,12 +249,12 @@ def build(app: AppContext, session_model: gr.State) -> ScoreTab:
         inputs, outputs = [uploads, folder, session_model], _outputs()
         maps = _saliency()
         map_inputs = [uploads, folder, maps["seed"], session_model]
-        scored = score_button.click(tab.score, inputs, outputs, api_name="score", **light)
-        maps["button"].click(tab.saliency, map_inputs, maps["outputs"], api_name="saliency", **light)
-        scored.success(tab.saliency, map_inputs, maps["outputs"], api_visibility="private", **light)
+        scored = score_button.click(tab.score, inputs, outputs, api_name="score", **uploads_group)
+        maps["button"].click(tab.saliency, map_inputs, maps["outputs"], api_name="saliency", **uploads_group)
+        scored.success(tab.saliency, map_inputs, maps["outputs"], api_visibility="private", **uploads_group)
         if example_sets:
             example_scored = examples.load_input_event.then(
-                tab.score, inputs, outputs, api_visibility="private", **light
+                tab.score, inputs, outputs, api_visibility="private", **uploads_group
             )
-            example_scored.success(tab.saliency, map_inputs, maps["outputs"], api_visibility="private", **light)
+            example_scored.success(tab.saliency, map_inputs, maps["outputs"], api_visibility="private", **uploads_group)
     return tab
