@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 export GRADIO_ANALYTICS_ENABLED := False
 export HF_HUB_DISABLE_TELEMETRY := 1
 
-.PHONY: demo test test-fast lint setup system-packages bench
+.PHONY: demo test test-fast lint style setup system-packages bench
 
 # The pinned requirements, then this project in editable mode (no sys.path edits anywhere).
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
@@ -31,9 +31,14 @@ test: setup system-packages
 test-fast: setup
 	$(PY) -m pytest -m "not slow and not browser and not hub"
 
+# What CI checks; `make style` fixes what it can (run it before committing)
 lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+style: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 bench: setup
 	$(PY) bench/app_speed.py

@@ -13,12 +13,11 @@ run=0
 for args in "--image-size 32 --channels 3 --batch-size 256" "--image-size 64 --channels 3 --batch-size 256" \
             "--image-size 64 --channels 3 --batch-size 1024"; do
   run=$((run + 1))  # each JSON line names its image size and batch
-  timeout 240 python3 bench/train_speed.py --device cuda --steps 50 --compile $args > "$OUT/train_speed_$run.json" 2>"$OUT/train_speed_$run.err"
+  PYTHONPATH=. timeout 240 python3 bench/train_speed.py --device cuda --steps 50 --compile $args > "$OUT/train_speed_$run.json" 2>"$OUT/train_speed_$run.err"
 done
 {
-  python3 - <<'PY'
-import sys, tempfile, torch
-sys.path.insert(0, ".")
+  PYTHONPATH=. python3 - <<'PY'
+import tempfile, torch
 from gan.data import ImageDataset
 from gan.training.settings import RunSettings
 from gan.training.trainer import Trainer

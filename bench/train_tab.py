@@ -160,9 +160,9 @@ def _p50(client, count: int = 20) -> float:
 
 
 def app(options: argparse.Namespace) -> None:
-    sys.path.insert(0, str(ROOT / "tests"))
     from gradio_client import Client
-    from helpers import RunningApp
+
+    from gan.testing import RunningApp
 
     log = Path(tempfile.mkdtemp(prefix="train-tab-app-")) / "app.log"
     running = RunningApp(log, [])

@@ -1,11 +1,61 @@
-"""Files that tests and benchmarks share (as diffusers keeps its testing utilities in its package): hostile image files
-and zips, built in memory, each small to send and costly for a naive reader (see gan.decoding and gan.uploads)."""
+"""What tests and benchmarks share (as diffusers keeps its testing utilities in its package): the app launched as a
+user launches it, and hostile image files and zips, built in memory, each small to send and costly for a naive
+reader (see gan.decoding and gan.uploads)."""
 
 from __future__ import annotations
 
 import io
+import socket
 import struct
+import subprocess
+import sys
+import time
+import urllib.request
 import zlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]  # the checkout (or Space) holding app.py
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class RunningApp:
+    """`python app.py ARGS` on a free port, ready to answer once constructed; `cwd` holds the app.py to run (a
+    downloaded Space, or this checkout)."""
+
+    def __init__(self, log: Path, args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.log = log
+        self.process = subprocess.Popen(
+            [sys.executable, str(cwd / "app.py"), *args, "--port", str(self.port)],
+            cwd=cwd,
+            env=env,
+            stdout=open(log, "w"),
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.time() + 90
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"app exited early:\n{log.read_text()}")
+            try:
+                urllib.request.urlopen(self.url, timeout=2)
+                return
+            except OSError:
+                time.sleep(0.3)
+        self.process.kill()
+        raise RuntimeError(f"app did not start in 90 s:\n{log.read_text()}")
+
+    def alive(self) -> bool:
+        return self.process.poll() is None and urllib.request.urlopen(self.url, timeout=5).status == 200
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=20)
 
 
 def tiff_of_many_frames(frames: int = 100_000) -> bytes:

@@ -6,13 +6,10 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import socket
 import struct
 import subprocess
 import sys
 import textwrap
-import time
-import urllib.request
 from pathlib import Path
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
@@ -22,6 +19,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 import numpy as np  # noqa: E402 (after the environment: libraries read it when imported)
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
+
+from gan.testing import RunningApp, free_port  # noqa: E402, F401 (shared with bench/)
 
 ROOT = Path(__file__).resolve().parents[1]
 DEBIAN_FASHION = Path("/usr/share/datasets/fashion-mnist")
@@ -76,47 +75,6 @@ def train(args: list[str]) -> int:
     from gan.training import main
 
     return main(args)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RunningApp:
-    """`python app.py ARGS` on a free port, ready to answer once constructed; `cwd` holds the app.py to run (a
-    downloaded Space, or this checkout)."""
-
-    def __init__(self, log: Path, args: list[str], env: dict[str, str] | None = None, cwd: Path = ROOT):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        self.log = log
-        self.process = subprocess.Popen(
-            [sys.executable, str(cwd / "app.py"), *args, "--port", str(self.port)],
-            cwd=cwd,
-            env=env,
-            stdout=open(log, "w"),
-            stderr=subprocess.STDOUT,
-        )
-        deadline = time.time() + 90
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"app exited early:\n{log.read_text()}")
-            try:
-                urllib.request.urlopen(self.url, timeout=2)
-                return
-            except OSError:
-                time.sleep(0.3)
-        self.process.kill()
-        raise RuntimeError(f"app did not start in 90 s:\n{log.read_text()}")
-
-    def alive(self) -> bool:
-        return self.process.poll() is None and urllib.request.urlopen(self.url, timeout=5).status == 200
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=20)
 
 
 PRELUDE = '''
