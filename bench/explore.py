@@ -86,7 +86,7 @@ def directions(model) -> None:
     else:
         os.environ["DCGAN_CACHE"] = original
     explore.forget_directions()
-    explore.principal_directions(model.generator)  # where the app keeps them (data.cache_dir(): DCGAN_CACHE)
+    explore.principal_directions(model.generator)  # where the app keeps them (files.cache_dir(): DCGAN_CACHE)
     print(f"  the app's cache: {explore.directions_file(found.digest)}")
 
 

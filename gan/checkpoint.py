@@ -17,7 +17,6 @@ import io
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +26,7 @@ from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 
 from .errors import CheckpointError
+from .files import atomic_write
 from .models import Discriminator, Generator, ModelConfig
 
 FORMAT_VERSION = 1
@@ -35,7 +35,6 @@ GENERATOR_NAME = "model.safetensors"
 DISCRIMINATOR_NAME = "discriminator.safetensors"
 RAW_GENERATOR_NAME = "generator_raw.safetensors"  # the live (non-EMA) generator, when EMA is on
 STATE_PATTERN = re.compile(r"step_(\d+)\.pt$")
-TEMPORARY_SUFFIX = ".tmp"
 STATE_KEYS = ("step", "generator", "discriminator", "opt_g", "opt_d", "rng", "args")
 MAX_CONFIG_BYTES = 64 * 1024  # the bundled model's config.json is 2.5 KB
 MAX_CONFIG_DEPTH = 16  # it nests 3 levels
@@ -56,31 +55,6 @@ class LoadedModel:
     def name(self) -> str:
         name = self.metadata.get("name")
         return name if isinstance(name, str) and name else self.source
-
-
-def _umask() -> int:
-    """The process's umask (os.umask can only be read by setting it: done once, at import)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-FILE_MODE = 0o666 & ~_umask()  # what open() gives a new file; mkstemp's files are 0600
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call write(tmp_path), then rename over path, so a crash never leaves a half-written file (only a
-    `.NAME.*.tmp` beside it, which `remove_temporaries` cleans). The file gets the user's umask, like any other."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMPORARY_SUFFIX)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -247,19 +221,6 @@ def list_training_states(folder: Path) -> list[Path]:
 
 def state_path(folder: Path, step: int) -> Path:
     return folder / f"step_{step:07d}.pt"
-
-
-def remove_temporaries(folder: Path) -> list[Path]:
-    """Delete the `.NAME.*.tmp` files that a killed `atomic_write` leaves in folder (not below it); only safe while
-    no process writes there (training holds the run folder's lock)."""
-    if not folder.is_dir():
-        return []
-    stale = [
-        p for p in folder.iterdir() if p.name.startswith(".") and p.name.endswith(TEMPORARY_SUFFIX) and p.is_file()
-    ]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return stale
 
 
 def prune_training_states(folder: Path, keep_last: int) -> None:

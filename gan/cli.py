@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from . import BUNDLED_MODEL
-from .checkpoint import CONFIG_NAME, atomic_write
+from .checkpoint import CONFIG_NAME
 from .errors import GanError
+from .files import atomic_write
 from .hub.load import load_source
 from .hub.publish import add_publish_arguments, add_token_argument
 from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, project_file, save_latent

@@ -26,8 +26,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from .checkpoint import atomic_write
 from .errors import DataError, ImageInputError
+from .files import atomic_write, cache_dir
 from .images import decode_image, fit_image, image_to_uint8, list_image_files
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "folder")
@@ -83,14 +83,6 @@ class ImageDataset:
 def _copy(opener, source: Path, target: str) -> None:
     with opener(source, "rb") as src, open(target, "wb") as dst:
         shutil.copyfileobj(src, dst)
-
-
-def cache_dir() -> Path:
-    """Writable cache for unpacked dataset files (DCGAN_CACHE, else XDG cache)."""
-    base = os.environ.get("DCGAN_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "dcgan-studio"
-    )
-    return Path(base)
 
 
 def _idx_class(name: str):

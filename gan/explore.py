@@ -16,7 +16,7 @@ would need samples and give slightly different, seed-dependent directions. Signs
 (by magnitude, the first such) is positive. A direction moves z by one standard deviation of z along it per unit
 (z ~ N(0, I) has variance 1 along any unit vector), so strips run from -3 to +3.
 
-The directions are computed once per generator and cached in memory and on disk under `data.cache_dir()`
+The directions are computed once per generator and cached in memory and on disk under `files.cache_dir()`
 (`directions/<digest>.safetensors`), keyed by a SHA-256 digest of the generator's weights.
 
 **Saliency.** The gradient of the discriminator's logit with respect to the input pixels, averaged over copies of
@@ -38,9 +38,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from .checkpoint import atomic_write
-from .data import cache_dir
 from .errors import GanError
+from .files import atomic_write, cache_dir
 from .images import uint8_to_model_input
 from .models import Discriminator, Generator
 from .sampling import generate, to_pil

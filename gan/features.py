@@ -25,9 +25,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from tqdm import tqdm
 
-from .checkpoint import atomic_write
 from .data import load_dataset
 from .errors import GanError
+from .files import atomic_write
 from .images import uint8_to_model_input
 
 ASSETS = Path(__file__).resolve().parent / "assets"

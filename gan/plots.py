@@ -4,7 +4,6 @@ app's histogram of discriminator scores."""
 from __future__ import annotations
 
 import io
-import json
 import math
 from pathlib import Path
 
@@ -22,25 +21,6 @@ def _figure(**options):
     figure = Figure(**options)
     FigureCanvasAgg(figure)
     return figure
-
-
-def parse_metrics(lines: list[str]) -> list[dict | None]:
-    """Each line's record, or None where a line is not one (torn by a kill or a full disk mid-write)."""
-    records = []
-    for line in lines:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
-        records.append(record if isinstance(record, dict) else None)
-    return records
-
-
-def read_metrics(path: Path) -> list[dict]:
-    """The records of a metrics log, skipping lines that are not records."""
-    if not path.is_file():
-        return []
-    return [r for r in parse_metrics(path.read_text(errors="replace").splitlines()) if r is not None]
 
 
 def plot_losses(records: list[dict], path: Path, loss_label: str) -> None:

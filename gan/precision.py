@@ -23,6 +23,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .files import atomic_write, cache_dir
+
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # /proc/cpuinfo flags worth naming next to a measured figure, in this order
 VECTOR_EXTENSIONS = {"avx2": "AVX2", "avx512f": "AVX-512", "avx512_bf16": "AVX512-BF16", "amx_bf16": "AMX-BF16"}
@@ -182,8 +184,6 @@ def bf16_slowdown(
 
 
 def probe_cache_path() -> Path:
-    from .data import cache_dir
-
     return cache_dir() / PROBE_CACHE_NAME
 
 
@@ -204,8 +204,6 @@ def probe_key(generator: torch.nn.Module, discriminator: torch.nn.Module, batch_
 
 def cached_bf16_slowdown(generator: torch.nn.Module, discriminator: torch.nn.Module, batch_size: int) -> float:
     """`bf16_slowdown`, measured once per key and kept in the cache folder (an unreadable cache is measured again)."""
-    from .checkpoint import atomic_write
-
     path, key = probe_cache_path(), probe_key(generator, discriminator, batch_size)
     try:
         verdicts = json.loads(path.read_text())

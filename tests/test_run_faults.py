@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 from helpers import ROOT, tiny_mnist_args, train
 
-from gan import checkpoint
+from gan import checkpoint, files
 from gan.checkpoint import list_training_states, load_model, load_training_state
-from gan.plots import read_metrics
+from gan.runlog import read_metrics
 
 pytestmark = pytest.mark.slow
 
@@ -116,7 +116,7 @@ def test_leftover_temporaries_are_removed_and_modes_follow_the_umask(tmp_path, i
         out / "model" / "config.json",
         *list_training_states(out / "checkpoints"),
     ]:
-        assert stat.S_IMODE(path.stat().st_mode) == png_mode == checkpoint.FILE_MODE, path
+        assert stat.S_IMODE(path.stat().st_mode) == png_mode == files.FILE_MODE, path
 
 
 def test_a_second_run_on_the_same_folder_is_refused_and_touches_nothing(tmp_path, idx_dir):

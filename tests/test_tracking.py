@@ -28,7 +28,7 @@ from PIL import Image
 import gan.training.run as run_module
 import gan.training.tracking as tracking
 from gan.checkpoint import list_training_states
-from gan.plots import read_metrics
+from gan.runlog import read_metrics
 from gan.training.trainer import Trainer
 
 assert "trackio" not in sys.modules, "trackio was imported before TRACKIO_DIR could be set"

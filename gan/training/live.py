@@ -38,9 +38,9 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..checkpoint import atomic_write
+from ..files import atomic_write
 from ..images import uint8_to_model_input
-from ..plots import parse_metrics
+from ..runlog import parse_metrics
 from ..sampling import generate, grid_image, latents_for_seeds
 
 if TYPE_CHECKING:

@@ -33,10 +33,12 @@ from ..distributed import parameter_digest
 from ..errors import CheckpointError, GanError
 from ..evaluation import TrainingEvaluator
 from ..features import FEATURE_DATASETS, DomainFeatures
+from ..files import atomic_write, remove_temporaries
 from ..hub import publish
 from ..models import without_spectral_norm
-from ..plots import parse_metrics, plot_losses, plot_weight_norms, read_metrics
+from ..plots import plot_losses, plot_weight_norms
 from ..precision import describe_device
+from ..runlog import parse_metrics, read_metrics
 from ..sampling import generate, grid_image, latents_for_seeds
 from .settings import RunSettings
 from .tracking import TENSORBOARD_DIR, Tracker, open_trackers, parse_report_to
@@ -443,7 +445,7 @@ def truncate_metrics(path: Path, step: int) -> int:
         if record is not None and record.get("step", 0) <= step
     ]
     if len(kept) < len(lines):
-        ckpt.atomic_write(path, lambda p: Path(p).write_text("".join(line + "\n" for line in kept)))
+        atomic_write(path, lambda p: Path(p).write_text("".join(line + "\n" for line in kept)))
     return len(lines) - len(kept)
 
 
@@ -482,7 +484,7 @@ def claim_run_folder(out: Path) -> int:
         os.close(lock)
         raise unwritable(error) from None
     removed = [
-        p for folder in (out, out / "checkpoints", out / "model", out / "best") for p in ckpt.remove_temporaries(folder)
+        p for folder in (out, out / "checkpoints", out / "model", out / "best") for p in remove_temporaries(folder)
     ]
     if removed:
         print(f"removed {len(removed)} half-written file(s) left in {out} by an interrupted run")

@@ -18,8 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .. import checkpoint as ckpt
 from ..errors import GanError
+from ..files import atomic_write
 
 TRACKERS = {"tensorboard": "tensorboard==2.21.0", "trackio": "trackio==0.43.0"}  # name -> what to install
 TENSORBOARD_DIR = "tensorboard"  # in the run folder and in its exports (pushed as they are)
@@ -133,7 +133,7 @@ class TrackioTracker(Tracker):
         name = previous or _unused_run_name(trackio, out.resolve().name)
         self.run = trackio.init(project=TRACKIO_PROJECT, name=name, config=config, resume="never")
         record = {"project": TRACKIO_PROJECT, "name": self.run.name, "id": self.run.id}
-        ckpt.atomic_write(out / TRACKIO_RUN_FILE, lambda p: Path(p).write_text(json.dumps(record) + "\n"))
+        atomic_write(out / TRACKIO_RUN_FILE, lambda p: Path(p).write_text(json.dumps(record) + "\n"))
         for past in history:
             self.log_record(past)
         for step, path in sorted(grids.items()):
