@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torchvision.datasets.mnist import read_image_file
 
 from gan.checkpoint import load_model
-from gan.data import DEBIAN_FASHION_MNIST
+from gan.data.idx import DEBIAN_FASHION_MNIST
 from gan.models import Discriminator, Generator, ModelConfig
 from gan.projection import DEFAULT_RESTARTS, DEFAULT_STEPS, project
 from gan.sampling import generate, latents_for_seeds

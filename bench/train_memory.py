@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from gan.data import DEBIAN_FASHION_MNIST
+from gan.data.idx import DEBIAN_FASHION_MNIST
 from gan.precision import describe_device
 from gan.training.live import LIVE_EVERY, MEMORY_BYTES, TabRun, TrainingProcess
 from gan.uploads import MAX_FILES, write_images

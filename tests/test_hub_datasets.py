@@ -470,7 +470,7 @@ def test_the_hub_datasets_extra_pins_what_requirements_dev_and_the_hint_name():
     (the Space's)."""
     import tomllib
 
-    from gan.hub.dataset import INSTALL_HINT, REQUIREMENT
+    from gan.data.hub import INSTALL_HINT, REQUIREMENT
 
     extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["hub-datasets"]
     assert extra == [REQUIREMENT] and REQUIREMENT in INSTALL_HINT and "[hub-datasets]" in INSTALL_HINT

@@ -13,16 +13,9 @@ import re
 from huggingface_hub import ModelCard, ModelCardData
 
 from ..checkpoint import DISCRIMINATOR_NAME, GENERATOR_NAME, RAW_GENERATOR_NAME
+from ..data.sources import SOURCES, hub_repo
 from .errors import looks_like_repo_id
 
-# Training data on the Hub (for the card's `datasets:` link) and the licence the weights inherit from it.
-HUB_DATASETS = {
-    "mnist": "ylecun/mnist",
-    "fashion-mnist": "zalando-datasets/fashion_mnist",
-    "cifar10": "uoft-cs/cifar10",
-}
-LICENSES = {"mnist": "cc-by-sa-3.0", "fashion-mnist": "mit"}  # others: "other", with the dataset's own terms
-HUB_DATASET_PREFIX = "hf:"  # `train.py --dataset hf:OWNER/NAME`: the dataset is that repo, its licence its card's
 LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # a Hub licence id (cc-by-4.0, apache-2.0, other...)
 PIPELINE_TAG = "unconditional-image-generation"
 FILE_DESCRIPTIONS = {
@@ -40,25 +33,25 @@ LOCAL_PATH_ARGS = ("out", "data_dir", "resume")  # the trainer's own paths: nois
 
 
 def hub_dataset_id(dataset) -> str | None:
-    """The dataset repo on the Hub of a config.json's `dataset`: a built-in's (HUB_DATASETS), or `hf:OWNER/NAME`'s."""
+    """The dataset repo on the Hub of a config.json's `dataset`: its source's (data.SOURCES), or `hf:OWNER/NAME`'s."""
     if not isinstance(dataset, str):
         return None
-    if dataset.startswith(HUB_DATASET_PREFIX):
-        repo_id = dataset[len(HUB_DATASET_PREFIX) :]
+    repo_id = hub_repo(dataset)
+    if repo_id is not None:
         return repo_id if looks_like_repo_id(repo_id) else None
-    return HUB_DATASETS.get(dataset)
+    return SOURCES[dataset].hub_id if dataset in SOURCES else None
 
 
 def model_license(config: dict) -> str:
-    """The card's `license:`, inherited from the data: a built-in's (LICENSES), a Hub dataset card's single licence id,
-    else "other" (the card's Dataset section gives the terms)."""
+    """The card's `license:`, inherited from the data: its source's (data.SOURCES), a Hub dataset card's single licence
+    id, else "other" (the card's Dataset section gives the terms)."""
     dataset = config.get("dataset")
     if not isinstance(dataset, str):
         return "other"
-    if dataset.startswith(HUB_DATASET_PREFIX):
+    if hub_repo(dataset) is not None:
         license = config.get("dataset_license")
         return license if isinstance(license, str) and LICENSE_ID.fullmatch(license) else "other"
-    return LICENSES.get(dataset, "other")
+    return SOURCES[dataset].hub_license if dataset in SOURCES else "other"
 
 
 def published_config(config: dict) -> bytes:
@@ -163,7 +156,7 @@ def model_card(config: dict, repo_id: str, files: list[str], revision: str | Non
             "dcgan-studio",
             "model_hub_mixin",
             "pytorch_model_hub_mixin",
-            *([] if str(dataset).startswith(HUB_DATASET_PREFIX) else [dataset]),  # `datasets:` links a Hub dataset
+            *([] if hub_repo(dataset) is not None else [dataset]),  # `datasets:` links a Hub dataset
         ],
         datasets=[hub_dataset] if hub_dataset else None,
     )

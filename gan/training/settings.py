@@ -327,7 +327,7 @@ def _check_data_flags(settings: RunSettings) -> None:
         raise GanError("--data-split must name a split, e.g. train")
     if settings.dataset_config is not None and not settings.dataset_config.strip():
         raise GanError("--dataset-config must name one of the dataset's configs")
-    from ..hub.dataset import check_datasets_installed  # the Hub API client: imported for Hub datasets only
+    from ..data.hub import check_datasets_installed  # the Hub API client: imported for Hub datasets only
 
     check_datasets_installed()
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import GENERATOR_NAME, LoadedModel
-from ..data import DATASETS, ImageDataset, load_dataset
+from ..data import SOURCES, ImageDataset, load_dataset
 from ..errors import GanError
 from ..sampling import generate, latents_for_seeds
 from ..scoring import discriminator_logits
@@ -31,8 +31,6 @@ REFERENCE_SAMPLES = 512  # generated seeds 0..511 and as many real images per mo
 NEAREST = 8  # training images shown per memorisation check
 DATASETS_KEPT = 1  # full training sets held in memory (Fashion-MNIST: 61 MB as uint8)
 MAX_DATASET_BYTES = 160 * 2**20  # a set of every 32 px model (CIFAR-10: 147 MiB as uint8); 64 px sets are 4x larger
-NATIVE_CHANNELS = {"mnist": 1, "fashion-mnist": 1, "cifar10": 3}  # a model of other channels never trained on them
-TRAIN_IMAGES = {"mnist": 60_000, "fashion-mnist": 60_000, "cifar10": 50_000}  # to size a set before loading it
 REFERENCES_KEPT = 64  # models whose reference scores are kept (a few KB each)
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~:.])")  # backslash-escaped: no markup, HTML, link or autolink
 MAX_SHOWN = 100  # characters of one metadata value in the summary
@@ -183,12 +181,12 @@ class TrainingData:
         name = model.metadata.get("dataset")
         if not name or not isinstance(name, str):
             return "the model does not say which data it was trained on"
-        if name not in DATASETS:  # and never echo it: these notes are Markdown
+        if name not in SOURCES:  # and never echo it: these notes are Markdown
             return "the model names a dataset this server does not know"
-        size, channels = model.config.image_size, model.config.nc
-        if NATIVE_CHANNELS.get(name, channels) != channels:  # refused before loading: it would only be converted
-            return f"its training data ({name}) has {NATIVE_CHANNELS[name]} channel(s), the model {channels}"
-        if TRAIN_IMAGES.get(name, 0) * channels * size * size > MAX_DATASET_BYTES:
+        source, size, channels = SOURCES[name], model.config.image_size, model.config.nc
+        if (source.channels or channels) != channels:  # refused before loading: it would only be converted
+            return f"its training data ({name}) has {source.channels} channel(s), the model {channels}"
+        if (source.images or 0) * channels * size * size > MAX_DATASET_BYTES:  # sized before loading
             return _too_large(name, size)
         local = "hub" not in model.metadata
         data_dir = model.metadata.get("training", {}).get("args", {}).get("data_dir") if local else None

@@ -30,7 +30,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..checkpoint import CONFIG_NAME
-from ..data import DEBIAN_FASHION_MNIST, DEFAULT_DATA_ROOT
+from ..data import SOURCES
 from ..errors import GanError
 from ..hub.errors import hub_errors
 from ..hub.publish import export_files, push_export
@@ -86,12 +86,6 @@ INTRO = (
 )
 
 
-def fashion_mnist_here() -> bool:
-    """Whether Fashion-MNIST is on this machine (Debian's dataset-fashion-mnist, or ./data): nothing is downloaded."""
-    folders = [DEFAULT_DATA_ROOT / "FashionMNIST" / "raw", DEBIAN_FASHION_MNIST]
-    return any(folder.is_dir() and any(folder.glob("train-images-idx3-ubyte*")) for folder in folders)
-
-
 def zip_export(folder: Path, inner: str) -> bytes:
     """An export's published files (config.json, the safetensors, samples and plots, metrics) as a zip holding one
     folder `inner`, which `python app.py --checkpoint` and `python -m gan sample --checkpoint` load once unzipped."""
@@ -143,7 +137,7 @@ class TrainTab:
         self.kept: OrderedDict[str, Path] = OrderedDict()  # each session's latest finished run folder
         self.early_stops: set[str] = set()  # sessions that pressed Stop while their run was queued
         self.lock = threading.Lock()
-        self.fashion_mnist = fashion_mnist_here()
+        self.fashion_mnist = SOURCES["fashion-mnist"].here()
         self.watchdog: threading.Thread | None = None
 
     # -- the settings ------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""A dataset repo on the Hub -> the images of one of its splits, as the uint8 tensor every dataset becomes (gan.data).
+"""A dataset repo on the Hub -> the images of one of its splits, as the uint8 tensor every dataset becomes.
 
 `train.py --dataset hf:OWNER/NAME` lands here. The `datasets` library reads the repo (parquet files, image folders
 with or without `metadata.csv`: anything it loads without a script) and caches it; it is an optional dependency
@@ -35,12 +35,12 @@ from huggingface_hub import errors as hf_errors
 from huggingface_hub.file_download import repo_folder_name
 from tqdm import tqdm
 
-from ..data import HUB_PREFIX as PREFIX
-from ..data import ImageDataset
 from ..decoding import Budget, fit_files
 from ..errors import DataError, GanError, HubError, ImageInputError
+from ..hub.errors import check_repo_id, check_revision, explain, first_line
 from ..images import image_to_uint8
-from .errors import check_repo_id, check_revision, explain, first_line
+from .dataset import ImageDataset
+from .sources import HUB_PREFIX as PREFIX
 
 REQUIREMENT = "datasets==5.2.0"
 INSTALL_HINT = f"pip install {REQUIREMENT} (or pip install -e '.[hub-datasets]')"
@@ -48,11 +48,6 @@ COMMIT = re.compile(r"[0-9a-f]{40}")
 CARD_NAME = "README.md"
 DECODE_BATCH = 256
 LOGIN = "log in with a token that can read it (`hf auth login`, or set HF_TOKEN)"
-
-
-def hub_repo_id(name: str | None) -> str | None:
-    """`OWNER/NAME` of a `--dataset hf:OWNER/NAME`, else None."""
-    return name[len(PREFIX) :] if isinstance(name, str) and name.startswith(PREFIX) else None
 
 
 def _page(repo_id: str) -> str:
