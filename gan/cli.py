@@ -10,11 +10,11 @@ from pathlib import Path
 import numpy as np
 
 from . import BUNDLED_MODEL
-from .checkpoint import CONFIG_NAME
+from .checkpoint import CONFIG_NAME, read_config
 from .errors import GanError
 from .files import atomic_write
 from .hub.load import load_source
-from .hub.publish import add_publish_arguments, add_token_argument
+from .hub.publish import add_publish_arguments, add_token_argument, push_export
 from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, project_file, save_latent
 from .sampling import MAX_SEED, generate, grid_image, latents_for_seeds, png_bytes, to_pil
 
@@ -71,7 +71,7 @@ def evaluate(args: argparse.Namespace) -> None:
     result = evaluate_generator(model.generator, features, train, args.num, test)
     result.update(dataset=dataset, feature_space=features.name)
     if args.save:  # the export's recorded evaluation (shown by the app and the model card)
-        config = json.loads((Path(args.checkpoint) / CONFIG_NAME).read_text())
+        _, config = read_config(Path(args.checkpoint))  # bounded, as every read of a config.json
         recorded = {**result, "step": config.get("training", {}).get("steps")}  # like training's quick evaluations
         atomic_write(
             Path(args.checkpoint) / CONFIG_NAME,
@@ -90,8 +90,6 @@ def train_features(args: argparse.Namespace) -> None:
 
 def push(args: argparse.Namespace) -> None:
     """Publish an export folder (or a run folder's model/) to a Hub model repo, as one commit, without retraining."""
-    from .hub.publish import push_export
-
     published = push_export(
         args.folder,
         args.hub_model_id,

@@ -32,7 +32,7 @@ from PIL import Image
 from .errors import ImageInputError
 from .images import decode_image, fit_image, fit_upload
 
-FILE_LIMIT_S = 3.0  # one file's decoding at most: a 4096x4096 PNG, the pixel cap, takes well under a second
+FILE_LIMIT_S = 3.0  # one file's decoding at most: several times what a file at the pixel cap takes
 KEPT_CHILDREN = 4  # idle children kept for the next files
 CHILD_NICENESS = 10  # children yield the CPU to the app's own work (another visitor's samples)
 

@@ -1,9 +1,9 @@
 """Which precision a run trains in, chosen for the machine at hand, and how to name that machine.
 
 On CUDA, `--amp auto` is bf16 autocast where the GPU supports it (fp16 with loss scaling otherwise). On a CPU,
-bf16 autocast is only fast with native bf16 instructions (AVX512-BF16 or AMX): without them it is emulated,
-measured 27x slower than fp32 on an AMD EPYC (Zen 3, AVX2). So `--amp auto` on a CPU without native bf16 is fp32,
-decided from the CPU's flags without running anything; with native bf16 a short, time-capped probe times a few
+bf16 autocast is only fast with native bf16 instructions (AVX512-BF16 or AMX): without them it is emulated, many
+times slower than fp32 (docs/speed.md has the figures per machine). So `--amp auto` on a CPU without native bf16 is
+fp32, decided from the CPU's flags without running anything; with native bf16 a short, time-capped probe times a few
 fp32 and bf16 steps of the run's own networks (copies, under a forked RNG, so the run itself is unchanged) and
 bf16 is taken only where it is faster. The verdict is cached per CPU, torch version, thread count and network
 shape in the project's cache folder, so the probe runs once per machine and model.
@@ -21,9 +21,9 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from .files import atomic_write, cache_dir
+from .losses import LOSSES
 
 NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 # /proc/cpuinfo flags worth naming next to a measured figure, in this order
@@ -150,15 +150,14 @@ def _probe_step(
     """Seconds for one training-shaped step: D on real and fake, then G through D, both backwards."""
     config = generator.config
     started = time.perf_counter()
+    loss = LOSSES["bce"]
     with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
         real = torch.rand(batch_size, config.nc, config.image_size, config.image_size) * 2 - 1
         fake = generator(torch.randn(batch_size, config.nz))
-        loss_d = (
-            F.softplus(-discriminator(real).float()).mean() + F.softplus(discriminator(fake.detach()).float()).mean()
-        )
+        loss_d = loss.discriminator(discriminator(real).float(), discriminator(fake.detach()).float())
     loss_d.backward()
     with torch.autocast("cpu", dtype=dtype or torch.float32, enabled=dtype is not None):
-        loss_g = F.softplus(-discriminator(fake).float()).mean()
+        loss_g = loss.generator(discriminator(fake).float())
     loss_g.backward()
     return time.perf_counter() - started
 
@@ -168,7 +167,7 @@ def bf16_slowdown(
 ) -> float:
     """Median bf16 step time over median fp32 step time, for copies of the networks in training mode. Runs under a
     forked RNG and touches neither the networks nor any RNG a run uses. A bf16 warm-up step PROBE_SLOWDOWN_CAP
-    times slower than fp32 ends it early (one emulated bf16 step of a full-size model can take 15 s)."""
+    times slower than fp32 ends it early (an emulated bf16 step of a full-size model is that slow)."""
     generator, discriminator = copy.deepcopy(generator).train(), copy.deepcopy(discriminator).train()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

@@ -18,6 +18,7 @@ the error shrinks, and it measured closer reconstructions (bench/projection.py).
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from collections.abc import Callable
@@ -35,8 +36,8 @@ from .images import image_to_uint8, uint8_to_model_input
 from .models import Discriminator, Generator
 from .sampling import generate
 
-# The default budget: 1.9 s on one core, 1.6 s on two, for the bundled model's shape (nz=100,
-# width 64, 32x32), measured by bench/projection.py. Steps buy more accuracy than restarts.
+# The default budget, chosen with bench/projection.py for the bundled model's shape (docs/app.md has its figures):
+# steps buy more accuracy than restarts.
 DEFAULT_STEPS = 200
 DEFAULT_RESTARTS = 3
 DEFAULT_LR = 0.2
@@ -202,11 +203,18 @@ def project_file(model: LoadedModel, path: str | os.PathLike, name: str | None =
     return result
 
 
+def latent_bytes(z: torch.Tensor) -> bytes:
+    """z as a float32 (nz,) .npy file: the format every latent file of the project has (`load_latent` reads it)."""
+    buffer = io.BytesIO()
+    np.save(buffer, z.detach().cpu().float().numpy().reshape(-1))
+    return buffer.getvalue()
+
+
 def save_latent(z: torch.Tensor, path: str | os.PathLike) -> Path:
     """Write z as a float32 (nz,) .npy file."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    np.save(path, z.detach().cpu().float().numpy().reshape(-1))
+    path.write_bytes(latent_bytes(z))
     return path
 
 

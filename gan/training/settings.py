@@ -11,9 +11,9 @@ from ..data import DATASETS, HUB_PREFIX
 from ..errors import GanError
 from ..hub import errors as hub_errors
 from ..hub import publish
+from ..losses import LOSSES
 from ..models import ModelConfig
 from ..precision import AMP_DTYPES
-from .losses import LOSSES
 from .tracking import parse_report_to
 
 AMP_CHOICES = ("auto", *AMP_DTYPES)

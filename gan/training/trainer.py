@@ -14,9 +14,9 @@ from ..data import ImageDataset
 from ..distributed import World
 from ..errors import CheckpointError
 from ..images import uint8_to_model_input
+from ..losses import LOSSES, r1_penalty
 from ..models import Discriminator, Generator, ModelConfig, add_spectral_norm
 from ..precision import choose_precision
-from .losses import LOSSES, r1_penalty
 from .settings import RunSettings
 
 EMA_RAMPUP = 0.05  # the EMA half-life is at most this fraction of the steps so far

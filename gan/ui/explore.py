@@ -3,12 +3,10 @@ directions of the model's latent space, over the model-side code in explore.py."
 
 from __future__ import annotations
 
-import io
 import re
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import torch
 
 from ..explore import (
@@ -23,7 +21,7 @@ from ..explore import (
     principal_directions,
     strips_figure,
 )
-from ..projection import LatentError, load_latent
+from ..projection import LatentError, latent_bytes, load_latent
 from ..sampling import MAX_SEED, generate, latent_for_seed, to_pil
 from .assets import model_identity, shown_source
 from .common import AppContext, NumberInput, SliderInput, check_int, check_number, image_output, shows_errors
@@ -71,13 +69,6 @@ def _group(name: str, text, files: list[str] | None, nz: int) -> tuple[torch.Ten
         except LatentError as error:
             raise LatentError(f"z_{name.lower()}: {error}") from None
     return torch.stack(latents), [f"seed {seed}" for seed in seeds] + [Path(path).stem for path in files]
-
-
-def _npy(z: torch.Tensor) -> bytes:
-    """z as a float32 (nz,) .npy file (projection.save_latent's format)."""
-    buffer = io.BytesIO()
-    np.save(buffer, z.detach().cpu().numpy().astype(np.float32).reshape(-1))
-    return buffer.getvalue()
 
 
 class ExploreTab:
@@ -139,7 +130,7 @@ class ExploreTab:
         }
         figure = self.app.png_file(arithmetic_figure(result, [labels for _, labels in groups]), text)
         alone = self.app.png_file(to_pil(result.image), {**text, "image": "mean A - mean B + mean C"})
-        return figure, alone, self.app.outputs.write(_npy(result.z), ".npy", prefix="z-arithmetic-")
+        return figure, alone, self.app.outputs.write(latent_bytes(result.z), ".npy", prefix="z-arithmetic-")
 
     @shows_errors
     def directions(
@@ -193,7 +184,7 @@ class ExploreTab:
             [i + 1, round(100 * float(found.variance[i]), 2), round(100 * float(cumulative[i]), 2)]
             for i in range(shown)
         ]
-        return sample, figure, table, self.app.outputs.write(_npy(moved), ".npy", prefix=f"z-seed{seed}-moved-")
+        return sample, figure, table, self.app.outputs.write(latent_bytes(moved), ".npy", prefix=f"z-seed{seed}-moved-")
 
 
 def _groups() -> list[gr.components.Component]:

@@ -4,14 +4,12 @@ cancelled it) stops at its next step."""
 
 from __future__ import annotations
 
-import io
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 import torch
 
 from ..checkpoint import LoadedModel
@@ -22,6 +20,7 @@ from ..projection import (
     LatentError,
     Projection,
     ProjectionStopped,
+    latent_bytes,
     load_latent,
     project_file,
 )
@@ -108,9 +107,7 @@ class ProjectTab:
     def z_file(self, run: Projected) -> str:
         """z as a float32 .npy file (the format of projection.save_latent), named after the upload."""
         stem = re.sub(r"[^A-Za-z0-9_-]+", "-", Path(run.name).stem)[:40].strip("-") or "image"
-        buffer = io.BytesIO()
-        np.save(buffer, run.result.z.numpy().astype(np.float32).reshape(-1))
-        return self.app.outputs.write(buffer.getvalue(), ".npy", prefix=f"z-{stem}-")
+        return self.app.outputs.write(latent_bytes(run.result.z), ".npy", prefix=f"z-{stem}-")
 
     @staticmethod
     def report(run: Projected) -> str:
