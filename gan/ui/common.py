@@ -48,7 +48,7 @@ WORKERS = {
 }
 QUEUE_SIZE = 64  # waiting requests of all kinds
 JOB_CAPS = {  # queued or running; the totals leave most of QUEUE_SIZE to light jobs
-    "uploads": Caps("requests with uploaded images", per_session=2, per_address=6, total=12),
+    "uploads": Caps("requests with uploaded images", per_session=2, per_address=12, total=24),
     "animation": Caps("interpolations", per_session=3, per_address=12, total=24),
     "projection": Caps("projections", per_session=2, per_address=6, total=12),
     "training": Caps("training run(s)", per_session=1, per_address=2, total=6),  # up to 6 x 10 minutes of waiting
