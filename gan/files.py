@@ -1,13 +1,19 @@
 """The ground floor for files: writes that a crash never leaves half done, the temporaries a killed write leaves,
-and the cache folder. Everything that writes files builds on these; they import nothing of the package."""
+a process's own temporary folders (which the next process removes if it was killed), folders bounded by bytes, and
+the cache folder. Everything that writes files builds on these; they import nothing of the package."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 TEMPORARY_SUFFIX = ".tmp"
+OWNER_NAME = ".owner"  # in an owned folder: the file its process holds locked while it lives
+UNCLAIMED_S = 60  # an owned folder without its owner file yet is being made, unless it is older than this
 
 
 def _umask() -> int:
@@ -46,6 +52,71 @@ def remove_temporaries(folder: Path) -> list[Path]:
     for path in stale:
         path.unlink(missing_ok=True)
     return stale
+
+
+class OwnedFolder:
+    """A temporary folder `PREFIX*` that this process owns: it holds OWNER_NAME locked (the kernel lets go of the lock
+    when the process dies, however it dies), so `remove_abandoned` in a later process can tell it from a live
+    process's folder. `remove()` deletes it; call it at exit."""
+
+    def __init__(self, prefix: str, parent: str | Path | None = None):
+        self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        self.owner = os.open(self.path / OWNER_NAME, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self.owner, fcntl.LOCK_EX)
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+        os.close(self.owner)
+
+
+def remove_abandoned(prefix: str, parent: str | Path | None = None) -> list[Path]:
+    """Delete the `PREFIX*` folders in `parent` (the temporary folder by default) whose process has gone: their
+    OWNER_NAME is not locked. Returns them."""
+    removed = []
+    for folder in Path(parent or tempfile.gettempdir()).glob(f"{prefix}*"):
+        try:
+            if not folder.is_dir() or folder.is_symlink():
+                continue
+            owner = os.open(folder / OWNER_NAME, os.O_RDONLY)
+        except FileNotFoundError:
+            try:  # just made by mkdtemp, its owner file not yet: not abandoned, unless it stayed so
+                if time.time() - folder.stat().st_mtime < UNCLAIMED_S:
+                    continue
+            except OSError:
+                continue
+        except OSError:
+            continue  # another user's, or unreadable: not ours to judge
+        else:
+            try:
+                fcntl.flock(owner, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # its process lives
+            finally:
+                os.close(owner)
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def prune_to_bytes(folder: Path, max_bytes: int, min_age_s: float = 0) -> int:
+    """Delete the oldest files below `folder` (by modification time) until the rest take at most `max_bytes`; files
+    younger than `min_age_s` are kept whatever their size (a handler may be reading them), and so are owned folders'
+    owner files. Returns the bytes left."""
+    files, total, now = [], 0, time.time()
+    for path in folder.rglob("*"):
+        try:
+            info = path.lstat()
+        except OSError:
+            continue
+        if path.is_file() and not path.is_symlink() and path.name != OWNER_NAME:
+            files.append((info.st_mtime, info.st_size, path))
+            total += info.st_size
+    for mtime, size, path in sorted(files):
+        if total <= max_bytes or now - mtime < min_age_s:
+            break
+        path.unlink(missing_ok=True)
+        total -= size
+    return total
 
 
 def cache_dir() -> Path:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -46,6 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupt(_signum, _frame):
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     threads = set_torch_threads()  # before any work: the container's CPU quota, not the CPUs it shows
@@ -69,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         from .ui.mcp import app_kwargs as mcp_app_kwargs
 
         app_kwargs = mcp_app_kwargs(demo)
+    signal.signal(signal.SIGTERM, _interrupt)  # as Ctrl-C: Gradio closes, then exit handlers remove the app's files
     demo.launch(
         server_name=args.host,
         server_port=args.port,

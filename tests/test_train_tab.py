@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 import math
+import os
 import re
 import subprocess
 import sys
@@ -28,6 +29,7 @@ from safetensors.torch import load_file
 from gan.checkpoint import load_model
 from gan.errors import ImageInputError
 from gan.training.live import GRID_NAME, LIVE_DIR, SNAPSHOT_NAME, LiveView, TabRun, explain
+from gan.training.trainer import Trainer
 from gan.uploads import MAX_FILES, MIN_IMAGES, read_images, write_images
 
 TINY = {"width": "tiny", "batch_size": 16}  # the tab's tiny preset: a step takes milliseconds
@@ -120,6 +122,30 @@ def test_live_snapshots_change_no_weight_and_show_the_run(idx_dir, tmp_path):
     assert Image.open(io.BytesIO(snapshot.grid)).size == (8 * 34 + 2, 8 * 34 + 2)  # seeds 0..63, 32 px, padded
     assert [r["step"] for r in view.metrics()] == [2, 4, 6, 8, 10, 12]
     assert not (tmp_path / "plain" / LIVE_DIR).exists()
+
+
+def test_a_stop_file_ends_the_run_at_any_moment_with_its_model_or_nothing(idx_dir, tmp_path, capsys):
+    from gan.training.live import STOPPED_CODE
+    from gan.training.run import STOP_NAME
+
+    early = tmp_path / "early"  # made before the run even began (the app's Stop while Python starts)
+    early.mkdir()
+    (early / STOP_NAME).touch()
+    assert _tiny_run(idx_dir, early, "--steps", "50") == STOPPED_CODE
+    assert "stopped before the first step: nothing was trained or exported" in capsys.readouterr().out
+    assert not (early / "model").exists() and not (early / STOP_NAME).exists()  # consumed: a resume is not stopped
+    train_step = Trainer.train_step
+
+    def stop_at_step_3(trainer, real):
+        if trainer.step == 3:
+            (tmp_path / "late" / STOP_NAME).touch()
+        return train_step(trainer, real)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Trainer, "train_step", stop_at_step_3)
+        assert _tiny_run(idx_dir, tmp_path / "late", "--steps", "50") == STOPPED_CODE
+    assert load_model(tmp_path / "late" / "model").metadata["training"]["steps"] == 4
+    assert not (tmp_path / "late" / STOP_NAME).exists()
 
 
 def test_a_time_budget_ends_the_run_and_plans_the_learning_rate_decay_over_it(idx_dir, tmp_path):
@@ -226,19 +252,23 @@ def test_the_handler_checks_its_inputs_by_name(tab):
         with pytest.raises(gr.Error) as refused:
             list(tab.train(**arguments))
         assert message in refused.value.message, arguments
-    assert tab.jobs == {} and not any(tab.root.iterdir())  # nothing left behind
+    assert tab.jobs == {} and not any(tab.root.rglob("run-*"))  # nothing left behind
 
 
 @pytest.mark.slow
 def test_the_handler_trains_in_process_and_gives_the_model_and_a_zip(tab, blobs_zip, tmp_path):
-    from gan.ui.models import OwnModel
+    import gradio as gr
+
+    from gan.ui.models import ModelRef, OwnModel
 
     updates = list(tab.train(seed=1, data="images", images=[str(blobs_zip)], steps=8, **TINY))
     first, *live, final = updates
     assert first[3]["state"] == "starting" and live and live[-1][3]["step"] == 8
     grid, figure, line, numbers, archive, ref, own = final
     assert numbers["state"] == "done" and line.startswith("**Done** after 8 steps.") and isinstance(own, OwnModel)
-    assert Path(ref.folder) == Path(own.folder) / "run" / "model" and tab.kept["in-process"] == Path(own.folder)
+    assert Path(ref.folder) == Path(own.folder) / "run" / "model" and tab.kept.models["in-process"].folder == Path(
+        own.folder
+    )
     assert not (Path(own.folder) / "run" / "checkpoints").exists()
     with zipfile.ZipFile(archive) as opened:
         opened.extractall(tmp_path)
@@ -246,6 +276,8 @@ def test_the_handler_trains_in_process_and_gives_the_model_and_a_zip(tab, blobs_
     assert folder.name == "dcgan-folder-seed1" and load_model(folder).config.ngf == 8
     tab.forget(own)
     assert not Path(own.folder).exists()
+    with pytest.raises(gr.Error, match="The model you trained is no longer on this server"):
+        tab.app.current(ModelRef(folder=str(Path(own.folder) / "elsewhere")))
 
 
 # -- the launched app ------------------------------------------------------------------------------
@@ -325,6 +357,21 @@ def test_stop_ends_the_run_with_its_model(app, blobs_zip, tmp_path):
     *_, numbers, archive = job.result(timeout=60)
     assert time.perf_counter() - started < 20  # generous: the figure is a benchmark's (bench/train_tab.py app)
     assert numbers["state"] == "stopped" and 0 < numbers["training_s"] < 60 and archive.endswith(".zip")
+
+
+@pytest.mark.slow
+def test_stop_at_any_moment_gives_the_model_trained_so_far_or_one_line(app, blobs_zip, tmp_path):
+    client = _visitor(app, tmp_path)
+    for delay in (0, 0.3, 1, 2, 4):  # before the run is queued, while Python starts, torch loads, the data loads...
+        job = _submit(client, blobs_zip)
+        time.sleep(delay)
+        client.predict(api_name="/stop_training")
+        grid, figure, line, numbers, archive = job.result(timeout=90)
+        assert numbers["state"] == "stopped", (delay, line)
+        if archive is None:
+            assert line.startswith("**Stopped** before the first step: nothing was trained."), (delay, line)
+        else:
+            assert line.startswith("**Stopped** after") and numbers["step"] > 0 and zipfile.is_zipfile(archive)
 
 
 @pytest.mark.slow
@@ -433,6 +480,67 @@ def test_a_run_whose_visitor_leaves_is_killed_and_its_files_deleted(app, blobs_z
     assert leaver.returncode == 0
     _wait_for(lambda: not _trainers(app.process.pid), timeout=60)
     _wait_for(lambda: not Path(out).parent.exists(), timeout=10)
+
+
+def _when_room(submit, timeout: float = 30):
+    """A job submitted again until the app has room for its model (a visitor who left has been seen to), once it
+    trains or has ended."""
+    deadline = time.time() + timeout
+    while True:
+        job = submit()
+        _wait_for(lambda job=job: job.done() or _training(job))
+        if not job.done() or "as it has room for" not in str(job.exception()):
+            return job
+        assert time.time() < deadline, "a visitor's leaving never made room"
+        time.sleep(1)
+
+
+def _runs(tmp: Path) -> list[Path]:
+    return sorted(tmp.glob("dcgan-train-*/run-*"))
+
+
+@pytest.mark.slow
+def test_models_of_visitors_here_are_kept_and_an_apps_files_go_when_it_is_killed_or_stopped(
+    tiny_run, blobs_zip, tmp_path
+):
+    from gradio_client.exceptions import AppError
+
+    tmp = tmp_path / "tmp"  # the apps' temporary folder: their runs, and Gradio's cache (uploads, outputs)
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp), "GAN_KEPT_MODELS_MB": "0.001"}  # one kept model fills the budget
+    first = RunningApp(tmp_path / "first.log", ["--checkpoint", str(tiny_run / "model")], env)
+    try:
+        a, b = _visitor(first, tmp_path / "a"), _visitor(first, tmp_path / "b")
+        *_, archive = _submit(a, blobs_zip, steps=2).result(timeout=120)
+        with pytest.raises(AppError, match="keeping as many trained models as it has room for"):
+            _submit(b, blobs_zip, steps=2).result(timeout=60)
+        revisions = [Image.open(v.predict(seed=0, count=4, api_name="/sample")).text["revision"] for v in (a, b)]
+        assert revisions[0] != revisions[1]  # a's own model, still there; b has the app's
+        (kept,) = _runs(tmp)
+        a.close()  # a leaves (the app sees their heartbeat end): their model may go when its room is needed
+        assert _when_room(lambda: _submit(b, blobs_zip, steps=2)).result(timeout=120)[3]["state"] == "done"
+        assert not kept.exists() and len(_runs(tmp)) == 1
+        b.close()
+        _when_room(lambda: _submit(_visitor(first, tmp_path / "c"), blobs_zip))
+        trainers = _trainers(first.process.pid)
+        first.process.kill()  # SIGKILL: nothing of the app runs at its end
+        first.process.wait()
+    finally:
+        first.process.kill()
+    _wait_for(lambda: not any(Path(f"/proc/{pid}").exists() for pid in trainers), timeout=30)  # stdin closed: ended
+    left = sorted(tmp.glob("dcgan-train-*")) + sorted(tmp.glob("gradio/dcgan-studio-*"))
+    assert len(left) == 2, left
+    second = RunningApp(tmp_path / "second.log", ["--checkpoint", str(tiny_run / "model")], env)
+    try:
+        assert not any(path.exists() for path in left)  # the killed app's runs and outputs, removed at start
+        running = _submit(_visitor(second, tmp_path / "d"), blobs_zip)
+        _wait_for(lambda: _training(running))
+        trainers = _trainers(second.process.pid)
+        assert len(trainers) == 1 and len(_runs(tmp)) == 1
+    finally:
+        second.stop()  # SIGTERM
+    assert not any(Path(f"/proc/{pid}").exists() for pid in trainers)
+    assert not list(tmp.glob("dcgan-train-*")) and not list(tmp.glob("gradio/dcgan-studio-*"))
 
 
 # -- publishing ------------------------------------------------------------------------------------

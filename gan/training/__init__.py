@@ -104,7 +104,7 @@ def _train_command(settings: RunSettings, explicit: dict, out: Path, held: conte
     if settings.watch_stdin:
         watch_stdin(run)
     code = run.train()
-    if world.is_main:
+    if world.is_main and trainer.step > 0:
         print(f"exported the model to {out / 'model'}; try: python app.py --checkpoint {out / 'model'}")
         _push_at_the_end(settings, out, code)
     return code

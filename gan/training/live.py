@@ -42,6 +42,7 @@ from ..files import atomic_write
 from ..images import uint8_to_model_input
 from ..runlog import parse_metrics
 from ..sampling import generate, grid_image, latents_for_seeds
+from .run import STOP_NAME
 
 if TYPE_CHECKING:
     from .run import Run
@@ -76,7 +77,7 @@ class LiveSnapshots:
     def __call__(self, run: Run) -> None:
         now = time.perf_counter()
         due = self.last is None or now - self.last >= self.every_s
-        if due or run.planned_end() or run.stop_signal is not None:
+        if due or run.planned_end() or run.stop_requested():
             self.write(run)
             self.last = now
 
@@ -161,6 +162,7 @@ OUT_OF_MEMORY = (
     "bad_alloc",
     "failed to map segment",
 )
+STOPPED_CODE = 128 + signal.SIGTERM  # the trainer's exit code when its STOP file stopped it (Run.stopped_code)
 UNUSED = str(10**9)  # steps between sample grids and training states the tab never reads (the end writes both)
 
 
@@ -237,11 +239,13 @@ class TrainingProcess:
         return self.process.poll() is None
 
     def stop(self) -> None:
-        """End the run as Ctrl-C would: at the end of its step, with a checkpoint and the export. Once: a second
-        SIGTERM would end it at once, without them."""
+        """End the run as Ctrl-C would: at the end of its step, with a checkpoint and the export (before its first
+        step, with nothing). By the run's STOP file, not a signal: a signal that comes before the trainer could handle
+        it (while Python starts or torch loads) would end it at once."""
         if self.running() and not self.stopping:
             self.stopping = True
-            self.process.send_signal(signal.SIGTERM)
+            self.out.mkdir(parents=True, exist_ok=True)
+            (self.out / STOP_NAME).touch()
 
     def kill(self) -> None:
         """End it at once (nobody will use the result)."""

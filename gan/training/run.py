@@ -8,6 +8,7 @@ A run folder (`--out DIR`) holds:
     tensorboard/, trackio.json    with --report-to: TensorBoard event files; the Trackio run it reports to
     loss.png, weights.png         loss curves and per-layer weight norms over time
     model/                        the final export (config.json + safetensors), the sample grid and plots
+    STOP                          made by another process to stop the run as Ctrl-C does (consumed when it stops)
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ LOSS_PLOT_NAME = "loss.png"
 WEIGHTS_PLOT_NAME = "weights.png"
 METRICS_NAME = "metrics.jsonl"
 LOCK_NAME = ".lock"
+STOP_NAME = "STOP"
 STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO)
 NUM_FIXED_SAMPLES = 64
 
@@ -83,6 +85,7 @@ class Run:
         self._tracked_grid_step: int | None = None
         self.bar: tqdm | None = None  # the progress bar, from the first step on
         self.stop_signal: int | None = None
+        self.stopped = False  # ended before its plan (a signal or the STOP file)
         self.metrics: dict[str, torch.Tensor] = {}
         self.steps_since_log = 0
         self.last_record: dict = {}
@@ -100,14 +103,28 @@ class Run:
         self.stop_signal = signum
         signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C stops at once
 
+    def stopped_code(self) -> int:
+        return 128 + (self.stop_signal or signal.SIGTERM)
+
+    def stop_requested(self) -> bool:
+        """Whether the run should end at this step: a signal (or the app gone, see live.watch_stdin), or the STOP
+        file. A file, unlike a signal, can come at any moment, even before this process could handle a signal."""
+        return self.stop_signal is not None or (self.out / STOP_NAME).exists()
+
     # -- the loop ---------------------------------------------------------------------------
     def train(self) -> int:
-        """Train to total_steps (or until SIGINT/SIGTERM), then checkpoint and export. Returns an exit code."""
+        """Train to total_steps (or until SIGINT/SIGTERM or the STOP file), then checkpoint and export; a run stopped
+        before its first step writes nothing. Returns an exit code: 128 + the signal (SIGTERM's for the STOP file)
+        for a run stopped before its plan."""
         previous = {sig: signal.signal(sig, self._handle_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             if self.trainer.world.is_main:
                 self.tracker = self.start_tracking()
             self._train_steps()
+            (self.out / STOP_NAME).unlink(missing_ok=True)
+            if self.stopped and self.trainer.step == 0:  # no model to export
+                print("stopped before the first step: nothing was trained or exported")
+                return self.stopped_code()
             return self._finish()
         finally:
             self.tracker.close()
@@ -138,7 +155,10 @@ class Run:
         self.started = time.perf_counter() - trainer.elapsed
         self.window_start = time.perf_counter()
         try:
-            while not self.planned_end() and not trainer.world.any(self.stop_signal is not None):
+            while not self.planned_end():
+                if trainer.world.any(self.stop_requested()):
+                    self.stopped = True
+                    break
                 stats = trainer.advance(self.fraction_done())
                 self.steps_since_log += 1
                 for key, value in stats.items():
@@ -206,9 +226,9 @@ class Run:
                 f"kept the best evaluated state (step {self.best['step']}, fd {self.best['fd']}) "
                 f"in {self.out / 'model'}"
             )
-        if self.stop_signal is not None:
-            print(f"stopped by signal at step {trainer.step}; resume with: --out {self.out} --resume auto")
-            return 128 + self.stop_signal
+        if self.stopped:
+            print(f"stopped at step {trainer.step}; resume with: --out {self.out} --resume auto")
+            return self.stopped_code()
         return 0
 
     # -- logging ----------------------------------------------------------------------------

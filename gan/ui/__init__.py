@@ -53,13 +53,15 @@ def create_state(
 def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: int = MODEL_CACHE_SIZE) -> gr.Blocks:
     """The app over `model`; visitors may switch (for themselves) to a `bundled` export or any Hub repo id."""
     app = create_state(model, bundled, cache_size)
+    app.outputs.start_pruning()
     with gr.Blocks(title="DCGAN Studio", delete_cache=(600, 3600)) as demo:
         app.blocks = demo
         gr.Markdown(
             "# DCGAN Studio\nSample, interpolate, project, score and explore a DCGAN, or train your own and watch it "
             "learn (the Train tab)."
         )
-        own = train.own_model_state()  # the model this visitor trains in the Train tab
+        training = train.TrainTab(app)
+        own = train.own_model_state(training)  # the model this visitor trains in the Train tab
         picker = models.build_row(app, own)
         session_model, model_loaded = picker.session_model, picker.model_loaded
         sample.build(app, session_model, model_loaded)
@@ -67,5 +69,5 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         project.build(app, session_model)
         score.build(app, session_model)
         explore.build(app, session_model)
-        train.build(app, picker, own, demo)
+        train.build(training, picker, own, demo)
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

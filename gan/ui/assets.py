@@ -8,9 +8,9 @@ makes the app read a path its config names, since a visitor may choose any Hub m
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import re
-import tempfile
 import threading
 import time
 import uuid
@@ -24,6 +24,7 @@ import torch
 from ..checkpoint import GENERATOR_NAME, LoadedModel
 from ..data import SOURCES, ImageDataset, load_dataset
 from ..errors import GanError
+from ..files import OWNER_NAME, OwnedFolder, prune_to_bytes, remove_abandoned
 from ..sampling import generate, latents_for_seeds
 from ..scoring import discriminator_logits
 
@@ -33,22 +34,42 @@ DATASETS_KEPT = 1  # full training sets held in memory (Fashion-MNIST: 61 MB as 
 MAX_DATASET_BYTES = 160 * 2**20  # a set of every 32 px model (CIFAR-10: 147 MiB as uint8); 64 px sets are 4x larger
 REFERENCES_KEPT = 64  # models whose reference scores are kept (a few KB each)
 MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>&|~:.])")  # backslash-escaped: no markup, HTML, link or autolink
+OUTPUTS_PREFIX = "dcgan-studio-"
+# Gradio's cache folder (the visitors' uploads and the app's outputs) at most; Train-tab zips come at up to ~40 MB
+MAX_CACHE_BYTES = 4 * 2**30
+MIN_AGE_S = 300  # a file younger than this is never pruned for bytes: a handler may be reading it
 MAX_SHOWN = 100  # characters of one metadata value in the summary
 
 
 class OutputFiles:
-    """Unique files for handler outputs, pruned after an hour. A grid of 64 writes 65 files, so the folder is
-    scanned at most once a minute rather than on every write.
+    """Unique files for handler outputs, in a folder this app owns (one left by a killed app is removed at the next
+    start), pruned after an hour; and below `parent`, at most `max_bytes` in all, the oldest files deleted first (but
+    none younger than `min_age_s`). A grid of 64 writes 65 files, so the folders are scanned at most once a minute
+    rather than on every write, and `start_pruning` scans them every minute even when nothing is written.
 
-    With `parent` = Gradio's cache folder (as the app does), Gradio serves the files where they are instead of
-    hashing and copying each one into its cache: each file is complete before a handler returns its path and
-    never rewritten (a fresh name per write), so simultaneous visitors still never see a half-written file."""
+    With `parent` = Gradio's cache folder (as the app does), the byte bound covers the visitors' uploads too, and
+    Gradio serves the files where they are instead of hashing and copying each one into its cache: each file is
+    complete before a handler returns its path and never rewritten (a fresh name per write), so simultaneous
+    visitors still never see a half-written file."""
 
-    def __init__(self, max_age_s: float = 3600, prune_every_s: float = 60, parent: str | Path | None = None):
+    def __init__(
+        self,
+        max_age_s: float = 3600,
+        prune_every_s: float = 60,
+        parent: str | Path | None = None,
+        max_bytes: int = MAX_CACHE_BYTES,
+        min_age_s: float = MIN_AGE_S,
+    ):
         if parent is not None:
             Path(parent).mkdir(parents=True, exist_ok=True)
-        self.folder = Path(tempfile.mkdtemp(prefix="dcgan-studio-", dir=parent))
+        remove_abandoned(OUTPUTS_PREFIX, parent)
+        self.owned = OwnedFolder(OUTPUTS_PREFIX, parent)
+        atexit.register(self.owned.remove)
+        self.folder = self.owned.path
+        self.bounded = Path(parent) if parent is not None else self.folder
         self.max_age_s = max_age_s
+        self.max_bytes = max_bytes
+        self.min_age_s = min_age_s
         self.prune_every_s = prune_every_s
         self.pruned = time.time()
         self.lock = threading.Lock()
@@ -59,6 +80,16 @@ class OutputFiles:
         self._prune()
         return str(path)
 
+    def start_pruning(self) -> None:
+        """Prune every `prune_every_s` from a thread of its own: uploads arrive without any handler writing."""
+
+        def prune_forever() -> None:
+            while True:
+                time.sleep(self.prune_every_s)
+                self._prune()
+
+        threading.Thread(target=prune_forever, name="prune-outputs", daemon=True).start()
+
     def _prune(self) -> None:
         now = time.time()
         with self.lock:
@@ -67,10 +98,11 @@ class OutputFiles:
             self.pruned = now
             for old in self.folder.iterdir():
                 try:  # Gradio's delete_cache may remove the same old files
-                    if old.stat().st_mtime < now - self.max_age_s:
+                    if old.name != OWNER_NAME and old.stat().st_mtime < now - self.max_age_s:
                         old.unlink(missing_ok=True)
                 except FileNotFoundError:
                     pass
+            prune_to_bytes(self.bounded, self.max_bytes, self.min_age_s)
 
 
 @lru_cache(maxsize=32)

@@ -230,9 +230,10 @@ class AppContext:
         """A PNG output file of `image` (a PIL image) carrying `text` as metadata: its path."""
         return self.outputs.write(png_bytes(image, text, compress_level=PNG_LEVEL), ".png")
 
-    def client_gone(self) -> bool:
-        """Whether the client of the event the calling handler runs for has gone (never in-process)."""
-        return self.blocks is not None and client_gone(self.blocks)
+    def client_gone(self, event_id: str | None = None) -> bool:
+        """Whether the client of an event (by default the one the calling handler runs for) has gone (never
+        in-process)."""
+        return self.blocks is not None and client_gone(self.blocks, event_id)
 
     def group(self, kind: str) -> dict:
         """An event's queue settings for jobs of `kind` ("light", "animation", "projection", "training"): its group

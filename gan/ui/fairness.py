@@ -150,11 +150,16 @@ def held_requests(blocks: gr.Blocks) -> set[int]:
     return {id(event.request) for event in list(blocks._queue.event_ids_to_events.values())}
 
 
-def client_gone(blocks: gr.Blocks) -> bool:
-    """Whether the client of the queued event this handler runs for has gone: its event stream closed (Gradio marks
-    the event dead), its session's heartbeat stopped (a closed page: Gradio marks the event closed), or the job was
-    cancelled (Gradio dropped the event). False outside a queued event."""
-    event_id = LocalContext.event_id.get(None)
+def current_event() -> str | None:
+    """The id of the queued event the calling handler runs for; None outside one (a handler called in-process)."""
+    return LocalContext.event_id.get(None)
+
+
+def client_gone(blocks: gr.Blocks, event_id: str | None = None) -> bool:
+    """Whether the client of a queued event (by default the one this handler runs for) has gone: its event stream
+    closed (Gradio marks the event dead), its session's heartbeat stopped (a closed page: Gradio marks the event
+    closed), or the job was cancelled (Gradio dropped the event). False outside a queued event."""
+    event_id = event_id or current_event()
     if event_id is None:
         return False
     event = blocks._queue.event_ids_to_events.get(event_id)

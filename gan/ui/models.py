@@ -25,6 +25,10 @@ from ..hub.load import download_export, load_snapshot, prune_cache
 from .assets import model_summary, shown_source
 from .common import AppContext, shows_errors
 
+MODEL_GONE = (
+    "The model you trained is no longer on this server (the server restarted, or you left the page and its space was "
+    "needed). Download a model's zip at the end of its run to keep it; pick another model above, or train again."
+)
 MODEL_CACHE_SIZE = 4  # Hub models kept loaded for all visitors, besides the startup and bundled ones
 MODEL_CACHE_BYTES = 512 * 2**20  # and their weights at most (but the latest is kept whatever its size)
 MAX_DOWNLOAD_BYTES = 256 * 2**20  # a visitor-typed repo whose weights are larger is refused
@@ -153,6 +157,8 @@ class ModelPicker:
         try:
             return self.cache.get(ref or self.initial)
         except GanError as error:
+            if ref is not None and ref.folder is not None and not Path(ref.folder).is_dir():
+                raise gr.Error(MODEL_GONE, print_exception=False) from None
             raise gr.Error(f"your model could not be reloaded ({error}); pick it again or choose another") from None
 
     @shows_errors

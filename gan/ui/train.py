@@ -14,6 +14,7 @@ are kept per visitor (the latest) and MAX_KEPT_RUNS in all, oldest deleted first
 
 from __future__ import annotations
 
+import atexit
 import io
 import math
 import os
@@ -23,7 +24,6 @@ import tempfile
 import threading
 import time
 import zipfile
-from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -32,6 +32,7 @@ import gradio as gr
 from ..checkpoint import CONFIG_NAME
 from ..data import SOURCES
 from ..errors import GanError
+from ..files import OwnedFolder, remove_abandoned
 from ..hub.errors import hub_errors
 from ..hub.publish import export_files, push_export
 from ..plots import live_figure
@@ -41,6 +42,7 @@ from ..training.live import (
     MAX_SECONDS,
     MAX_STEPS,
     MEMORY_BYTES,
+    STOPPED_CODE,
     TAB_RECIPES,
     WIDTHS,
     LiveView,
@@ -61,12 +63,14 @@ from .common import (
     image_output,
     shows_errors,
 )
+from .fairness import current_event
 from .models import ModelRef, OwnModel, PickerRow
+from .trained import RUNS_PREFIX, KeptModels, kept_budget
 
 UPDATE_S = LIVE_EVERY  # seconds between live updates, as between the trainer's snapshots
 STARTUP_S = 120  # a run's wall time beyond its training budget: start, data, snapshots, export
-ABANDONED_S = 30  # a run whose handler asked for no update this long is killed (its client went)
-MAX_KEPT_RUNS = 16  # finished runs kept on disk in all (a width-64 export is ~40 MB)
+WATCH_EVERY_S = 5  # seconds between the watchdog's looks for runs whose client went
+STOP_AHEAD_S = 5  # a Stop with no run of its visitor yet holds this long for a run about to be queued
 BATCH_SIZES = (16, 32, 64, 128)
 DATA_CHOICES = [("Fashion-MNIST (60,000 images)", "fashion-mnist"), ("My images", "images")]
 WIDTH_CHOICES = [
@@ -113,29 +117,34 @@ class Job:
     session: str
     folder: Path
     run: TabRun
+    event: str | None = None  # the queued event its handler runs for (None in-process)
     process: TrainingProcess | None = None
     stopping: bool = False
     gone: bool = False
-    polled: float = field(default_factory=time.monotonic)
+    finishing: bool = False  # its handler reads the export: the watchdog leaves it alone
     shown: list[str] = field(default_factory=list)  # output files of its updates, the oldest deleted
 
     def abandon(self) -> None:
-        """Its visitor has gone: the process killed, the folder deleted, and its handler told."""
+        """Its visitor has gone: the process killed, the folder deleted (by its handler if that reads the export
+        now), and its handler told."""
         self.gone = True
         if self.process is not None:
             self.process.kill()
-        shutil.rmtree(self.folder, ignore_errors=True)
+        if not self.finishing:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class TrainTab:
-    """The tab's handlers (bound methods, named as their events) and every visitor's runs."""
+    """The tab's handlers (bound methods, named as their events), every visitor's runs and the models they trained."""
 
     def __init__(self, app: AppContext, root: Path | None = None):
         self.app = app
-        self.root = root  # the runs' folders, made at the first run
+        self.root = root  # where the app's runs folder is made (the temporary folder by default)
+        remove_abandoned(RUNS_PREFIX, root)  # the runs of an app that was killed
+        self.runs: OwnedFolder | None = None  # this app's runs folder, made at the first run
         self.jobs: dict[str, Job] = {}  # by session: queued jobs are not here yet
-        self.kept: OrderedDict[str, Path] = OrderedDict()  # each session's latest finished run folder
-        self.early_stops: set[str] = set()  # sessions that pressed Stop while their run was queued
+        self.kept = KeptModels(kept_budget())
+        self.early_stops: dict[str, float] = {}  # session -> until when a Stop pressed before its run began holds
         self.lock = threading.Lock()
         self.fashion_mnist = SOURCES["fashion-mnist"].here()
         self.watchdog: threading.Thread | None = None
@@ -175,14 +184,25 @@ class TrainTab:
         return replace(job.run, data_dir=str(folder), channels=loaded.channels)
 
     # -- running -----------------------------------------------------------------------------
-    def begin(self, session: str, run: TabRun) -> Job:
-        """A job for `session`'s run, registered; refused when the visitor pressed Stop while it was queued."""
+    def stopped_before_start(self, session: str) -> bool:
+        """Whether `session` pressed Stop while this run was queued, or just before it was (a client may send both
+        requests at once, and Stop can arrive first)."""
         with self.lock:
-            if session in self.early_stops:
-                self.early_stops.discard(session)
-                raise gr.Error("the run was stopped before it started", print_exception=False)
-            self.root = self.root or Path(tempfile.mkdtemp(prefix="dcgan-train-"))
-            job = Job(session, Path(tempfile.mkdtemp(prefix="run-", dir=self.root)), run)
+            return self.early_stops.pop(session, 0) > time.monotonic()
+
+    def begin(self, session: str, run: TabRun) -> Job:
+        """A job for `session`'s run, registered; refused when the kept models fill their budget."""
+        if self.kept.full():
+            raise gr.Error(
+                "This server is keeping as many trained models as it has room for, all of visitors still here: "
+                "try again in a few minutes",
+                print_exception=False,
+            )
+        with self.lock:
+            if self.runs is None:
+                self.runs = OwnedFolder(RUNS_PREFIX, self.root)
+                atexit.register(self.close)
+            job = Job(session, Path(tempfile.mkdtemp(prefix="run-", dir=self.runs.path)), run, current_event())
             self.jobs[session] = job
             if self.watchdog is None:
                 self.watchdog = threading.Thread(target=self._watch, name="train-watchdog", daemon=True)
@@ -199,26 +219,31 @@ class TrainTab:
         if not kept:
             shutil.rmtree(job.folder, ignore_errors=True)
 
-    def keep(self, job: Job) -> None:
-        """The job's folder becomes its session's kept run, replacing the previous; beyond MAX_KEPT_RUNS, the oldest
-        go."""
+    def close(self) -> None:
+        """At the app's exit: every run killed, and the runs folder deleted."""
         with self.lock:
-            old = [self.kept.pop(job.session)] if job.session in self.kept else []
-            self.kept[job.session] = job.folder
-            while len(self.kept) > MAX_KEPT_RUNS:
-                old.append(self.kept.popitem(last=False)[1])
-        for folder in old:
-            shutil.rmtree(folder, ignore_errors=True)
+            jobs, runs = list(self.jobs.values()), self.runs
+        for job in jobs:
+            job.gone = True
+            if job.process is not None:
+                job.process.kill()
+        if runs is not None:
+            runs.remove()
 
     def _watch(self) -> None:
-        """Kill the runs whose handler no longer asks for updates (Gradio dropped it: its client went)."""
+        """Kill the runs whose client went while Gradio no longer calls their handler (it drops a streaming handler
+        whose client went). Gradio's own record of the client decides, not the time since the last update: a busy
+        server may leave a handler waiting for a worker thread far longer than a client takes to go."""
         while True:
-            time.sleep(5)
+            time.sleep(WATCH_EVERY_S)
             with self.lock:
-                stale = [  # reading the uploads, before the process starts, is not waiting for updates
+                stale = [
                     job
                     for job in self.jobs.values()
-                    if job.process is not None and time.monotonic() - job.polled > ABANDONED_S
+                    if job.process is not None
+                    and job.event is not None
+                    and not job.finishing
+                    and self.app.client_gone(job.event)
                 ]
                 for job in stale:
                     del self.jobs[job.session]
@@ -231,7 +256,6 @@ class TrainTab:
         view, shown, process = LiveView(job.process.out), None, job.process
         budget = (job.run.seconds if not job.run.steps else MAX_SECONDS) + STARTUP_S
         while True:
-            job.polled = time.monotonic()
             if job.gone or self.app.client_gone():
                 job.gone = True
                 raise gr.Error("training stopped: its client has gone", print_exception=False)
@@ -246,6 +270,8 @@ class TrainTab:
             if not running:
                 break
             process.wait(UPDATE_S)  # returns as soon as the run ends (Stop, its budget, a kill)
+        with self.lock:
+            job.finishing = not job.gone
         yield self.final_update(job, view)
 
     # -- what the visitor sees -----------------------------------------------------------------
@@ -258,7 +284,7 @@ class TrainTab:
         return path
 
     @staticmethod
-    def stats(job: Job, snapshot: Snapshot | None, records: list[dict], state: str) -> dict:
+    def stats(run: TabRun, snapshot: Snapshot | None, records: list[dict], state: str) -> dict:
         """The numbers of an update, for scripts (gr.JSON): the state, the step, the budget and the latest record."""
         last = records[-1] if records else {}
         keys = ("loss_d", "loss_g", "d_real", "d_fake", "lr_g", "images_per_second", "skipped_steps")
@@ -266,7 +292,7 @@ class TrainTab:
             "state": state,
             "step": snapshot.step if snapshot else 0,
             "training_s": round(snapshot.training_s, 1) if snapshot else 0.0,
-            "budget": {"steps": job.run.steps} if job.run.steps else {"seconds": job.run.seconds},
+            "budget": {"steps": run.steps} if run.steps else {"seconds": run.seconds},
             **{key: _plain(last[key]) for key in keys if key in last},
         }
 
@@ -279,7 +305,7 @@ class TrainTab:
         speed = f" · {records[-1]['images_per_second']:,.0f} images/s" if records else ""
         status = f"**Step {snapshot.step}** · {snapshot.training_s:.0f} s of {budget}{speed}"
         line = f"{status}: {explain(records)}" + (" **Stopping** at this step." if state == "stopping" else "")
-        return grid, figure, line, self.stats(job, snapshot, records, state), gr.skip(), gr.skip(), gr.skip()
+        return grid, figure, line, self.stats(job.run, snapshot, records, state), gr.skip(), gr.skip(), gr.skip()
 
     def final_update(self, job: Job, view: LiveView) -> tuple:
         """The export as this visitor's model, its samples, the whole run's curves, the zip; GanError if it failed."""
@@ -288,6 +314,8 @@ class TrainTab:
         if job.gone:
             raise gr.Error("training stopped: its client has gone", print_exception=False)
         if not (export / CONFIG_NAME).is_file():
+            if code == STOPPED_CODE:  # the trainer's exit when stopped before its first step, exporting nothing
+                return self.stopped_before_first_step(job.run)
             raise GanError(f"the training failed: {process.failure()}")
         shutil.rmtree(process.out / "checkpoints", ignore_errors=True)  # no resuming here: the export is what counts
         ref = ModelRef(folder=str(export))
@@ -295,7 +323,6 @@ class TrainTab:
         steps = model.metadata["training"]["steps"]
         label = f"your model (trained here: {model.metadata.get('dataset')}, seed {job.run.seed}, {steps} steps)"
         own = OwnModel(label, ref, str(job.folder))
-        self.keep(job)
         name = f"{model.name}-seed{job.run.seed}"
         archive = self.app.outputs.write(zip_export(export, name), ".zip", prefix=f"{name}-")
         records, snapshot = view.metrics(), view.snapshot()
@@ -308,7 +335,12 @@ class TrainTab:
             f"**{'Stopped' if ended == 'stopped' else 'Done'}** after {steps} steps. {explain(records)} Your model is "
             "now selected in the picker above: Sample, Interpolate, Score and Project use it; download it below."
         )
-        return grid, figure, line, self.stats(job, snapshot, records, ended), archive, own.ref, own
+        return grid, figure, line, self.stats(job.run, snapshot, records, ended), archive, own.ref, own
+
+    def stopped_before_first_step(self, run: TabRun) -> tuple:
+        """The last update of a run stopped before it trained a step: no model, one line saying so."""
+        line = "**Stopped** before the first step: nothing was trained. Press Start to train."
+        return None, None, line, self.stats(run, None, [], "stopped"), None, gr.skip(), gr.skip()
 
     # -- the handlers --------------------------------------------------------------------------
     @shows_errors
@@ -349,20 +381,35 @@ class TrainTab:
         """
         session = _session(request)
         with self.app.jobs.running(request):
-            job = self.begin(session, self.checked(seed, seconds, data, recipe, lr, width, batch_size, steps))
+            run = self.checked(seed, seconds, data, recipe, lr, width, batch_size, steps)
+            if self.stopped_before_start(session):
+                yield self.stopped_before_first_step(run)
+                return
+            job = self.begin(session, run)
             kept = False
             try:
                 waiting = "Reading your images" if data == "images" else "Loading Fashion-MNIST"
                 line = f"{waiting} and starting the trainer (a few seconds)..."
-                yield None, None, line, self.stats(job, None, [], "starting"), None, gr.skip(), gr.skip()
+                yield None, None, line, self.stats(job.run, None, [], "starting"), None, gr.skip(), gr.skip()
                 job.run = self.with_data(job, data, images)
-                job.polled = time.monotonic()  # from here the watchdog counts
+                if job.stopping:  # Stop came while the images were read
+                    yield self.stopped_before_first_step(job.run)
+                    return
                 job.process = TrainingProcess(job.folder, job.run.flags(), UPDATE_S, MEMORY_BYTES)
                 for update in self.follow(job):
-                    kept = isinstance(update[-1], OwnModel)
+                    if isinstance(update[-1], OwnModel):
+                        kept = self.keep(job)
                     yield update
             finally:
                 self.end(job, kept)
+
+    def keep(self, job: Job) -> bool:
+        """The job's folder becomes its visitor's kept model, unless they left meanwhile (False then)."""
+        with self.lock:
+            if job.gone:
+                return False
+            self.kept.keep(job.session, job.folder)
+            return True
 
     def stop_training(self, request: gr.Request | None = None) -> None:
         """Stop this visitor's training run: it ends at its current step, exported and made their model as at the
@@ -370,31 +417,29 @@ class TrainTab:
         session = _session(request)
         with self.lock:
             job = self.jobs.get(session)
-            if job is None:
-                if self.app.jobs.holds("training", session):
-                    self.early_stops.add(session)
+            if job is None:  # queued, or about to be: its run will end before its first step
+                queued = self.app.jobs.holds("training", session)
+                self.early_stops[session] = math.inf if queued else time.monotonic() + STOP_AHEAD_S
                 return
             job.stopping = True
         if job.process is not None:
             job.process.stop()
 
     def leave(self, request: gr.Request) -> None:
-        """The visitor closed the page (demo.unload): their run is killed and their runs' files deleted."""
+        """The visitor closed the page (demo.unload): their run is killed and its files deleted; their model may go
+        when its space is needed (gan.ui.trained)."""
         session = request.session_hash
         with self.lock:
             job = self.jobs.pop(session, None)
-            folder = self.kept.pop(session, None)
-            self.early_stops.discard(session)
+            self.early_stops.pop(session, None)
         if job is not None:
             job.abandon()
-        if folder is not None:
-            shutil.rmtree(folder, ignore_errors=True)
+        self.kept.left(session)
 
-    @staticmethod
-    def forget(own: OwnModel | None) -> None:
-        """The own-model state's delete_callback: the run's files go with the visitor's session."""
+    def forget(self, own: OwnModel | None) -> None:
+        """The own-model state's delete_callback (Gradio dropped the session's state): the model's files go."""
         if own is not None:
-            shutil.rmtree(own.folder, ignore_errors=True)
+            self.kept.forget(Path(own.folder))
 
     def show_model(self, own: OwnModel | None):
         """The picker after a run: this visitor's model listed (for them alone) and selected, and its summary."""
@@ -431,9 +476,9 @@ class TrainTab:
         return f"Published to [{repo}]({published.url}) (commit `{published.commit[:7]}`)."
 
 
-def own_model_state() -> gr.State:
+def own_model_state(tab: TrainTab) -> gr.State:
     """The model a visitor trained (an OwnModel, or None): per session, its files deleted with the session."""
-    return gr.State(None, delete_callback=TrainTab.forget)
+    return gr.State(None, delete_callback=tab.forget)
 
 
 def _settings(tab: TrainTab) -> dict[str, gr.components.Component]:
@@ -496,9 +541,9 @@ def _publishing(tab: TrainTab, own: gr.State) -> None:
     button.click(tab.publish, [name, own], result, api_visibility="private", concurrency_id="loading")
 
 
-def build(app: AppContext, picker: PickerRow, own: gr.State, demo: gr.Blocks) -> TrainTab:
-    """The Train tab, its events wired to a TrainTab's handlers, and the visitor's leaving to its cleanup."""
-    tab = TrainTab(app)
+def build(tab: TrainTab, picker: PickerRow, own: gr.State, demo: gr.Blocks) -> TrainTab:
+    """The Train tab, its events wired to `tab`'s handlers, and the visitor's leaving to its cleanup."""
+    app = tab.app
     with gr.Tab("Train"):
         gr.Markdown(INTRO)
         settings = _settings(tab)
