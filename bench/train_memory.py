@@ -3,7 +3,7 @@ and address space (VmSize) of the largest run the tab allows, width "large" (64)
 and on 5000 uploaded colour images (the folder of 32 px PNGs the tab writes for the trainer: random pixels here,
 which cost the trainer what any picture does).
 
-Each run is exactly what the tab starts (gan.training.live: TabRun's flags, TrainingProcess: one thread, live
+Each run is exactly what the tab starts (gan.training.runner: TabRun's flags, TrainingProcess: one thread, live
 snapshots, the export at the end), without a memory cap, for --steps steps; this process reads /proc/PID/status
 every few milliseconds (VmHWM is the kernel's own peak of the resident set; the others are peaks of the readings).
 MEMORY_BYTES, the tab's cap, is set from these figures with a margin (docs/app.md says which):
@@ -24,7 +24,7 @@ import torch
 
 from gan.data.idx import DEBIAN_FASHION_MNIST
 from gan.precision import describe_device
-from gan.training.live import LIVE_EVERY, MEMORY_BYTES, TabRun, TrainingProcess
+from gan.training.runner import LIVE_EVERY, MEMORY_BYTES, TabRun, TrainingProcess
 from gan.uploads import MAX_FILES, write_images
 
 FIELDS = ("VmData", "VmRSS", "VmHWM", "VmSize")

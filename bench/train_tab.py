@@ -1,6 +1,6 @@
 """The Train tab, measured: what its runs reach in their time budget, and what a run costs the rest of the app.
 
-`quality` (the default) runs exactly what the tab runs (gan.training.live: the trainer in a child process with one
+`quality` (the default) runs exactly what the tab runs (gan.training.runner: the trainer in a child process with one
 thread, the tab's flags, its live snapshots and memory cap) for each variant and seed, two at a time, each child
 pinned to its own core, then scores each export with `python -m gan evaluate` (domain features for Fashion-MNIST, on
 the same core) and prints a table with the CPU. A variant is the tab's recipe ("default" or "classic") with the tab's
@@ -35,7 +35,7 @@ from pathlib import Path
 import torch
 
 from gan.precision import describe_device
-from gan.training.live import LIVE_EVERY, MEMORY_BYTES, TabRun, TrainingProcess
+from gan.training.runner import LIVE_EVERY, MEMORY_BYTES, TabRun, TrainingProcess
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,4 +1,4 @@
-"""The Train tab's memory cap on its training child (gan.training.live.TrainingProcess, MEMORY_BYTES): real children,
+"""The Train tab's memory cap on its training child (gan.training.runner.TrainingProcess, MEMORY_BYTES): real children,
 the largest run the tab allows under the cap and one step that cannot fit in it."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from gan.training.live import LIVE_EVERY, MEMORY_BYTES, TabRun, TrainingProcess
+from gan.training.runner import LIVE_EVERY, MEMORY_BYTES, TabRun, TrainingProcess
 from gan.uploads import write_images
 
 

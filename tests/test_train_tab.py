@@ -28,7 +28,8 @@ from safetensors.torch import load_file
 
 from gan.checkpoint import load_model
 from gan.errors import ImageInputError
-from gan.training.live import GRID_NAME, LIVE_DIR, SNAPSHOT_NAME, LiveView, TabRun, explain
+from gan.run_folder import RunFolder
+from gan.training.runner import STOPPED_CODE, LiveView, TabRun, explain_curves
 from gan.training.trainer import Trainer
 from gan.uploads import MAX_FILES, MIN_IMAGES, read_images, write_images
 
@@ -121,31 +122,28 @@ def test_live_snapshots_change_no_weight_and_show_the_run(idx_dir, tmp_path):
     assert (len(snapshot.real), len(snapshot.generated)) == (64, 128)  # the dataset has 64 images
     assert Image.open(io.BytesIO(snapshot.grid)).size == (8 * 34 + 2, 8 * 34 + 2)  # seeds 0..63, 32 px, padded
     assert [r["step"] for r in view.metrics()] == [2, 4, 6, 8, 10, 12]
-    assert not (tmp_path / "plain" / LIVE_DIR).exists()
+    assert not RunFolder(tmp_path / "plain").live.exists()
 
 
 def test_a_stop_file_ends_the_run_at_any_moment_with_its_model_or_nothing(idx_dir, tmp_path, capsys):
-    from gan.training.live import STOPPED_CODE
-    from gan.training.run import STOP_NAME
-
     early = tmp_path / "early"  # made before the run even began (the app's Stop while Python starts)
     early.mkdir()
-    (early / STOP_NAME).touch()
+    RunFolder(early).stop.touch()
     assert _tiny_run(idx_dir, early, "--steps", "50") == STOPPED_CODE
     assert "stopped before the first step: nothing was trained or exported" in capsys.readouterr().out
-    assert not (early / "model").exists() and not (early / STOP_NAME).exists()  # consumed: a resume is not stopped
+    assert not (early / "model").exists() and not RunFolder(early).stop.exists()  # consumed: a resume is not stopped
     train_step = Trainer.train_step
 
     def stop_at_step_3(trainer, real):
         if trainer.step == 3:
-            (tmp_path / "late" / STOP_NAME).touch()
+            RunFolder(tmp_path / "late").stop.touch()
         return train_step(trainer, real)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(Trainer, "train_step", stop_at_step_3)
         assert _tiny_run(idx_dir, tmp_path / "late", "--steps", "50") == STOPPED_CODE
     assert load_model(tmp_path / "late" / "model").metadata["training"]["steps"] == 4
-    assert not (tmp_path / "late" / STOP_NAME).exists()
+    assert not RunFolder(tmp_path / "late").stop.exists()
 
 
 def test_a_time_budget_ends_the_run_and_plans_the_learning_rate_decay_over_it(idx_dir, tmp_path):
@@ -170,12 +168,13 @@ def test_the_live_view_reads_new_lines_skips_torn_ones_and_refuses_odd_snapshots
         more.write('0, "loss_d": 1.5, "loss_g": 1.5, "d_real": 0.5, "d_fake": 0.5}\n')
     assert [r["step"] for r in view.metrics()] == [5, 10]
     assert [r["step"] for r in view.metrics()] == [5, 10]
-    (tmp_path / LIVE_DIR).mkdir()
-    (tmp_path / LIVE_DIR / SNAPSHOT_NAME).write_text(json.dumps({"format": 2, "step": 1}))
+    folder = RunFolder(tmp_path)
+    folder.live.mkdir()
+    folder.live_snapshot.write_text(json.dumps({"format": 2, "step": 1}))
     assert view.snapshot() is None
     snapshot = {"format": 1, "step": 3, "training_s": 1, "real": [1.0, None, "x"], "generated": [float("nan"), -1]}
-    (tmp_path / LIVE_DIR / SNAPSHOT_NAME).write_text(json.dumps(snapshot))
-    (tmp_path / LIVE_DIR / GRID_NAME).write_bytes(b"\0" * (5 * 2**20))  # over the cap: not read
+    folder.live_snapshot.write_text(json.dumps(snapshot))
+    folder.live_grid.write_bytes(b"\0" * (5 * 2**20))  # over the cap: not read
     read = view.snapshot()
     assert (read.step, read.real, read.generated, read.grid) == (3, [1.0], [-1.0], None)
 
@@ -184,14 +183,14 @@ def test_explain_says_in_one_line_what_the_curves_mean():
     def records(real: float, fake: float, step: int = 500) -> list[dict]:
         return [{"step": step, "d_real": real, "d_fake": fake, "loss_d": 1.0, "loss_g": 1.0}]
 
-    assert explain([]).startswith("Starting")
-    assert explain(records(0.97, 0.03)).startswith("D is winning: D(G(z)) is near 0, so G gets little signal")
-    assert explain(records(0.6, 0.7)).startswith("G is fooling D")
-    assert explain(records(0.55, 0.45)).startswith("D can hardly tell")
-    assert explain(records(0.7, 0.3, step=20)).startswith("Early days")
-    assert explain(records(0.7, 0.3)).startswith("A healthy contest")
-    assert explain(records(float("nan"), 0.3)).startswith("The losses are not finite")
-    assert all("\n" not in explain(records(r, f)) for r in (0.1, 0.5, 0.9) for f in (0.1, 0.5, 0.9))
+    assert explain_curves([]).startswith("Starting")
+    assert explain_curves(records(0.97, 0.03)).startswith("D is winning: D(G(z)) is near 0, so G gets little signal")
+    assert explain_curves(records(0.6, 0.7)).startswith("G is fooling D")
+    assert explain_curves(records(0.55, 0.45)).startswith("D can hardly tell")
+    assert explain_curves(records(0.7, 0.3, step=20)).startswith("Early days")
+    assert explain_curves(records(0.7, 0.3)).startswith("A healthy contest")
+    assert explain_curves(records(float("nan"), 0.3)).startswith("The losses are not finite")
+    assert all("\n" not in explain_curves(records(r, f)) for r in (0.1, 0.5, 0.9) for f in (0.1, 0.5, 0.9))
 
 
 def test_the_tabs_flags_are_train_py_flags_with_one_budget():

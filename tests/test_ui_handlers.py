@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import inspect
 import typing
+from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -170,8 +171,10 @@ def test_select_model_keeps_the_packages_message(state, model):
     with pytest.raises(gr.Error) as error:  # HF_HUB_OFFLINE=1 (tests/helpers.py): the Hub loader's HubError
         picker.select_model("alice/nope-not-cached")
     assert "alice/nope-not-cached@main is not in the local Hugging Face cache" in error.value.message
+    with pytest.raises(gr.Error, match="The model you trained is no longer on this server"):
+        state.current(ModelRef(folder="/nonexistent/export"))  # a visitor's model, deleted
     with pytest.raises(gr.Error, match="your model could not be reloaded"):
-        state.current(ModelRef(folder="/nonexistent/export"))
+        state.current(ModelRef(folder=str(Path(__file__).parent)))  # there, but no export
 
 
 def test_the_error_decorator_keeps_name_signature_and_message():

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .. import checkpoint as ckpt
 from ..errors import CheckpointError, GanError, HubError
+from ..run_folder import RunFolder
 from .errors import check_repo_id, hub_errors, resolve_token
 
 PUBLISHED_FILES = (ckpt.CONFIG_NAME, "*.safetensors", "*.png", "metrics.jsonl")  # an export's root files to push
@@ -35,11 +36,12 @@ class Published:
 def find_export(path: str | Path) -> Path:
     """An export folder itself, or a run folder's `model/`."""
     path = Path(path)
-    for folder in (path, path / "model"):
+    model = RunFolder(path).model
+    for folder in (path, model):
         if (folder / ckpt.CONFIG_NAME).is_file():
             return folder
     raise CheckpointError(
-        f"{path} is neither an export folder nor a run folder: no {ckpt.CONFIG_NAME} in it or in {path / 'model'}"
+        f"{path} is neither an export folder nor a run folder: no {ckpt.CONFIG_NAME} in it or in {model}"
     )
 
 
@@ -181,7 +183,7 @@ def push_trained(
     out: Path, repo_id: str, *, token: str | None = None, private: bool = False, revision: str | None = None
 ) -> Published:
     """The final push of train.py; a failure says where the (untouched) results are and how to push them later."""
-    folder = out / "model"
+    folder = RunFolder(out).model
     try:
         published = push_export(folder, repo_id, token=token, private=private, revision=revision)
     except GanError as error:

@@ -18,18 +18,9 @@ from ..distributed import World, init_world, launched_by_torchrun, leave_process
 from ..errors import GanError
 from ..hub import publish
 from ..precision import describe_device
+from ..run_folder import METRICS_NAME, STORAGE_ERRNOS, RunFolder
 from .live import LiveSnapshots, watch_stdin
-from .run import (
-    METRICS_NAME,
-    STORAGE_ERRNOS,
-    Run,
-    claim_run_folder,
-    scheduled_push,
-    state_to_resume,
-    storage_failure,
-    truncate_metrics,
-    truncate_samples,
-)
+from .run import Run, scheduled_push
 from .settings import RunSettings, check_flags, parse_flags, resume_settings
 from .trainer import Trainer
 
@@ -57,7 +48,7 @@ def _train_reporting_errors(settings: RunSettings, explicit: dict, out: Path, he
     except OSError as error:
         if error.errno not in STORAGE_ERRNOS:
             raise
-        print(f"\nerror: {storage_failure(error, out)}", file=sys.stderr)
+        print(f"\nerror: {RunFolder(out).storage_failure(error)}", file=sys.stderr)
         return 2
 
 
@@ -66,7 +57,7 @@ def _train_command(settings: RunSettings, explicit: dict, out: Path, held: conte
     check_flags(settings)
     device, world = _join_world(settings, held)
     if world.is_main:
-        held.callback(os.close, claim_run_folder(out))
+        held.callback(os.close, RunFolder(out).claim())
     settings, state = _resume(settings, explicit, out, world)
     dataset = load_dataset(
         settings.dataset,
@@ -105,7 +96,8 @@ def _train_command(settings: RunSettings, explicit: dict, out: Path, held: conte
         watch_stdin(run)
     code = run.train()
     if world.is_main and trainer.step > 0:
-        print(f"exported the model to {out / 'model'}; try: python app.py --checkpoint {out / 'model'}")
+        model = RunFolder(out).model
+        print(f"exported the model to {model}; try: python app.py --checkpoint {model}")
         _push_at_the_end(settings, out, code)
     return code
 
@@ -139,16 +131,17 @@ def resolve_device(name: str) -> torch.device:
 def _resume(settings: RunSettings, explicit: dict, out: Path, world: World) -> tuple[RunSettings, dict | None]:
     """With --resume, the state to continue and the settings that continue it; the metrics log and the sample grids
     are cut back to it."""
-    found = state_to_resume(settings.resume, out, quiet=not world.is_main)
+    folder = RunFolder(out)
+    found = folder.state_to_resume(settings.resume, quiet=not world.is_main)
     if found is None:
         return settings, None
     path, state = found
     settings = resume_settings(settings, explicit, state.get("args", {}), quiet=not world.is_main)
     if world.is_main:
         print(f"resuming from {path} (step {state['step']})")
-        if cut := truncate_metrics(out / METRICS_NAME, state["step"]):
+        if cut := folder.truncate_metrics(state["step"]):
             print(f"{METRICS_NAME}: {cut} line(s) after step {state['step']} (the state resumed) removed")
-        if cut := truncate_samples(out / "samples", state["step"]):
+        if cut := folder.truncate_samples(state["step"]):
             print(f"samples/: {cut} grid(s) after step {state['step']} removed")
     return settings, state
 
@@ -191,5 +184,5 @@ def _push_at_the_end(settings: RunSettings, out: Path, code: int) -> None:
     else:
         print(
             f"not pushed (training was stopped); push the export with: "
-            f"python -m gan push {out / 'model'} --hub-model-id {settings.hub_model_id}"
+            f"python -m gan push {RunFolder(out).model} --hub-model-id {settings.hub_model_id}"
         )

@@ -1,22 +1,9 @@
-"""A training run in its folder: the loop, logging, evaluation, checkpoints, signals, the export, scheduled Hub pushes,
-and the helpers that keep a run folder sound across kills, full disks and resumes.
-
-A run folder (`--out DIR`) holds:
-    checkpoints/step_XXXXXXX.pt   full training states (resume with --resume auto|PATH)
-    samples/step_XXXXXXX.png      fixed-noise grids (seeds 0..63) during training
-    metrics.jsonl                 one JSON line per --log-every steps
-    tensorboard/, trackio.json    with --report-to: TensorBoard event files; the Trackio run it reports to
-    loss.png, weights.png         loss curves and per-layer weight norms over time
-    model/                        the final export (config.json + safetensors), the sample grid and plots
-    STOP                          made by another process to stop the run as Ctrl-C does (consumed when it stops)
-"""
+"""A training run: the loop, logging, evaluation, checkpoints, signals and the STOP file, the export and scheduled Hub
+pushes. The run folder's paths and housekeeping are gan.run_folder's."""
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
-import os
 import shutil
 import signal
 import sys
@@ -31,27 +18,20 @@ from tqdm import tqdm
 from .. import checkpoint as ckpt
 from ..data import ImageDataset, dataset_slug
 from ..distributed import parameter_digest
-from ..errors import CheckpointError, GanError
+from ..errors import GanError
 from ..evaluation import TrainingEvaluator
 from ..features import FEATURE_DATASETS, DomainFeatures
-from ..files import atomic_write, remove_temporaries
 from ..hub import publish
 from ..models import without_spectral_norm
 from ..plots import plot_losses, plot_weight_norms
 from ..precision import describe_device
-from ..runlog import parse_metrics, read_metrics
+from ..run_folder import LOSS_PLOT_NAME, METRICS_NAME, SAMPLE_GRID_NAME, WEIGHTS_PLOT_NAME, RunFolder
+from ..runlog import read_metrics
 from ..sampling import generate, grid_image, latents_for_seeds
 from .settings import RunSettings
 from .tracking import TENSORBOARD_DIR, Tracker, open_trackers, parse_report_to
 from .trainer import Trainer
 
-SAMPLE_GRID_NAME = "samples.png"
-LOSS_PLOT_NAME = "loss.png"
-WEIGHTS_PLOT_NAME = "weights.png"
-METRICS_NAME = "metrics.jsonl"
-LOCK_NAME = ".lock"
-STOP_NAME = "STOP"
-STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO)
 NUM_FIXED_SAMPLES = 64
 
 StepHook = Callable[["Run"], None]
@@ -76,6 +56,7 @@ class Run:
         self.trainer = trainer
         self.dataset = dataset
         self.out = out
+        self.folder = RunFolder(out)
         self.total_steps = total_steps  # None: no step limit (a --seconds budget alone)
         self.settings = trainer.settings
         self.seconds = trainer.settings.seconds  # the training-time budget, if any
@@ -95,10 +76,6 @@ class Run:
         self.last_eval: dict | None = None
         self.best: dict | None = None  # the best evaluation so far, when --keep-best
 
-    @property
-    def checkpoints(self) -> Path:
-        return self.out / "checkpoints"
-
     def _handle_signal(self, signum, _frame):
         self.stop_signal = signum
         signal.signal(signum, signal.SIG_DFL)  # a second Ctrl-C stops at once
@@ -109,7 +86,7 @@ class Run:
     def stop_requested(self) -> bool:
         """Whether the run should end at this step: a signal (or the app gone, see live.watch_stdin), or the STOP
         file. A file, unlike a signal, can come at any moment, even before this process could handle a signal."""
-        return self.stop_signal is not None or (self.out / STOP_NAME).exists()
+        return self.stop_signal is not None or self.folder.stop.exists()
 
     # -- the loop ---------------------------------------------------------------------------
     def train(self) -> int:
@@ -121,7 +98,7 @@ class Run:
             if self.trainer.world.is_main:
                 self.tracker = self.start_tracking()
             self._train_steps()
-            (self.out / STOP_NAME).unlink(missing_ok=True)
+            self.folder.stop.unlink(missing_ok=True)
             if self.stopped and self.trainer.step == 0:  # no model to export
                 print("stopped before the first step: nothing was trained or exported")
                 return self.stopped_code()
@@ -138,8 +115,8 @@ class Run:
         names, step = parse_report_to(self.settings.report_to), self.trainer.step
         if not names:
             return Tracker()
-        history = read_metrics(self.out / METRICS_NAME) if step else []
-        grids = saved_grids(self.out / "samples", step) if step else {}
+        history = read_metrics(self.folder.metrics) if step else []
+        grids = self.folder.saved_grids(step) if step else {}
         return open_trackers(names, self.out, self.settings.to_record(), step, history, grids)
 
     def _train_steps(self) -> None:
@@ -220,11 +197,10 @@ class Run:
         if self.best is None:
             self.export()
         else:  # the best state was exported when reached; model/ takes it, with the whole run's curves
-            shutil.copytree(self.out / "best", self.out / "model", dirs_exist_ok=True)
-            self.copy_history(self.out / "model")
+            shutil.copytree(self.folder.best, self.folder.model, dirs_exist_ok=True)
+            self.copy_history(self.folder.model)
             print(
-                f"kept the best evaluated state (step {self.best['step']}, fd {self.best['fd']}) "
-                f"in {self.out / 'model'}"
+                f"kept the best evaluated state (step {self.best['step']}, fd {self.best['fd']}) in {self.folder.model}"
             )
         if self.stopped:
             print(f"stopped at step {trainer.step}; resume with: --out {self.out} --resume auto")
@@ -268,7 +244,7 @@ class Run:
 
     def write_record(self, record: dict) -> None:
         """One line of metrics.jsonl: every record the run logs (step statistics, evaluations) passes here."""
-        with open(self.out / METRICS_NAME, "a") as log:
+        with open(self.folder.metrics, "a") as log:
             log.write(json.dumps(record) + "\n")
         self.tracker.log_record(record)
 
@@ -286,7 +262,7 @@ class Run:
         self.write_record(record)
         if self.settings.keep_best and (self.best is None or scores["fd"] < self.best["fd"]):
             self.best = self.last_eval
-            self.export(self.out / "best")
+            self.export(self.folder.best)
 
     def sample_grid(self) -> Image.Image:
         """The fixed-seed sample grid of the current step, rendered once per step (samples/ and exports share it)."""
@@ -297,23 +273,23 @@ class Run:
 
     def save_samples(self) -> None:
         """The sample grid into samples/, and the plots of the metrics so far."""
-        path = self.out / "samples" / f"step_{self.trainer.step:07d}.png"
+        path = self.folder.sample_grid(self.trainer.step)
         path.parent.mkdir(parents=True, exist_ok=True)
         self.sample_grid().save(path)
         if self._tracked_grid_step != self.trainer.step:  # the last step and a push can save the same grid again
             self.tracker.log_image(self.trainer.step, self.sample_grid())
             self._tracked_grid_step = self.trainer.step
-        records = read_metrics(self.out / METRICS_NAME)
+        records = read_metrics(self.folder.metrics)
         if records:
-            plot_losses(records, self.out / LOSS_PLOT_NAME, self.trainer.loss.label)
-            plot_weight_norms(records, self.out / WEIGHTS_PLOT_NAME)
+            plot_losses(records, self.folder.loss_plot, self.trainer.loss.label)
+            plot_weight_norms(records, self.folder.weights_plot)
 
     # -- checkpoints and exports ------------------------------------------------------------
     def save_checkpoint(self) -> None:
         state = self.trainer.state_dict()  # collective under torchrun: every rank calls it
         if self.trainer.world.is_main:
-            ckpt.save_training_state(ckpt.state_path(self.checkpoints, self.trainer.step), state)
-            ckpt.prune_training_states(self.checkpoints, self.settings.keep_last)
+            ckpt.save_training_state(ckpt.state_path(self.folder.checkpoints, self.trainer.step), state)
+            ckpt.prune_training_states(self.folder.checkpoints, self.settings.keep_last)
 
     def check_ranks_agree(self) -> None:
         """Under torchrun, verify that every rank ends with the same weights (DDP's promise), and record it."""
@@ -335,7 +311,7 @@ class Run:
             discriminator = without_spectral_norm(discriminator)
         raw = trainer.generator if trainer.ema is not None else None
         generator = trainer.sampling_generator()
-        folder = ckpt.export_model(folder or self.out / "model", generator, discriminator, self._metadata(), raw)
+        folder = ckpt.export_model(folder or self.folder.model, generator, discriminator, self._metadata(), raw)
         self.sample_grid().save(folder / SAMPLE_GRID_NAME)
         self.copy_history(folder)
         return folder
@@ -371,12 +347,6 @@ class Run:
         if (self.out / TENSORBOARD_DIR).is_dir():
             shutil.rmtree(folder / TENSORBOARD_DIR, ignore_errors=True)
             shutil.copytree(self.out / TENSORBOARD_DIR, folder / TENSORBOARD_DIR)
-
-
-def saved_grids(folder: Path, up_to: int) -> dict[int, Path]:
-    """The sample grids in samples/ up to step `up_to`, by step."""
-    steps = {path: path.stem.removeprefix("step_") for path in folder.glob("step_*.png")}
-    return {int(step): path for path, step in steps.items() if step.isdigit() and int(step) <= up_to}
 
 
 def make_evaluator(trainer: Trainer, dataset: ImageDataset) -> TrainingEvaluator | None:
@@ -416,107 +386,3 @@ def scheduled_push(settings: RunSettings) -> StepHook | None:
             print(f"\npushed step {step} to {published.url} (commit {published.commit[:7]})")
 
     return push
-
-
-# -- the run folder -----------------------------------------------------------------------
-def state_to_resume(resume: str | None, out: Path, quiet: bool = False) -> tuple[Path, dict] | None:
-    """The training state --resume names (`auto`: the newest readable one in --out), with its path; None for a
-    new run."""
-    if resume is None:
-        return None
-    if resume != "auto":
-        return Path(resume), ckpt.load_training_state(Path(resume))
-    states = ckpt.list_training_states(out / "checkpoints")
-    if not states:
-        if not quiet:
-            print(f"no training state in {out / 'checkpoints'}; starting a new run")
-        return None
-    return newest_readable_state(states, quiet)
-
-
-def newest_readable_state(states: list[Path], quiet: bool = False) -> tuple[Path, dict]:
-    """The newest of `states` that can be read, saying which newer ones could not (a kill or a full disk can leave
-    an empty or truncated file where the atomic rename of an older version kept no partial one)."""
-    problems = []
-    for path in reversed(states):
-        try:
-            state = ckpt.load_training_state(path)
-        except CheckpointError as error:
-            problems.append(str(error))
-            if not quiet:
-                print(f"warning: {error}; trying the state before it")
-            continue
-        return path, state
-    raise CheckpointError(
-        f"none of the {len(states)} training states in {states[0].parent} can be read (newest: "
-        f"{problems[0]}); start again with a new --out"
-    )
-
-
-def truncate_metrics(path: Path, step: int) -> int:
-    """Cut the metrics log back to the lines up to `step` (the state a run resumes from), so that no step appears
-    twice, dropping torn lines; returns how many lines went."""
-    if not path.is_file():
-        return 0
-    lines = path.read_text(errors="replace").splitlines()
-    kept = [
-        line
-        for line, record in zip(lines, parse_metrics(lines), strict=True)
-        if record is not None and record.get("step", 0) <= step
-    ]
-    if len(kept) < len(lines):
-        atomic_write(path, lambda p: Path(p).write_text("".join(line + "\n" for line in kept)))
-    return len(lines) - len(kept)
-
-
-def truncate_samples(folder: Path, step: int) -> int:
-    """Delete the sample grids after `step` (the state a run resumes from): the resumed run draws its own, and the
-    trackers rebuilt from the run folder must not show a step that no longer happened; returns how many went."""
-    stale = [path for grid, path in saved_grids(folder, sys.maxsize).items() if grid > step]
-    for path in stale:
-        path.unlink(missing_ok=True)
-    return len(stale)
-
-
-def claim_run_folder(out: Path) -> int:
-    """Check that --out can be written (before any data is loaded), lock it for this process, and remove the
-    half-written files a killed run left there. Returns the lock's file descriptor, held until it is closed."""
-
-    def unwritable(error: OSError) -> GanError:
-        return GanError(f"--out {out} cannot be written ({error.strerror}): choose a folder you can write to")
-
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        lock = os.open(out / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as error:
-        raise unwritable(error) from None
-    try:
-        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(lock)
-        raise GanError(
-            f"another training run is using --out {out}: wait for it to end, or choose another --out"
-        ) from None
-    try:
-        os.ftruncate(lock, 0)
-        os.write(lock, f"{os.getpid()}\n".encode())
-    except OSError as error:
-        os.close(lock)
-        raise unwritable(error) from None
-    removed = [
-        p for folder in (out, out / "checkpoints", out / "model", out / "best") for p in remove_temporaries(folder)
-    ]
-    if removed:
-        print(f"removed {len(removed)} half-written file(s) left in {out} by an interrupted run")
-    return lock
-
-
-def storage_failure(error: OSError, out: Path) -> str:
-    """One line for a write that failed for lack of space (or a read-only or failing disk) during a run."""
-    where = f" {error.filename}" if error.filename else f" to {out}"
-    states = ckpt.list_training_states(out / "checkpoints")
-    kept = f"the last good training state is {states[-1]}" if states else "no training state was saved yet"
-    return (
-        f"could not write{where} ({error.strerror or error}); {kept}: free some space, then continue with "
-        f"--out {out} --resume auto"
-    )

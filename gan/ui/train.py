@@ -4,7 +4,7 @@ sentence on what the curves mean. When the run ends (its budget, Stop, or the vi
 visitor's own model in the picker (a gr.State: no one else sees it), downloadable as a zip and, on a Space with OAuth,
 publishable to their Hub account.
 
-Each run is the project's trainer in a child process (gan.training.live): one thread, a memory cap, killed cleanly.
+Each run is the project's trainer in a child process (gan.training.runner): one thread, a memory cap, killed cleanly.
 Runs take turns in a concurrency group of their own ("training", one at a time; the queue shows each visitor their
 place), capped per visitor and per address as projections are. A run ends when its visitor goes: the handler checks
 for a gone client at every update, the page's unload event kills the run and deletes its files, and a watchdog kills
@@ -36,8 +36,9 @@ from ..files import OwnedFolder, remove_abandoned
 from ..hub.errors import hub_errors
 from ..hub.publish import export_files, push_export
 from ..plots import live_figure
+from ..run_folder import SAMPLE_GRID_NAME, RunFolder
 from ..sampling import MAX_SEED
-from ..training.live import (
+from ..training.runner import (
     LIVE_EVERY,
     MAX_SECONDS,
     MAX_STEPS,
@@ -49,7 +50,7 @@ from ..training.live import (
     Snapshot,
     TabRun,
     TrainingProcess,
-    explain,
+    explain_curves,
 )
 from ..uploads import MAX_FILES, MIN_IMAGES, read_images, write_images
 from .assets import markdown_text, model_summary
@@ -304,12 +305,13 @@ class TrainTab:
         figure = self._file(job, live_figure(records, snapshot.real, snapshot.generated, title), ".png")
         speed = f" · {records[-1]['images_per_second']:,.0f} images/s" if records else ""
         status = f"**Step {snapshot.step}** · {snapshot.training_s:.0f} s of {budget}{speed}"
-        line = f"{status}: {explain(records)}" + (" **Stopping** at this step." if state == "stopping" else "")
+        line = f"{status}: {explain_curves(records)}" + (" **Stopping** at this step." if state == "stopping" else "")
         return grid, figure, line, self.stats(job.run, snapshot, records, state), gr.skip(), gr.skip(), gr.skip()
 
     def final_update(self, job: Job, view: LiveView) -> tuple:
         """The export as this visitor's model, its samples, the whole run's curves, the zip; GanError if it failed."""
-        process, export = job.process, job.process.out / "model"
+        process, folder = job.process, RunFolder(job.process.out)
+        export = folder.model
         code = process.wait()
         if job.gone:
             raise gr.Error("training stopped: its client has gone", print_exception=False)
@@ -317,7 +319,7 @@ class TrainTab:
             if code == STOPPED_CODE:  # the trainer's exit when stopped before its first step, exporting nothing
                 return self.stopped_before_first_step(job.run)
             raise GanError(f"the training failed: {process.failure()}")
-        shutil.rmtree(process.out / "checkpoints", ignore_errors=True)  # no resuming here: the export is what counts
+        shutil.rmtree(folder.checkpoints, ignore_errors=True)  # no resuming here: the export is what counts
         ref = ModelRef(folder=str(export))
         model = self.app.models.cache.get(ref)  # loaded into the shared cache: the visitor's next sample needs no load
         steps = model.metadata["training"]["steps"]
@@ -329,11 +331,12 @@ class TrainTab:
         scores = (snapshot.real, snapshot.generated) if snapshot else ([], [])
         title = f"step {steps}, {model.metadata['training']['time_s']:.0f} s of training: done"
         figure = self.app.outputs.write(live_figure(records, *scores, title), ".png")
-        grid = self.app.outputs.write((export / "samples.png").read_bytes(), ".png")
+        grid = self.app.outputs.write((export / SAMPLE_GRID_NAME).read_bytes(), ".png")
         ended = "stopped" if job.stopping or code != 0 else "done"
         line = (
-            f"**{'Stopped' if ended == 'stopped' else 'Done'}** after {steps} steps. {explain(records)} Your model is "
-            "now selected in the picker above: Sample, Interpolate, Score and Project use it; download it below."
+            f"**{'Stopped' if ended == 'stopped' else 'Done'}** after {steps} steps. {explain_curves(records)} Your "
+            "model is now selected in the picker above: Sample, Interpolate, Score and Project use it; download it "
+            "below."
         )
         return grid, figure, line, self.stats(job.run, snapshot, records, ended), archive, own.ref, own
 
