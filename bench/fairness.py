@@ -40,7 +40,7 @@ from gan import BUNDLED_MODEL, testing
 from gan.checkpoint import load_model
 from gan.precision import describe_device
 from gan.sampling import generate, latent_for_seed, to_pil
-from gan.ui.common import MAX_RESTARTS, MAX_STEPS
+from gan.ui.limits import MAX_PROJECTION_STEPS, MAX_RESTARTS
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -97,14 +97,18 @@ def flood(url: str, image: Path, count: int) -> tuple[list, dict[str, int], list
     """Submit the flood; returns the gradio_client jobs (to cancel), the counts, and the dodger's accepted event ids."""
     one_session = Client(url, verbose=False, download_files=False)
     jobs = [
-        one_session.submit(image=handle_file(image), steps=MAX_STEPS, restarts=MAX_RESTARTS, api_name="/project")
+        one_session.submit(
+            image=handle_file(image), steps=MAX_PROJECTION_STEPS, restarts=MAX_RESTARTS, api_name="/project"
+        )
         for _ in range(count)
     ]
     upload = httpx.post(f"{url}gradio_api/upload", files={"files": (image.name, image.read_bytes(), "image/png")})
     file = {"path": upload.json()[0], "meta": {"_type": "gradio.FileData"}}
     dodged, refused_dodges = [], 0
     for _ in range(count):
-        answer = httpx.post(f"{url}gradio_api/call/project", json={"data": [file, MAX_STEPS, MAX_RESTARTS]}, timeout=30)
+        answer = httpx.post(
+            f"{url}gradio_api/call/project", json={"data": [file, MAX_PROJECTION_STEPS, MAX_RESTARTS]}, timeout=30
+        )
         if answer.status_code == 200:
             dodged.append(answer.json()["event_id"])
         else:

@@ -27,13 +27,13 @@ from PIL import Image
 
 from gan.checkpoint import export_model
 from gan.models import Discriminator, Generator, ModelConfig
-from gan.ui.common import JOB_CAPS
+from gan.ui.limits import JOB_CAPS
 
 pytestmark = pytest.mark.slow
 
 
 CAPS = JOB_CAPS["projection"]
-FULL_BUDGET = (1000, 8)  # MAX_STEPS, MAX_RESTARTS: tens of seconds with this model on a CPU
+FULL_BUDGET = (1000, 8)  # MAX_PROJECTION_STEPS, MAX_RESTARTS: tens of seconds with this model on a CPU
 
 LEAVER = """
 import os, sys, time

@@ -311,7 +311,7 @@ def test_a_huge_config_costs_no_memory(hostile, tmp_path):
 
 
 def test_the_model_cache_is_bounded_by_bytes():
-    from gan.ui.models import ModelCache, ModelRef, model_bytes
+    from gan.ui.picker import ModelCache, ModelRef, model_bytes
 
     cache = ModelCache(capacity=10, max_bytes=100, size=len)
     refs = [ModelRef(repo_id=f"alice/m{i}", commit=str(i) * 40) for i in range(4)]

@@ -443,7 +443,7 @@ def test_app_picker_is_per_visitor_and_works_offline(hub, home, downloaded, tmp_
 def test_model_cache_is_a_bounded_thread_safe_lru():
     from concurrent.futures import ThreadPoolExecutor
 
-    from gan.ui.models import ModelCache, ModelRef
+    from gan.ui.picker import ModelCache, ModelRef
 
     cache, loads = ModelCache(capacity=2, size=len), []
 

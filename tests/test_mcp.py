@@ -33,7 +33,7 @@ from gan.explore import arithmetic, move, principal_directions
 from gan.projection import load_latent
 from gan.sampling import generate, grid_image, latent_for_seed, latents_for_seeds, to_pil, upscale
 from gan.scoring import score_files
-from gan.ui.models import label
+from gan.ui.picker import label
 
 pytestmark = pytest.mark.slow
 
@@ -402,7 +402,7 @@ class _Files(BaseHTTPRequestHandler):
     small = png(Image.new("L", (16, 16), 90))
 
     def do_GET(self):
-        from gan.ui.common import MAX_UPLOAD_BYTES
+        from gan.ui.limits import MAX_UPLOAD_BYTES
 
         if self.path == "/moved":
             self.send_response(302)

@@ -258,7 +258,7 @@ def test_the_handler_checks_its_inputs_by_name(tab):
 def test_the_handler_trains_in_process_and_gives_the_model_and_a_zip(tab, blobs_zip, tmp_path):
     import gradio as gr
 
-    from gan.ui.models import ModelRef, OwnModel
+    from gan.ui.picker import ModelRef, OwnModel
 
     updates = list(tab.train(seed=1, data="images", images=[str(blobs_zip)], steps=8, **TINY))
     first, *live, final = updates
@@ -584,7 +584,7 @@ import time
 import gradio as gr
 from gan.checkpoint import load_model
 from gan.ui import create_state
-from gan.ui.models import ModelRef, OwnModel
+from gan.ui.picker import ModelRef, OwnModel
 from gan.ui.train import TrainTab
 
 tab = TrainTab(create_state(load_model(export)))

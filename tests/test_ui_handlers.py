@@ -21,9 +21,9 @@ from gan.sampling import generate, latents_for_seeds
 from gan.serve import main as serve
 from gan.ui import build_demo
 from gan.ui import project as project_module
-from gan.ui.common import shows_errors
+from gan.ui.handlers import shows_errors
 from gan.ui.interpolate import InterpolateTab
-from gan.ui.models import ModelRef
+from gan.ui.picker import ModelRef
 from gan.ui.project import ProjectTab
 from gan.ui.sample import SampleTab
 from gan.ui.score import ScoreTab

@@ -1,4 +1,4 @@
-"""The app's Train tab runs training through here (gradio-free, torch-free): `TabRun` (a run's settings, as train.py
+"""The app's Train tab runs training through here (gradio-free): `TabRun` (a run's settings, as train.py
 flags, within the tab's limits), `TrainingProcess` (the trainer in a child process), `LiveView` (what the run shows,
 read from its folder) and `explain_curves` (one plain sentence on what the latest curves mean).
 
@@ -42,7 +42,7 @@ TAB_RECIPES = {
     "classic": ("classic", ()),
 }
 MAX_SECONDS = 600  # a run's time budget at most
-MAX_STEPS = 20_000  # a run's step budget at most; also the step cap of a time budget
+MAX_TRAIN_STEPS = 20_000  # a run's step budget at most; also the step cap of a time budget
 LOG_EVERY = 5  # steps between metrics records: the curves' resolution
 LIVE_EVERY = 1.5  # seconds of training between live snapshots (the tab updates as often)
 # A run's data memory at most (RLIMIT_DATA: heap and private writable mappings, what grows with a run; not its address
@@ -88,7 +88,7 @@ class TabRun:
         budget = (
             ["--steps", str(self.steps)]
             if self.steps
-            else ["--seconds", f"{self.seconds:g}", "--steps", str(MAX_STEPS)]
+            else ["--seconds", f"{self.seconds:g}", "--steps", str(MAX_TRAIN_STEPS)]
         )
         rates = ["--lr-g", str(self.lr), "--lr-d", str(self.lr)] if self.lr else []
         return [

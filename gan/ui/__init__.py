@@ -1,10 +1,10 @@
 """The Gradio app: Sample, Interpolate, Project, Score and Explore tabs over each visitor's model, and a Train tab.
 
-This module only composes: `create_state` makes what all handlers share (common.AppContext), `build_demo` lays out
-the model picker (models.py) and each tab (sample.py, interpolate.py, project.py, score.py, explore.py), whose `build`
-wires its events to the handlers of a class of its own. The handlers are bound methods named as their events, so tests
-call them in-process; `common.shows_errors` turns the package's errors into gr.Error for visitors. mcp.py serves the
-public events as MCP tools, described from the handlers' docstrings.
+This module only composes: `create_state` makes what all handlers share (context.AppContext), `build_demo` lays out
+the model picker (picker.py) and each tab (sample.py, interpolate.py, project.py, score.py, explore.py, train.py),
+whose `build` wires its events to the handlers of a class of its own. The handlers are bound methods named as their
+events, so tests call them in-process; `handlers.shows_errors` turns the package's errors into gr.Error for visitors.
+mcp.py serves the public events as MCP tools, described from the handlers' docstrings.
 
 Handlers return paths of PNG/GIF files written here (never PIL images): each is written whole under a fresh name
 inside Gradio's cache folder, so Gradio serves it in place without copying, whereas it rewrites PIL outputs in
@@ -12,15 +12,11 @@ place, which breaks downloads when simultaneous visitors get byte-identical imag
 parameter names are part of the API (`gradio_client` calls them by keyword): append new ones
 with defaults, never rename; new outputs go at the end.
 
-Concurrency: torch already spreads each call over the CPU cores, so few run at once, in three queue groups by cost.
-Gradio's queue skips a full group for the next one with room, so a long projection never holds back a sample: light
-work (samples, the gallery, nearest images, scores, saliency maps, arithmetic, directions: well under a second) runs
-INFERENCE_WORKERS at once; interpolations (up to MAX_FRAMES frames, half a second) ANIMATION_WORKERS; projections (up
-to MAX_STEPS x MAX_RESTARTS, half a minute) PROJECTION_WORKERS. The queue holds up to QUEUE_SIZE waiting requests
-(visitors see their position) and refuses more rather than piling up work; interpolations and projections are also
-capped per visitor, per address and in all when they are queued (JOB_CAPS, see fairness.py), which leaves the shared
-queue room for light work. Training runs (train.py) take turns in a group of their own, TRAINING_WORKERS at once, each
-in a child process on one thread, and are capped likewise.
+Concurrency: torch already spreads each call over the CPU cores, so few run at once, in queue groups by cost
+(limits.WORKERS). Gradio's queue skips a full group for the next one with room, so a long projection never holds back
+a sample. The queue refuses requests beyond its size rather than piling up work, and the heavy kinds are also capped
+per visitor, per address and in all when they are queued (limits.JOB_CAPS, see fairness.py), which leaves the shared
+queue room for light work. Training runs take turns in a group of their own, each in a child process on one thread.
 """
 
 from __future__ import annotations
@@ -31,10 +27,12 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from ..checkpoint import LoadedModel
-from . import explore, interpolate, models, project, sample, score, train
+from . import explore, interpolate, picker, project, sample, score, train
 from .assets import OutputFiles
-from .common import CSS, EXAMPLES, MAX_UPLOAD, QUEUE_SIZE, AppContext
-from .models import MODEL_CACHE_SIZE, ModelPicker
+from .context import AppContext
+from .limits import EXAMPLES, MAX_UPLOAD, QUEUE_SIZE
+from .picker import MODEL_CACHE_SIZE, ModelPicker
+from .widgets import CSS
 
 __all__ = ["CSS", "EXAMPLES", "MAX_UPLOAD", "AppContext", "build_demo", "create_state"]
 
@@ -62,12 +60,12 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         )
         training = train.TrainTab(app)
         own = train.own_model_state(training)  # the model this visitor trains in the Train tab
-        picker = models.build_row(app, own)
-        session_model, model_loaded = picker.session_model, picker.model_loaded
+        row = picker.build_row(app.models, own)
+        session_model, model_loaded = row.session_model, row.model_loaded
         sample.build(app, session_model, model_loaded)
         interpolate.build(app, session_model)
         project.build(app, session_model)
         score.build(app, session_model)
         explore.build(app, session_model)
-        train.build(training, picker, own, demo)
+        train.build(training, row, own, demo)
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

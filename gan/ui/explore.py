@@ -24,8 +24,10 @@ from ..explore import (
 from ..projection import LatentError, latent_bytes, load_latent
 from ..sampling import MAX_SEED, generate, latent_for_seed, to_pil
 from .assets import model_identity, shown_source
-from .common import AppContext, NumberInput, SliderInput, check_int, check_number, image_output, shows_errors
-from .models import ModelRef
+from .context import AppContext
+from .handlers import check_int, check_number, shows_errors
+from .picker import ModelRef
+from .widgets import SliderInput, file_input, image_output, seed_input
 
 MAX_NEIGHBOURS = 16
 MAX_NOISE = 2.0
@@ -202,11 +204,10 @@ def _groups() -> list[gr.components.Component]:
                     )
                 )
                 files.append(
-                    gr.File(
-                        label=f"Group {name}: z.npy files (optional)",
-                        file_count="multiple",
+                    file_input(
+                        f"Group {name}: z.npy files (optional)",
+                        "multiple",
                         file_types=[".npy"],
-                        type="filepath",
                         height=110,
                         elem_id=f"z-{name.lower()}-files",
                     )
@@ -225,7 +226,7 @@ def _arithmetic(app: AppContext, tab: ExploreTab, session_model: gr.State) -> No
     with gr.Row():
         neighbours = SliderInput(0, MAX_NEIGHBOURS, value=DEFAULT_NEIGHBOURS, step=1, label="Neighbours")
         noise = SliderInput(0, MAX_NOISE, value=DEFAULT_NOISE, step=0.05, label="Neighbours' noise (sd per entry)")
-        noise_seed = NumberInput(label="Noise seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
+        noise_seed = seed_input("Noise seed")
     button = gr.Button("Compute A - B + C", variant="primary")
     # no label shown: it would cover A's header
     figure = image_output("A - B + C", 420, fill=True, fullscreen=True, elem_id="arithmetic-figure", show_label=False)
@@ -264,7 +265,7 @@ def _directions(app: AppContext, tab: ExploreTab, session_model: gr.State) -> No
     with gr.Row():
         with gr.Column(scale=3):
             with gr.Row(equal_height=True):
-                seed = NumberInput(label="Seed", value=0, precision=0, minimum=0, maximum=MAX_SEED, scale=2)
+                seed = seed_input("Seed", scale=2)
                 button = gr.Button("Show directions", variant="primary", scale=1)
             sliders = _sliders()
         with gr.Column(scale=2):

@@ -20,19 +20,11 @@ from ..sampling import (
     upscale,
 )
 from .assets import model_identity, shown_source
-from .common import (
-    MAX_FPS,
-    MAX_FRAMES,
-    AppContext,
-    NumberInput,
-    RadioInput,
-    SliderInput,
-    animation_outputs,
-    check_int,
-    check_number,
-    shows_errors,
-)
-from .models import ModelRef
+from .context import AppContext
+from .handlers import check_int, check_number, shows_errors
+from .limits import MAX_FPS, MAX_FRAMES
+from .picker import ModelRef
+from .widgets import RadioInput, SliderInput, animation_outputs, seed_input
 
 
 def check_frames_mode_fps(frames: float, mode: str, fps: float) -> tuple[int, float]:
@@ -118,8 +110,8 @@ def _settings() -> list[gr.components.Component]:
     """The ends, frames, frame rate, path and loop: the interpolate endpoint's inputs in its order (less the model)."""
     with gr.Row():
         with gr.Group():  # the endpoints
-            seed_a = NumberInput(label="Start seed", value=0, precision=0, minimum=0, maximum=MAX_SEED)
-            seed_b = NumberInput(label="End seed", value=1, precision=0, minimum=0, maximum=MAX_SEED)
+            seed_a = seed_input("Start seed")
+            seed_b = seed_input("End seed", value=1)
         with gr.Column():
             frames = SliderInput(2, MAX_FRAMES, value=24, step=1, label="Frames")
             fps = SliderInput(1, MAX_FPS, value=12, step=1, label="Frames per second")

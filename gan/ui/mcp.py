@@ -57,8 +57,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from .common import MAX_UPLOAD_BYTES
 from .fairness import client_address
+from .limits import MAX_UPLOAD_BYTES
 
 PATH = "/gradio_api/mcp"  # where Gradio's own MCP server was: clients keep their URL
 TOOLS = (  # the public events served as tools, and stop_training (left out of the API page)

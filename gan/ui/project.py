@@ -26,22 +26,12 @@ from ..projection import (
 )
 from ..sampling import INTERPOLATION_MODES, MAX_SEED, latent_for_seed, to_pil
 from .assets import model_identity, shown_source
-from .common import (
-    MAX_FPS,
-    MAX_FRAMES,
-    MAX_RESTARTS,
-    MAX_STEPS,
-    AppContext,
-    NumberInput,
-    RadioInput,
-    SliderInput,
-    animation_outputs,
-    check_int,
-    image_output,
-    shows_errors,
-)
+from .context import AppContext
+from .handlers import check_int, shows_errors
 from .interpolate import animate, check_frames_mode_fps
-from .models import ModelRef
+from .limits import MAX_FPS, MAX_FRAMES, MAX_PROJECTION_STEPS, MAX_RESTARTS
+from .picker import ModelRef
+from .widgets import RadioInput, SliderInput, animation_outputs, file_input, image_output, seed_input
 
 
 @dataclass
@@ -83,7 +73,7 @@ class ProjectTab:
     def projected(self, image: str | None, steps: float, restarts: float, ref: ModelRef | None) -> Projected:
         """The upload projected into the session's model's latent space, with the budget checked."""
         model = self.app.current(ref)
-        steps = check_int(steps, "steps", 1, MAX_STEPS)
+        steps = check_int(steps, "steps", 1, MAX_PROJECTION_STEPS)
         restarts = check_int(restarts, "restarts", 1, MAX_RESTARTS)
         if not image:
             raise gr.Error("upload an image to project")
@@ -218,11 +208,11 @@ class ProjectTab:
 
 
 def _projection_inputs() -> dict[str, gr.components.Component]:
-    image = gr.File(label="Image", type="filepath", file_count="single", elem_id="project-upload", height=140)
+    image = file_input("Image", elem_id="project-upload", height=140)
     with gr.Row():
         steps = SliderInput(
             1,
-            MAX_STEPS,
+            MAX_PROJECTION_STEPS,
             value=DEFAULT_STEPS,
             step=1,
             label="Steps",
@@ -259,13 +249,7 @@ def _projection_outputs() -> list[gr.components.Component]:
 def _end_image() -> dict[str, gr.components.Component]:
     """A second image to project as the walk's end."""
     with gr.Accordion("Or project a second image as the end", open=False):
-        image = gr.File(
-            label="End image",
-            type="filepath",
-            file_count="single",
-            height=110,
-            elem_id="project-end-upload",
-        )
+        image = file_input("End image", height=110, elem_id="project-end-upload")
         button = gr.Button("Project end image", size="md")
         reconstruction = image_output("End reconstruction", 120, fill=True)
         report = gr.Markdown()
@@ -275,22 +259,10 @@ def _end_image() -> dict[str, gr.components.Component]:
 def _walk_ends() -> dict[str, gr.components.Component]:
     """The walk's start latent and its end: a seed, an end latent, or a second image projected into one."""
     with gr.Row():
-        z_a = gr.File(label="Start latent z (.npy)", type="filepath", file_count="single", elem_id="z-a", height=110)
+        z_a = file_input("Start latent z (.npy)", elem_id="z-a", height=110)
         with gr.Column():
-            end_seed = NumberInput(
-                label="End seed (used when there is no end latent)",
-                value=1,
-                precision=0,
-                minimum=0,
-                maximum=MAX_SEED,
-            )
-            z_b = gr.File(
-                label="End latent z (.npy, optional)",
-                type="filepath",
-                file_count="single",
-                elem_id="z-b",
-                height=110,
-            )
+            end_seed = seed_input("End seed (used when there is no end latent)", value=1)
+            z_b = file_input("End latent z (.npy, optional)", elem_id="z-b", height=110)
         with gr.Column():
             end = _end_image()
     return {"z_a": z_a, "end_seed": end_seed, "z_b": z_b, "end": end}

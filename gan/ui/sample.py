@@ -9,19 +9,11 @@ import gradio as gr
 
 from ..sampling import MAX_SEED, generate, grid_image, latent_for_seed, latents_for_seeds, to_pil, upscale
 from .assets import model_identity, nearest_images, shown_source
-from .common import (
-    MAX_COUNT,
-    MAX_TRUNCATION,
-    AppContext,
-    NumberInput,
-    SliderInput,
-    check_int,
-    check_truncation_input,
-    gallery_output,
-    image_output,
-    shows_errors,
-)
-from .models import ModelRef
+from .context import AppContext
+from .handlers import check_int, check_truncation_input, shows_errors
+from .limits import MAX_COUNT, MAX_TRUNCATION
+from .picker import ModelRef
+from .widgets import SliderInput, gallery_output, image_output, seed_input
 
 
 class SampleTab:
@@ -128,14 +120,7 @@ class SampleTab:
 
 def _settings() -> dict[str, gr.components.Component]:
     """The grid's settings, its buttons and presets (in the left column)."""
-    seed = NumberInput(
-        label="Seed",
-        value=0,
-        precision=0,
-        minimum=0,
-        maximum=MAX_SEED,
-        info="image i of the grid has seed+i",
-    )
+    seed = seed_input("Seed", info="image i of the grid has seed+i")
     count = SliderInput(1, MAX_COUNT, value=16, step=1, label="Count")
     truncation = SliderInput(
         0,
@@ -189,7 +174,7 @@ def _samples() -> dict[str, gr.components.Component]:
 def _memorisation_check() -> dict[str, gr.components.Component]:
     with gr.Accordion("Memorisation check: the training images nearest to a sample", open=False):
         with gr.Row():
-            check_seed = NumberInput(label="Seed to check", value=0, precision=0, minimum=0, maximum=MAX_SEED, scale=1)
+            check_seed = seed_input("Seed to check", scale=1)
             nearest_button = gr.Button("Find nearest training images", scale=1, size="md")
         neighbours = gallery_output(
             "The sample, then its nearest training images (number: distance)", 9, 170, rows=1, elem_id="neighbours"

@@ -17,8 +17,11 @@ from ..plots import score_histogram
 from ..sampling import MAX_SEED, generate, latent_for_seed
 from ..scoring import MAX_FILES, discriminator_logits, fit_files, score_files
 from .assets import Reference, markdown_text, model_identity, shown_source
-from .common import EXAMPLES, AppContext, NumberInput, check_int, gallery_output, image_output, shows_errors
-from .models import ModelRef
+from .context import AppContext
+from .handlers import check_int, shows_errors
+from .limits import EXAMPLES
+from .picker import ModelRef
+from .widgets import file_input, gallery_output, image_output, seed_input
 
 DISCLAIMER = (
     "The discriminator learned to tell this generator's samples from the training images. Its score says how "
@@ -181,14 +184,8 @@ class ScoreTab:
 
 def _uploads() -> tuple[gr.File, gr.File]:
     with gr.Row():
-        uploads = gr.File(label="Images", file_count="multiple", type="filepath", scale=2, elem_id="score-upload")
-        folder = gr.File(
-            label="Or a folder of images",
-            file_count="directory",
-            type="filepath",
-            scale=1,
-            elem_id="score-folder",
-        )
+        uploads = file_input("Images", "multiple", scale=2, elem_id="score-upload")
+        folder = file_input("Or a folder of images", "directory", scale=1, elem_id="score-folder")
     return uploads, folder
 
 
@@ -210,15 +207,7 @@ def _saliency() -> dict[str, gr.components.Component]:
     """The saliency section: the note, the generated sample's seed, a button and the maps."""
     gr.Markdown("### What the discriminator looks at\n" + SALIENCY_NOTE)
     with gr.Row(equal_height=True):
-        seed = NumberInput(
-            label="Seed of a generated sample to map too",
-            value=0,
-            precision=0,
-            minimum=0,
-            maximum=MAX_SEED,
-            scale=2,
-            elem_id="saliency-seed",
-        )
+        seed = seed_input("Seed of a generated sample to map too", scale=2, elem_id="saliency-seed")
         button = gr.Button("Show saliency maps", scale=1)
     gallery = gallery_output("Image, map, map over the image (logit first)", 3, 360, preview=False, elem_id="saliency")
     note = gr.Markdown(elem_id="saliency-note")

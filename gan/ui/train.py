@@ -41,7 +41,7 @@ from ..sampling import MAX_SEED
 from ..training.runner import (
     LIVE_EVERY,
     MAX_SECONDS,
-    MAX_STEPS,
+    MAX_TRAIN_STEPS,
     MEMORY_BYTES,
     STOPPED_CODE,
     TAB_RECIPES,
@@ -54,19 +54,12 @@ from ..training.runner import (
 )
 from ..uploads import MAX_FILES, MIN_IMAGES, read_images, write_images
 from .assets import markdown_text, model_summary
-from .common import (
-    AppContext,
-    NumberInput,
-    RadioInput,
-    SliderInput,
-    check_int,
-    check_number,
-    image_output,
-    shows_errors,
-)
+from .context import AppContext
 from .fairness import current_event
-from .models import ModelRef, OwnModel, PickerRow
+from .handlers import check_int, check_number, shows_errors
+from .picker import ModelRef, OwnModel, PickerRow
 from .trained import RUNS_PREFIX, KeptModels, kept_budget
+from .widgets import NumberInput, RadioInput, SliderInput, file_input, image_output, seed_input
 
 UPDATE_S = LIVE_EVERY  # seconds between live updates, as between the trainer's snapshots
 STARTUP_S = 120  # a run's wall time beyond its training budget: start, data, snapshots, export
@@ -155,7 +148,7 @@ class TrainTab:
         """The run the inputs ask for, each checked (the data's files are read later, in the run's turn)."""
         seed = check_int(seed, "seed", 0, MAX_SEED)
         seconds = check_number(seconds, "seconds", 5, MAX_SECONDS)
-        steps = check_int(steps, "steps", 0, MAX_STEPS)
+        steps = check_int(steps, "steps", 0, MAX_TRAIN_STEPS)
         lr = check_number(lr, "lr", 0, 0.01)
         batch_size = check_int(batch_size, "batch_size", BATCH_SIZES[0], BATCH_SIZES[-1])
         for value, name, allowed in (
@@ -497,11 +490,10 @@ def _settings(tab: TrainTab) -> dict[str, gr.components.Component]:
         )
         batch = RadioInput([(str(b), b) for b in BATCH_SIZES], value=TabRun.batch_size, label="Batch size", scale=2)
         lr = NumberInput(value=0, minimum=0, maximum=0.01, label="Learning rate (0: the recipe's)", scale=1)
-        seed = NumberInput(value=0, precision=0, minimum=0, maximum=MAX_SEED, label="Seed", scale=1)
-    images = gr.File(
-        label=f"My images: a zip, or several files (at least {MIN_IMAGES}; trained at 32x32, grey or colour)",
-        file_count="multiple",
-        type="filepath",
+        seed = seed_input("Seed", scale=1)
+    images = file_input(
+        f"My images: a zip, or several files (at least {MIN_IMAGES}; trained at 32x32, grey or colour)",
+        "multiple",
         elem_id="train-upload",
         height=120,
         visible=data_default == "images",
@@ -509,7 +501,12 @@ def _settings(tab: TrainTab) -> dict[str, gr.components.Component]:
     data.change(lambda choice: gr.File(visible=choice == "images"), data, images, api_visibility="private", queue=False)
     with gr.Accordion("A step budget instead (reproducible)", open=False):
         steps = NumberInput(
-            value=0, precision=0, minimum=0, maximum=MAX_STEPS, label="Steps (0: the time budget)", elem_id="steps"
+            value=0,
+            precision=0,
+            minimum=0,
+            maximum=MAX_TRAIN_STEPS,
+            label="Steps (0: the time budget)",
+            elem_id="steps",
         )
     return {"inputs": [seed, seconds, data, images, recipe, lr, width, batch, steps]}
 

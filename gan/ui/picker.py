@@ -23,7 +23,7 @@ from ..errors import GanError
 from ..hub.errors import looks_like_repo_id
 from ..hub.load import download_export, load_snapshot, prune_cache
 from .assets import model_summary, shown_source
-from .common import AppContext, shows_errors
+from .handlers import shows_errors
 
 MODEL_GONE = (
     "The model you trained is no longer on this server (the server restarted, or you left the page and its space was "
@@ -207,16 +207,9 @@ class PickerRow:
     summary: gr.Markdown
 
 
-def build(app: AppContext) -> tuple[gr.State, object]:
-    """The picker's row and the model summary: the per-visitor model and the event of a model loaded."""
-    row = build_row(app)
-    return row.session_model, row.model_loaded
-
-
-def build_row(app: AppContext, own: gr.State | None = None) -> PickerRow:
+def build_row(picker: ModelPicker, own: gr.State | None = None) -> PickerRow:
     """The picker's row and the model summary; `own` holds the OwnModel a visitor trained (the Train tab's), which
     their picker lists too."""
-    picker = app.models
     session_model = gr.State(picker.initial)  # per visitor: switching never affects anyone else
     with gr.Row():
         choice = gr.Dropdown(
