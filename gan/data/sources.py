@@ -114,5 +114,6 @@ def hub_repo(name: object) -> str | None:
 
 
 def train_tab_sources() -> list[DataSource]:
-    """The sources the app's Train tab offers on this machine."""
-    return [source for source in SOURCES.values() if source.in_train_tab and source.here()]
+    """The sources the app's Train tab offers: the same on every machine (they are part of its API); one whose files
+    are not here is refused when chosen."""
+    return [source for source in SOURCES.values() if source.in_train_tab]

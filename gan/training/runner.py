@@ -75,14 +75,15 @@ class TabRun:
     lr: float | None = None  # both networks' learning rate; None: the recipe's
     width: str = "small"
     batch_size: int = 32
-    data_dir: str | None = None  # a folder of the visitor's images (fitted to 32 px); None: Fashion-MNIST
+    dataset: str = "fashion-mnist"  # a source of gan.data's registry (the Train tab offers those marked in_train_tab)
+    data_dir: str | None = None  # a folder of the visitor's images (fitted to 32 px) instead
     channels: int = 1
 
     def flags(self) -> list[str]:
         recipe, extra = TAB_RECIPES[self.recipe]
         width = str(WIDTHS[self.width])
         if self.data_dir is None:
-            data = ["--dataset", "fashion-mnist", "--no-download"]
+            data = ["--dataset", self.dataset, "--no-download"]
         else:
             data = ["--dataset", "folder", "--data-dir", self.data_dir, "--channels", str(self.channels)]
         budget = (

@@ -30,7 +30,7 @@ from pathlib import Path
 import gradio as gr
 
 from ..checkpoint import CONFIG_NAME
-from ..data import SOURCES
+from ..data import train_tab_sources
 from ..errors import GanError
 from ..files import OwnedFolder, remove_abandoned
 from ..hub.errors import hub_errors
@@ -66,7 +66,11 @@ STARTUP_S = 120  # a run's wall time beyond its training budget: start, data, sn
 WATCH_EVERY_S = 5  # seconds between the watchdog's looks for runs whose client went
 STOP_AHEAD_S = 5  # a Stop with no run of its visitor yet holds this long for a run about to be queued
 BATCH_SIZES = (16, 32, 64, 128)
-DATA_CHOICES = [("Fashion-MNIST (60,000 images)", "fashion-mnist"), ("My images", "images")]
+IMAGES = "images"  # the data choice of the visitor's own images
+SOURCES_OFFERED = {source.name: source for source in train_tab_sources()}
+DATA_CHOICES = [(f"{s.title} ({s.images:,} images)", s.name) for s in SOURCES_OFFERED.values()] + [
+    ("My images", IMAGES)
+]
 WIDTH_CHOICES = [
     ("tiny (8): quick, blurry", "tiny"),
     ("small (32)", "small"),
@@ -140,7 +144,7 @@ class TrainTab:
         self.kept = KeptModels(kept_budget())
         self.early_stops: dict[str, float] = {}  # session -> until when a Stop pressed before its run began holds
         self.lock = threading.Lock()
-        self.fashion_mnist = SOURCES["fashion-mnist"].here()
+        self.sources_here = [name for name, source in SOURCES_OFFERED.items() if source.here()]
         self.watchdog: threading.Thread | None = None
 
     # -- the settings ------------------------------------------------------------------------
@@ -160,13 +164,16 @@ class TrainTab:
                 raise gr.Error(f"{name} must be one of {', '.join(map(repr, allowed))}, not {value!r}")
         if batch_size not in BATCH_SIZES:
             raise gr.Error(f"batch_size must be one of {', '.join(map(str, BATCH_SIZES))}")
-        if data == "fashion-mnist" and not self.fashion_mnist:
-            raise gr.Error("Fashion-MNIST is not on this server: train on your own images (data='images')")
-        return TabRun(seed, seconds, steps or None, recipe, lr or None, width, batch_size)
+        if data != IMAGES and data not in self.sources_here:
+            raise gr.Error(
+                f"{SOURCES_OFFERED[data].title} is not on this server: train on your own images (data='images')"
+            )
+        dataset = data if data != IMAGES else TabRun.dataset
+        return TabRun(seed, seconds, steps or None, recipe, lr or None, width, batch_size, dataset)
 
     def with_data(self, job: Job, data: str, images: list[str] | None) -> TabRun:
-        """The run on Fashion-MNIST, or on the visitor's images, decoded and checked here, written for the trainer."""
-        if data == "fashion-mnist":
+        """The run on its dataset, or on the visitor's images, decoded and checked here, written for the trainer."""
+        if data != IMAGES:
             return job.run
         if not images:
             raise gr.Error(f"upload your images (a zip, or up to {MAX_FILES} files; at least {MIN_IMAGES})")
@@ -384,7 +391,7 @@ class TrainTab:
             job = self.begin(session, run)
             kept = False
             try:
-                waiting = "Reading your images" if data == "images" else "Loading Fashion-MNIST"
+                waiting = "Reading your images" if data == IMAGES else f"Loading {SOURCES_OFFERED[data].title}"
                 line = f"{waiting} and starting the trainer (a few seconds)..."
                 yield None, None, line, self.stats(job.run, None, [], "starting"), None, gr.skip(), gr.skip()
                 job.run = self.with_data(job, data, images)
@@ -479,7 +486,7 @@ def own_model_state(tab: TrainTab) -> gr.State:
 
 def _settings(tab: TrainTab) -> dict[str, gr.components.Component]:
     """The settings a learner cares about, with the measured defaults (bench/train_tab.py)."""
-    data_default = "fashion-mnist" if tab.fashion_mnist else "images"
+    data_default = next(iter(tab.sources_here), IMAGES)
     with gr.Row(equal_height=True):
         data = RadioInput(DATA_CHOICES, value=data_default, label="Data", scale=2, elem_id="train-data")
         recipe = RadioInput(RECIPE_CHOICES, value=TabRun.recipe, label="Recipe", scale=2)
@@ -496,9 +503,9 @@ def _settings(tab: TrainTab) -> dict[str, gr.components.Component]:
         "multiple",
         elem_id="train-upload",
         height=120,
-        visible=data_default == "images",
+        visible=data_default == IMAGES,
     )
-    data.change(lambda choice: gr.File(visible=choice == "images"), data, images, api_visibility="private", queue=False)
+    data.change(lambda choice: gr.File(visible=choice == IMAGES), data, images, api_visibility="private", queue=False)
     with gr.Accordion("A step budget instead (reproducible)", open=False):
         steps = NumberInput(
             value=0,
