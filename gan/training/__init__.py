@@ -24,7 +24,7 @@ from .run import Run, scheduled_push
 from .settings import RunSettings, check_flags, parse_flags, resume_settings
 from .trainer import Trainer
 
-__all__ = ["main"]
+__all__ = ["main", "train_in_process"]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +37,20 @@ def main(argv: list[str] | None = None) -> int:
     if launched_by_torchrun():
         leave_process(code)
     return code
+
+
+def train_in_process(argv: list[str]) -> int:
+    """train.py's run in this process and thread, for a caller that reports failures itself (the ZeroGPU worker):
+    a refusal or a full disk is raised as a GanError rather than printed. Returns the exit code."""
+    settings, explicit = parse_flags(argv)
+    out = Path(settings.out or f"runs/{dataset_slug(settings.dataset)}")
+    with contextlib.ExitStack() as held:
+        try:
+            return _train_command(settings, explicit, out, held)
+        except OSError as error:
+            if error.errno not in STORAGE_ERRNOS:
+                raise
+            raise GanError(RunFolder(out).storage_failure(error)) from None
 
 
 def _train_reporting_errors(settings: RunSettings, explicit: dict, out: Path, held: contextlib.ExitStack) -> int:

@@ -7,6 +7,7 @@ import json
 import shutil
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -93,7 +94,9 @@ class Run:
         """Train to total_steps (or until SIGINT/SIGTERM or the STOP file), then checkpoint and export; a run stopped
         before its first step writes nothing. Returns an exit code: 128 + the signal (SIGTERM's for the STOP file)
         for a run stopped before its plan."""
-        previous = {sig: signal.signal(sig, self._handle_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+        # signals reach the main thread only (a run in another thread, as in a ZeroGPU worker, stops by its STOP file)
+        handled = (signal.SIGINT, signal.SIGTERM) if threading.current_thread() is threading.main_thread() else ()
+        previous = {sig: signal.signal(sig, self._handle_signal) for sig in handled}
         try:
             if self.trainer.world.is_main:
                 self.tracker = self.start_tracking()

@@ -222,22 +222,31 @@ class LiveView:
         except (KeyError, TypeError, ValueError):
             return None
 
-    def metrics(self) -> list[dict]:
-        """Every step-statistics record so far (evaluation records are left out)."""
+    def new_records(self) -> list[dict]:
+        """The step-statistics records written since the last call (evaluation records are left out)."""
         try:
             with open(self.folder.metrics, "rb") as log:
                 log.seek(self.offset)
                 data = log.read(MAX_READ_BYTES)
         except OSError:
-            return self.records
+            return []
         self.offset += len(data)
         *lines, self.partial = (self.partial + data).split(b"\n")
-        for record in parse_metrics([line.decode(errors="replace") for line in lines]):  # None: torn by a kill
-            if record is not None and isinstance(record.get("step"), int) and "loss_d" in record:
-                self.records.append(record)
-        if len(self.records) > MAX_RECORDS:
-            self.records = self.records[:-1:2] + self.records[-1:]
+        return [  # None: torn by a kill
+            record
+            for record in parse_metrics([line.decode(errors="replace") for line in lines])
+            if record is not None and isinstance(record.get("step"), int) and "loss_d" in record
+        ]
+
+    def metrics(self) -> list[dict]:
+        """Every step-statistics record so far, at most MAX_RECORDS (thinned evenly)."""
+        self.records = thinned(self.records + self.new_records())
         return self.records
+
+
+def thinned(records: list[dict]) -> list[dict]:
+    """At most MAX_RECORDS records for the curves: beyond, every other one goes (the curves keep their shape)."""
+    return records[:-1:2] + records[-1:] if len(records) > MAX_RECORDS else records
 
 
 def _read_capped(path: Path, limit: int) -> bytes | None:
