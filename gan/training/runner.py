@@ -286,3 +286,96 @@ def explain_curves(records: list[dict], window: int = 3) -> str:
         f"A healthy contest: D tells real from generated only partly ({scores}), so G keeps getting useful signal; "
         "neither loss goes to 0."
     )
+
+
+class ChildRun:
+    """A Train run as a child process (`TrainingProcess`, on the CPU, or on CUDA where a dedicated GPU exists), seen
+    through the runner interface the Train tab uses: `updates()` (iterated by the handler: after each, `snapshot()`
+    and `metrics()` may show more; it ends when the run does), `stop()` (with the model), `kill()` (nothing kept),
+    `wait()` (the exit code), `failure()` (one line), `out` (the run folder) and `started`."""
+
+    def __init__(self, folder: Path, run: TabRun, live_every: float, memory_bytes: int | None):
+        self.process = TrainingProcess(folder, run.flags(), live_every, memory_bytes)
+        self.view = LiveView(self.process.out)
+        self.out, self.started, self.every = self.process.out, self.process.started, live_every
+        self.stop, self.kill, self.failure = self.process.stop, self.process.kill, self.process.failure
+        self.snapshot, self.metrics = self.view.snapshot, self.view.metrics
+
+    def updates(self):
+        while True:
+            running = self.process.running()  # asked before the caller reads: the last snapshot comes after the end
+            yield
+            if not running:
+                return
+            self.process.wait(self.every)  # returns as soon as the run ends (Stop, its budget, a kill)
+
+    def wait(self) -> int | None:
+        return self.process.wait()
+
+
+class WorkerRun:
+    """A Train run in a GPU worker: `gpu_train` is gan.training.worker.train_in_worker as `spaces.GPU` decorated it
+    (see gan.ui.gpu), and this takes its items through the same interface as `ChildRun`. The handler iterates
+    `updates()` itself: ZeroGPU charges the GPU time to the visitor whose request is in the calling thread's context.
+    The export arrives as bytes and is written to the run folder's model/, where the tab reads it as a child's."""
+
+    def __init__(self, folder: Path, run: TabRun, gpu_train):
+        self.out, self.started = folder / "run", time.monotonic()
+        self.code: int | None = None
+        self.error: str | None = None
+        self.latest: Snapshot | None = None
+        self.records: list[dict] = []
+        self.killed = False
+        self.items = gpu_train(run.flags(), str(self.out))
+
+    def updates(self):
+        yield
+        for item in self.items:
+            self._take(item)
+            if self.killed:
+                self.items.close()  # as Gradio's cancel does: the worker stops at its next yield
+                return
+            yield
+
+    def _take(self, item: dict) -> None:
+        kind = item["kind"]
+        if kind == "snapshot":
+            fields = ("step", "training_s", "seconds", "total_steps", "real", "generated", "grid")
+            self.latest = Snapshot(**{name: item[name] for name in fields})
+            self.records = thinned(self.records + item["records"])
+        elif kind == "export":
+            model = RunFolder(self.out).model
+            model.mkdir(parents=True, exist_ok=True)
+            for name, data in item["files"].items():
+                (model / Path(name).name).write_bytes(data)
+            self.code = item["code"]
+        elif kind == "stopped":
+            self.code = STOPPED_CODE
+        else:
+            self.error, self.code = item["message"], 2
+
+    def snapshot(self) -> Snapshot | None:
+        return self.latest
+
+    def metrics(self) -> list[dict]:
+        return self.records
+
+    def stop(self) -> None:
+        stop = RunFolder(self.out).stop
+        stop.parent.mkdir(parents=True, exist_ok=True)
+        stop.touch()
+
+    def kill(self) -> None:
+        """Nothing will use the result: the run stops at its next step, and the handler drops what comes."""
+        self.killed = True
+        self.stop()
+        try:
+            self.items.close()
+        except ValueError:  # the handler is inside it now: it closes it after this item
+            pass
+
+    def wait(self) -> int | None:
+        return self.code
+
+    def failure(self) -> str:
+        return self.error or "no output"

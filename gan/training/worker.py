@@ -39,10 +39,14 @@ def device_flags(cuda: bool) -> list[str]:
 
 
 def train_in_worker(flags: list[str], out: str, every: float = LIVE_EVERY) -> Iterator[dict]:
-    """Train with train.py's `flags` (TabRun.flags() and the device's) in the run folder `out`, yielding the items
-    of the module's docstring."""
-    from . import train_in_process  # the trainer (torch) is imported in the worker, when it runs
+    """Train with train.py's `flags` (TabRun.flags(); the device's, `device_flags`, unless they name one) in the run
+    folder `out`, yielding the items of the module's docstring."""
+    import torch  # in the worker, when it runs: there CUDA is the GPU lent to this call
 
+    from . import train_in_process
+
+    if "--device" not in flags:
+        flags = [*flags, *device_flags(torch.cuda.is_available())]
     folder = RunFolder(out)
     outcome: dict = {}
 

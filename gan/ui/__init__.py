@@ -27,7 +27,7 @@ import gradio as gr
 from gradio.utils import get_upload_folder
 
 from ..checkpoint import LoadedModel
-from . import explore, interpolate, picker, project, sample, score, train
+from . import explore, gpu, interpolate, picker, project, sample, score, train
 from .assets import OutputFiles
 from .context import AppContext
 from .limits import EXAMPLES, MAX_UPLOAD, QUEUE_SIZE
@@ -58,7 +58,7 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             "# DCGAN Studio\nSample, interpolate, project, score and explore a DCGAN, or train your own and watch it "
             "learn (the Train tab)."
         )
-        training = train.TrainTab(app)
+        training = train.TrainTab(app, placement=gpu.placement())  # a child process, or ZeroGPU's worker
         own = train.own_model_state(training)  # the model this visitor trains in the Train tab
         row = picker.build_row(app.models, own)
         session_model, model_loaded = row.session_model, row.model_loaded

@@ -4,7 +4,8 @@ sentence on what the curves mean. When the run ends (its budget, Stop, or the vi
 visitor's own model in the picker (a gr.State: no one else sees it), downloadable as a zip and, on a Space with OAuth,
 publishable to their Hub account.
 
-Each run is the project's trainer in a child process (gan.training.runner): one thread, a memory cap, killed cleanly.
+Each run is the project's trainer in a child process (gan.training.runner.ChildRun: one thread, a memory cap, killed
+cleanly), or on a ZeroGPU Space in a GPU worker (WorkerRun; see gan.ui.gpu): the tab sees one runner interface.
 Runs take turns in a concurrency group of their own ("training", one at a time; the queue shows each visitor their
 place), capped per visitor and per address as projections are. A run ends when its visitor goes: the handler checks
 for a gone client at every update, the page's unload event kills the run and deletes its files, and a watchdog kills
@@ -39,29 +40,27 @@ from ..plots import live_figure
 from ..run_folder import SAMPLE_GRID_NAME, RunFolder
 from ..sampling import MAX_SEED
 from ..training.runner import (
-    LIVE_EVERY,
     MAX_SECONDS,
     MAX_TRAIN_STEPS,
-    MEMORY_BYTES,
     STOPPED_CODE,
     TAB_RECIPES,
     WIDTHS,
-    LiveView,
+    ChildRun,
     Snapshot,
     TabRun,
-    TrainingProcess,
+    WorkerRun,
     explain_curves,
 )
 from ..uploads import MAX_FILES, MIN_IMAGES, read_images, write_images
 from .assets import markdown_text, model_summary
 from .context import AppContext
 from .fairness import current_event
+from .gpu import Placement
 from .handlers import check_int, check_number, shows_errors
 from .picker import ModelRef, OwnModel, PickerRow
 from .trained import RUNS_PREFIX, KeptModels, kept_budget
 from .widgets import NumberInput, RadioInput, SliderInput, file_input, image_output, seed_input
 
-UPDATE_S = LIVE_EVERY  # seconds between live updates, as between the trainer's snapshots
 STARTUP_S = 120  # a run's wall time beyond its training budget: start, data, snapshots, export
 WATCH_EVERY_S = 5  # seconds between the watchdog's looks for runs whose client went
 STOP_AHEAD_S = 5  # a Stop with no run of its visitor yet holds this long for a run about to be queued
@@ -110,24 +109,24 @@ def _plain(value):
 
 @dataclass(eq=False)
 class Job:
-    """One visitor's run: its folder, its child process once started, and what its handler knows of it."""
+    """One visitor's run: its folder, its runner once started, and what its handler knows of it."""
 
     session: str
     folder: Path
     run: TabRun
     event: str | None = None  # the queued event its handler runs for (None in-process)
-    process: TrainingProcess | None = None
+    runner: ChildRun | WorkerRun | None = None
     stopping: bool = False
     gone: bool = False
     finishing: bool = False  # its handler reads the export: the watchdog leaves it alone
     shown: list[str] = field(default_factory=list)  # output files of its updates, the oldest deleted
 
     def abandon(self) -> None:
-        """Its visitor has gone: the process killed, the folder deleted (by its handler if that reads the export
+        """Its visitor has gone: the run killed, the folder deleted (by its handler if that reads the export
         now), and its handler told."""
         self.gone = True
-        if self.process is not None:
-            self.process.kill()
+        if self.runner is not None:
+            self.runner.kill()
         if not self.finishing:
             shutil.rmtree(self.folder, ignore_errors=True)
 
@@ -135,8 +134,9 @@ class Job:
 class TrainTab:
     """The tab's handlers (bound methods, named as their events), every visitor's runs and the models they trained."""
 
-    def __init__(self, app: AppContext, root: Path | None = None):
+    def __init__(self, app: AppContext, root: Path | None = None, placement: Placement | None = None):
         self.app = app
+        self.placement = placement or Placement(TabRun(), MAX_SECONDS, "")
         self.root = root  # where the app's runs folder is made (the temporary folder by default)
         remove_abandoned(RUNS_PREFIX, root)  # the runs of an app that was killed
         self.runs: OwnedFolder | None = None  # this app's runs folder, made at the first run
@@ -151,7 +151,7 @@ class TrainTab:
     def checked(self, seed, seconds, data, recipe, lr, width, batch_size, steps) -> TabRun:
         """The run the inputs ask for, each checked (the data's files are read later, in the run's turn)."""
         seed = check_int(seed, "seed", 0, MAX_SEED)
-        seconds = check_number(seconds, "seconds", 5, MAX_SECONDS)
+        seconds = check_number(seconds, "seconds", 5, self.placement.max_seconds)
         steps = check_int(steps, "steps", 0, MAX_TRAIN_STEPS)
         lr = check_number(lr, "lr", 0, 0.01)
         batch_size = check_int(batch_size, "batch_size", BATCH_SIZES[0], BATCH_SIZES[-1])
@@ -211,12 +211,12 @@ class TrainTab:
         return job
 
     def end(self, job: Job, kept: bool) -> None:
-        """The job is over: its process killed if it still runs, and its folder deleted unless kept."""
+        """The job is over: its run killed if it still runs, and its folder deleted unless kept."""
         with self.lock:
             if self.jobs.get(job.session) is job:
                 del self.jobs[job.session]
-        if job.process is not None:
-            job.process.kill()
+        if job.runner is not None:
+            job.runner.kill()
         if not kept:
             shutil.rmtree(job.folder, ignore_errors=True)
 
@@ -226,8 +226,8 @@ class TrainTab:
             jobs, runs = list(self.jobs.values()), self.runs
         for job in jobs:
             job.gone = True
-            if job.process is not None:
-                job.process.kill()
+            if job.runner is not None:
+                job.runner.kill()
         if runs is not None:
             runs.remove()
 
@@ -241,7 +241,7 @@ class TrainTab:
                 stale = [
                     job
                     for job in self.jobs.values()
-                    if job.process is not None
+                    if job.runner is not None
                     and job.event is not None
                     and not job.finishing
                     and self.app.client_gone(job.event)
@@ -252,28 +252,24 @@ class TrainTab:
                 job.abandon()
 
     def follow(self, job: Job):
-        """Live updates while the child trains (one per new snapshot), then the final one; stops the run when its
+        """Live updates while the run trains (one per new snapshot), then the final one; stops the run when its
         visitor asked, or it ran past its budget, and kills it when its client has gone."""
-        view, shown, process = LiveView(job.process.out), None, job.process
-        budget = (job.run.seconds if not job.run.steps else MAX_SECONDS) + STARTUP_S
-        while True:
+        runner, shown = job.runner, None
+        budget = (job.run.seconds if not job.run.steps else self.placement.max_seconds) + STARTUP_S
+        for _ in runner.updates():
             if job.gone or self.app.client_gone():
                 job.gone = True
                 raise gr.Error("training stopped: its client has gone", print_exception=False)
-            if job.stopping or time.monotonic() - process.started > budget:
-                process.stop()
-            running = process.running()
-            snapshot = view.snapshot()
+            if job.stopping or time.monotonic() - runner.started > budget:
+                runner.stop()
+            snapshot = runner.snapshot()
             if snapshot is not None and snapshot.step != shown:
                 shown = snapshot.step
-                records = [r for r in view.metrics() if r["step"] <= snapshot.step]  # the curves up to the grid's step
+                records = [r for r in runner.metrics() if r["step"] <= snapshot.step]  # the curves to the grid's step
                 yield self.live_update(job, snapshot, records, "stopping" if job.stopping else "training")
-            if not running:
-                break
-            process.wait(UPDATE_S)  # returns as soon as the run ends (Stop, its budget, a kill)
         with self.lock:
             job.finishing = not job.gone
-        yield self.final_update(job, view)
+        yield self.final_update(job)
 
     # -- what the visitor sees -----------------------------------------------------------------
     def _file(self, job: Job, data: bytes, suffix: str) -> str:
@@ -308,17 +304,17 @@ class TrainTab:
         line = f"{status}: {explain_curves(records)}" + (" **Stopping** at this step." if state == "stopping" else "")
         return grid, figure, line, self.stats(job.run, snapshot, records, state), gr.skip(), gr.skip(), gr.skip()
 
-    def final_update(self, job: Job, view: LiveView) -> tuple:
+    def final_update(self, job: Job) -> tuple:
         """The export as this visitor's model, its samples, the whole run's curves, the zip; GanError if it failed."""
-        process, folder = job.process, RunFolder(job.process.out)
+        runner, folder = job.runner, RunFolder(job.runner.out)
         export = folder.model
-        code = process.wait()
+        code = runner.wait()
         if job.gone:
             raise gr.Error("training stopped: its client has gone", print_exception=False)
         if not (export / CONFIG_NAME).is_file():
             if code == STOPPED_CODE:  # the trainer's exit when stopped before its first step, exporting nothing
                 return self.stopped_before_first_step(job.run)
-            raise GanError(f"the training failed: {process.failure()}")
+            raise GanError(f"the training failed: {runner.failure()}")
         shutil.rmtree(folder.checkpoints, ignore_errors=True)  # no resuming here: the export is what counts
         ref = ModelRef(folder=str(export))
         model = self.app.models.cache.get(ref)  # loaded into the shared cache: the visitor's next sample needs no load
@@ -327,7 +323,7 @@ class TrainTab:
         own = OwnModel(label, ref, str(job.folder))
         name = f"{model.name}-seed{job.run.seed}"
         archive = self.app.outputs.write(zip_export(export, name), ".zip", prefix=f"{name}-")
-        records, snapshot = view.metrics(), view.snapshot()
+        records, snapshot = runner.metrics(), runner.snapshot()
         scores = (snapshot.real, snapshot.generated) if snapshot else ([], [])
         title = f"step {steps}, {model.metadata['training']['time_s']:.0f} s of training: done"
         figure = self.app.outputs.write(live_figure(records, *scores, title), ".png")
@@ -398,7 +394,7 @@ class TrainTab:
                 if job.stopping:  # Stop came while the images were read
                     yield self.stopped_before_first_step(job.run)
                     return
-                job.process = TrainingProcess(job.folder, job.run.flags(), UPDATE_S, MEMORY_BYTES)
+                job.runner = self.placement.start(job.folder, job.run)
                 for update in self.follow(job):
                     if isinstance(update[-1], OwnModel):
                         kept = self.keep(job)
@@ -425,8 +421,8 @@ class TrainTab:
                 self.early_stops[session] = math.inf if queued else time.monotonic() + STOP_AHEAD_S
                 return
             job.stopping = True
-        if job.process is not None:
-            job.process.stop()
+        if job.runner is not None:
+            job.runner.stop()
 
     def leave(self, request: gr.Request) -> None:
         """The visitor closed the page (demo.unload): their run is killed and its files deleted; their model may go
@@ -486,16 +482,24 @@ def own_model_state(tab: TrainTab) -> gr.State:
 
 def _settings(tab: TrainTab) -> dict[str, gr.components.Component]:
     """The settings a learner cares about, with the measured defaults (bench/train_tab.py)."""
-    data_default = next(iter(tab.sources_here), IMAGES)
+    data_default, defaults = next(iter(tab.sources_here), IMAGES), tab.placement.defaults
+    if tab.placement.note:
+        gr.Markdown(tab.placement.note)
     with gr.Row(equal_height=True):
         data = RadioInput(DATA_CHOICES, value=data_default, label="Data", scale=2, elem_id="train-data")
-        recipe = RadioInput(RECIPE_CHOICES, value=TabRun.recipe, label="Recipe", scale=2)
-        width = RadioInput(WIDTH_CHOICES, value=TabRun.width, label="Width", scale=3)
+        recipe = RadioInput(RECIPE_CHOICES, value=defaults.recipe, label="Recipe", scale=2)
+        width = RadioInput(WIDTH_CHOICES, value=defaults.width, label="Width", scale=3)
     with gr.Row(equal_height=True):
         seconds = SliderInput(
-            5, MAX_SECONDS, value=TabRun.seconds, step=5, label="Time budget (s)", scale=3, elem_id="train-seconds"
+            5,
+            tab.placement.max_seconds,
+            value=defaults.seconds,
+            step=5,
+            label="Time budget (s)",
+            scale=3,
+            elem_id="train-seconds",
         )
-        batch = RadioInput([(str(b), b) for b in BATCH_SIZES], value=TabRun.batch_size, label="Batch size", scale=2)
+        batch = RadioInput([(str(b), b) for b in BATCH_SIZES], value=defaults.batch_size, label="Batch size", scale=2)
         lr = NumberInput(value=0, minimum=0, maximum=0.01, label="Learning rate (0: the recipe's)", scale=1)
         seed = seed_input("Seed", scale=1)
     images = file_input(

@@ -1,0 +1,69 @@
+"""Where the Train tab's runs go. On a ZeroGPU Space (SPACES_ZERO_GPU set) each run trains in a GPU worker, through
+`spaces.GPU`, with a duration drawn from its budget; everything else the app does stays on the CPU, since a 16 ms
+grid must not spend a visitor's GPU quota or wait in the GPU queue. Elsewhere a run is a child process (`ChildRun`):
+on the CPU, or on CUDA where the machine has a GPU of its own. The tab sees one runner interface either way.
+
+ZeroGPU's quota, per visitor and day: 2 minutes unauthenticated, 5 with a free account, 40 with PRO; a call asks for
+its duration times the GPU size's factor (1.5 for `large`, the default), so an anonymous visitor can ask for 80 s.
+The default run (ZEROGPU_DEFAULTS) asks for its budget plus a margin, within that; longer runs need a login.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..training.runner import LIVE_EVERY, MAX_SECONDS, MEMORY_BYTES, ChildRun, TabRun, WorkerRun
+
+ON_ZEROGPU = os.environ.get("SPACES_ZERO_GPU", "").lower() in ("1", "t", "true")  # as the spaces package reads it
+MARGIN_S = 20  # a run's start (CUDA, the data onto the GPU) and its export, beyond its training budget
+ANONYMOUS_S = 80  # the longest call an anonymous visitor may ask for (120 s of quota / 1.5)
+MAX_GPU_S = 200  # the longest call a free account may ask for (300 s / 1.5)
+ZEROGPU_MAX_SECONDS = MAX_GPU_S - MARGIN_S
+# the paper's width, and a call of 60 s: within what an anonymous visitor may ask for
+ZEROGPU_DEFAULTS = TabRun(seconds=40, width="large", batch_size=128)
+
+
+def train_duration(flags: list[str], out: str, every: float | None = None) -> int:
+    """The GPU seconds a run asks for (spaces.GPU's duration callable, given the worker's arguments): its training
+    budget (--seconds) plus MARGIN_S, at most MAX_GPU_S; a step budget asks for the most."""
+    seconds = float(flags[flags.index("--seconds") + 1]) if "--seconds" in flags else MAX_GPU_S
+    return int(min(MAX_GPU_S, seconds + MARGIN_S))
+
+
+@dataclass(frozen=True)
+class Placement:
+    """How the tab runs training here: the runner, its defaults and its longest time budget."""
+
+    defaults: TabRun
+    max_seconds: float
+    note: str  # for the tab, where it says more than the CPU's defaults do
+
+    def start(self, folder: Path, run: TabRun):
+        return ChildRun(folder, run, LIVE_EVERY, MEMORY_BYTES)
+
+
+@dataclass(frozen=True)
+class ZeroGPUPlacement(Placement):
+    gpu_train: object = None  # train_in_worker, decorated
+
+    def start(self, folder: Path, run: TabRun):
+        return WorkerRun(folder, run, self.gpu_train)
+
+
+def placement() -> Placement:
+    """ZeroGPU's worker on a ZeroGPU Space, else a child process."""
+    if not ON_ZEROGPU:
+        return Placement(TabRun(), MAX_SECONDS, "")
+    import spaces
+
+    from ..training.worker import train_in_worker
+
+    note = (
+        f"Runs train on this Space's GPU (ZeroGPU). A run asks for its time budget plus {MARGIN_S} s of GPU: "
+        f"up to {ANONYMOUS_S - MARGIN_S} s of training without signing in to Hugging Face, longer with an account "
+        "(a free account has 5 GPU minutes a day)."
+    )
+    gpu_train = spaces.GPU(duration=train_duration)(train_in_worker)
+    return ZeroGPUPlacement(ZEROGPU_DEFAULTS, ZEROGPU_MAX_SECONDS, note, gpu_train)
