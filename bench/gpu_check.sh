@@ -3,6 +3,8 @@
 # nothing is installed here). Results go to $OUT (default ./gpu-results):
 #   train_speed_N.json   classic loop vs this trainer (bf16, channels_last, fused Adam, optional compile)
 #   gpu_tests.log        the CUDA paths of the trainer: bf16, fp16 + GradScaler, --compile, resume
+#   worker_run.json      the Train tab's run as on ZeroGPU (the in-worker trainer, GPU defaults, 60 s, bf16) and its
+#                        FD/KID; Fashion-MNIST's IDX files carried in data/fashion-mnist (DATA_DIR) or the Debian path
 set -uo pipefail
 OUT=${OUT:-gpu-results}
 mkdir -p "$OUT"
@@ -29,4 +31,7 @@ for overrides in ({"amp": "bf16"}, {"amp": "fp16"}, {"amp": "bf16", "compile": T
     print(overrides, {k: round(v.item(), 4) for k, v in stats.items()}, "skipped", trainer.skipped_steps, "ok")
 PY
 } > "$OUT/gpu_tests.log" 2>&1
+DATA_DIR=${DATA_DIR:-data/fashion-mnist}
+[ -d "$DATA_DIR" ] || DATA_DIR=/usr/share/datasets/fashion-mnist
+PYTHONPATH=. timeout 200 python3 bench/worker_run.py --seconds 60 --data-dir "$DATA_DIR" > "$OUT/worker_run.json" 2>"$OUT/worker_run.err"
 echo "done: $(ls "$OUT")"

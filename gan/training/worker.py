@@ -27,10 +27,13 @@ from pathlib import Path
 
 from ..errors import GanError
 from ..run_folder import RunFolder
-from .runner import STOPPED_CODE, LiveView
+from .runner import STOPPED_CODE, LiveView, TabRun
 
 SNAPSHOT, EXPORT, STOPPED, ERROR = "snapshot", "export", "stopped", "error"
 LIVE_EVERY = 1.0  # seconds of training between snapshots
+# The Train tab's defaults on a GPU: the paper's width, a batch that keeps it busy, and 40 s of training (a call of
+# 60 s with gan.ui.gpu's margin: within what an anonymous ZeroGPU visitor may ask for)
+GPU_DEFAULTS = TabRun(seconds=40, width="large", batch_size=128)
 
 
 def device_flags(cuda: bool) -> list[str]:

@@ -5,7 +5,7 @@ on the CPU, or on CUDA where the machine has a GPU of its own. The tab sees one 
 
 ZeroGPU's quota, per visitor and day: 2 minutes unauthenticated, 5 with a free account, 40 with PRO; a call asks for
 its duration times the GPU size's factor (1.5 for `large`, the default), so an anonymous visitor can ask for 80 s.
-The default run (ZEROGPU_DEFAULTS) asks for its budget plus a margin, within that; longer runs need a login.
+The default run (worker.GPU_DEFAULTS) asks for its budget plus a margin, within that; longer runs need a login.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ MARGIN_S = 20  # a run's start (CUDA, the data onto the GPU) and its export, bey
 ANONYMOUS_S = 80  # the longest call an anonymous visitor may ask for (120 s of quota / 1.5)
 MAX_GPU_S = 200  # the longest call a free account may ask for (300 s / 1.5)
 ZEROGPU_MAX_SECONDS = MAX_GPU_S - MARGIN_S
-# the paper's width, and a call of 60 s: within what an anonymous visitor may ask for
-ZEROGPU_DEFAULTS = TabRun(seconds=40, width="large", batch_size=128)
 
 
 def train_duration(flags: list[str], out: str, every: float | None = None) -> int:
@@ -58,7 +56,7 @@ def placement() -> Placement:
         return Placement(TabRun(), MAX_SECONDS, "")
     import spaces
 
-    from ..training.worker import train_in_worker
+    from ..training.worker import GPU_DEFAULTS, train_in_worker
 
     note = (
         f"Runs train on this Space's GPU (ZeroGPU). A run asks for its time budget plus {MARGIN_S} s of GPU: "
@@ -66,4 +64,4 @@ def placement() -> Placement:
         "(a free account has 5 GPU minutes a day)."
     )
     gpu_train = spaces.GPU(duration=train_duration)(train_in_worker)
-    return ZeroGPUPlacement(ZEROGPU_DEFAULTS, ZEROGPU_MAX_SECONDS, note, gpu_train)
+    return ZeroGPUPlacement(GPU_DEFAULTS, ZEROGPU_MAX_SECONDS, note, gpu_train)
