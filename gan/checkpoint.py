@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file
 from safetensors.torch import save as save_safetensors
 
@@ -186,6 +187,31 @@ def load_model(
         _load_weights(discriminator, folder / DISCRIMINATOR_NAME, _named(folder, DISCRIMINATOR_NAME, relative))
         discriminator.to(device).eval()
     return LoadedModel(generator.to(device).eval(), discriminator, config, metadata, source or str(folder))
+
+
+def model_payload(model: LoadedModel) -> dict:
+    """The model as plain data (its config, metadata and safetensors bytes), to rebuild in another process (a GPU
+    worker): nothing to unpickle, and no tensor to cross a queue."""
+    networks = {"generator": model.generator, "discriminator": model.discriminator}
+    return {
+        "config": model.config.to_dict(),
+        "metadata": model.metadata,
+        "source": model.source,
+        **{name: None if net is None else save_safetensors(_state_dict(net)) for name, net in networks.items()},
+    }
+
+
+def model_from_payload(payload: dict, device: str | torch.device = "cpu") -> LoadedModel:
+    """`model_payload`'s model, rebuilt on `device`, in eval mode."""
+    config = ModelConfig.from_dict(payload["config"])
+    generator = Generator(config)
+    generator.load_state_dict(load_safetensors(payload["generator"]))
+    discriminator = None
+    if payload["discriminator"] is not None:
+        discriminator = Discriminator(config)
+        discriminator.load_state_dict(load_safetensors(payload["discriminator"]))
+        discriminator.to(device).eval()
+    return LoadedModel(generator.to(device).eval(), discriminator, config, payload["metadata"], payload["source"])
 
 
 def save_training_state(path: Path, state: dict) -> None:

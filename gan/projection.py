@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import LoadedModel
+from .checkpoint import LoadedModel, model_from_payload
 from .decoding import UPLOAD_BUDGET, fit_files
 from .errors import GanError, ImageInputError
 from .images import image_to_uint8, uint8_to_model_input
@@ -201,6 +201,27 @@ def project_file(model: LoadedModel, path: str | os.PathLike, name: str | None =
     result = project(model.generator, target, model.discriminator, **options)
     result.notes = notes
     return result
+
+
+def project_in_worker(model: dict, path: str, name: str, steps: int, restarts: int) -> dict:
+    """`project_file` in a GPU worker (ZeroGPU's; see gan.ui.gpu): the model as plain data
+    (checkpoint.model_payload), on CUDA where there is one; the result as plain data (`projection_from_plain` turns it
+    back), or {"error": one line} for a file that cannot be used."""
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        result = project_file(model_from_payload(model, device), path, name, steps=steps, restarts=restarts)
+    except GanError as error:
+        return {"error": str(error)}
+    plain = {key: getattr(result, key) for key in ("losses", "distance", "notes", "features")}
+    return {**plain, **{key: getattr(result, key).cpu().numpy() for key in ("reconstruction", "z", "target")}}
+
+
+def projection_from_plain(plain: dict) -> Projection:
+    """`project_in_worker`'s answer as a Projection (a GanError for its error line)."""
+    if "error" in plain:
+        raise GanError(plain["error"])
+    tensors = {key: torch.from_numpy(plain[key]) for key in ("reconstruction", "z", "target")}
+    return Projection(**tensors, **{key: plain[key] for key in ("losses", "distance", "notes", "features")})
 
 
 def latent_bytes(z: torch.Tensor) -> bytes:

@@ -44,8 +44,10 @@ def create_state(
     outputs: OutputFiles | None = None,
 ) -> AppContext:
     """What the app's handlers share: the picker over `model` and the `bundled` exports, and the output files, by
-    default in Gradio's cache folder (Gradio serves them in place: no hashing and copying)."""
-    return AppContext(ModelPicker(model, bundled, cache_size), outputs or OutputFiles(parent=get_upload_folder()))
+    default in Gradio's cache folder (Gradio serves them in place: no hashing and copying), and where training runs
+    and projections go (gpu.placement: on a ZeroGPU Space, its GPU workers)."""
+    outputs = outputs or OutputFiles(parent=get_upload_folder())
+    return AppContext(ModelPicker(model, bundled, cache_size), outputs, gpu.placement())
 
 
 def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: int = MODEL_CACHE_SIZE) -> gr.Blocks:
@@ -58,7 +60,7 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
             "# DCGAN Studio\nSample, interpolate, project, score and explore a DCGAN, or train your own and watch it "
             "learn (the Train tab)."
         )
-        training = train.TrainTab(app, placement=gpu.placement())  # a child process, or ZeroGPU's worker
+        training = train.TrainTab(app)
         own = train.own_model_state(training)  # the model this visitor trains in the Train tab
         row = picker.build_row(app.models, own)
         session_model, model_loaded = row.session_model, row.model_loaded

@@ -10,6 +10,7 @@ from ..checkpoint import LoadedModel
 from ..sampling import png_bytes
 from .assets import OutputFiles, ReferenceScores, TrainingData
 from .fairness import Admission, client_gone, held_requests
+from .gpu import Placement
 from .limits import JOB_CAPS, PNG_LEVEL, WORKERS
 from .picker import ModelPicker, ModelRef
 
@@ -22,6 +23,7 @@ class AppContext:
 
     models: ModelPicker
     outputs: OutputFiles
+    placement: Placement = field(default_factory=Placement)  # where training runs and projections go
     training_data: TrainingData = field(default_factory=TrainingData)
     blocks: gr.Blocks | None = None
     references: ReferenceScores = field(init=False)

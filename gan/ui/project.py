@@ -22,7 +22,6 @@ from ..projection import (
     ProjectionStopped,
     latent_bytes,
     load_latent,
-    project_file,
 )
 from ..sampling import INTERPOLATION_MODES, MAX_SEED, latent_for_seed, to_pil
 from .assets import model_identity, shown_source
@@ -80,7 +79,7 @@ class ProjectTab:
         name = Path(image).name
         started = time.perf_counter()
         try:
-            result = project_file(model, image, name, steps=steps, restarts=restarts, should_stop=self.app.client_gone)
+            result = self.app.placement.project(model, image, name, steps, restarts, self.app.client_gone)
         except ProjectionStopped as stopped:  # nobody will read the answer: the log says what happened
             print(
                 f"projection stopped after {stopped.steps} of {steps} steps: its client has gone (or cancelled it)",

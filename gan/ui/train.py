@@ -40,7 +40,6 @@ from ..plots import live_figure
 from ..run_folder import SAMPLE_GRID_NAME, RunFolder
 from ..sampling import MAX_SEED
 from ..training.runner import (
-    MAX_SECONDS,
     MAX_TRAIN_STEPS,
     STOPPED_CODE,
     TAB_RECIPES,
@@ -55,7 +54,6 @@ from ..uploads import MAX_FILES, MIN_IMAGES, read_images, write_images
 from .assets import markdown_text, model_summary
 from .context import AppContext
 from .fairness import current_event
-from .gpu import Placement
 from .handlers import check_int, check_number, shows_errors
 from .picker import ModelRef, OwnModel, PickerRow
 from .trained import RUNS_PREFIX, KeptModels, kept_budget
@@ -134,9 +132,9 @@ class Job:
 class TrainTab:
     """The tab's handlers (bound methods, named as their events), every visitor's runs and the models they trained."""
 
-    def __init__(self, app: AppContext, root: Path | None = None, placement: Placement | None = None):
+    def __init__(self, app: AppContext, root: Path | None = None):
         self.app = app
-        self.placement = placement or Placement(TabRun(), MAX_SECONDS, "")
+        self.placement = app.placement
         self.root = root  # where the app's runs folder is made (the temporary folder by default)
         remove_abandoned(RUNS_PREFIX, root)  # the runs of an app that was killed
         self.runs: OwnedFolder | None = None  # this app's runs folder, made at the first run
