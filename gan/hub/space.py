@@ -4,32 +4,34 @@ Hardware (`--hardware`, HARDWARE): ZeroGPU by default, the one lane a free accou
 paid plan to create; free accounts in good standing may host 2 Spaces on ZeroGPU, hub-docs spaces-overview.md and
 spaces-zerogpu.md). A ZeroGPU Space builds on Python ZEROGPU_PYTHON with a torch/torchvision pair from ZeroGPU's list
 (ZEROGPU_TORCH) and the `spaces` package; `cpu-basic` and the paid GPU flavours build as this checkout pins them.
-The hardware is asked for when the Space is created (`space_hardware`) and again on every deploy
+The hardware is asked for when the Space is created (`space_hardware`), and on a redeploy with another
 (`request_space_hardware`: creating an existing repo changes nothing); `suggested_hardware` in the front matter only
-suggests it to people who duplicate the Space.
+suggests it to people who duplicate the Space. Without a paid plan the Hub refuses a Gradio Space on CPU (402).
 
 The Space is uploaded through the Hub API as one commit, never with `git push` of this repo (the Hub refuses binary
 files not stored in LFS/Xet, and this repo's history holds model weights as plain git objects): app.py, the whole
 `gan` package (assets included), the example images, requirements.txt without gradio (a Space installs its
-`sdk_version`'s), packages.txt (Debian's Fashion-MNIST, for the memorisation check and the Train tab), a
-.gitattributes storing binaries in LFS, and a README whose front matter pins the Python and Gradio versions, links the
-model and its dataset, preloads the weights at build time and turns on sign-in (hf_oauth, for the Train tab's
-"Publish to my Hub account").
+`sdk_version`'s), packages.txt (Debian's Fashion-MNIST, for the memorisation check and the Train tab), LICENSE, a
+.gitattributes storing binaries in LFS, and a README whose front matter pins the Python and Gradio versions, names the
+licence, links the model and its dataset, preloads a public model's weights at build time (the Hub cannot preload a
+private repo's: the app downloads them when it starts, with the Space secret HF_TOKEN) and turns on sign-in (hf_oauth,
+for the Train tab's "Publish to my Hub account").
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
 from pathlib import Path
 
 from huggingface_hub import SpaceHardware
+from huggingface_hub.errors import HfHubHTTPError
 
 from ..checkpoint import CONFIG_NAME, read_config
 from ..errors import GanError, HubError
 from .errors import NETWORK_ERRORS, check_repo_id, hub_errors, resolve_token
 from .load import DOWNLOADED_FILES, REPO_ID_VARIABLE, REVISION_VARIABLE
-from .model_card import hub_dataset_id
 from .publish import Published
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a DCGAN Studio checkout: app.py, requirements.txt, gan/
@@ -55,12 +57,14 @@ LFS_PATTERNS = (
     "*.tar",
 )
 ZEROGPU = "zero-a10g"  # the API's name of ZeroGPU hardware (whatever GPU backs it now)
-HARDWARE = {"zerogpu": ZEROGPU, **{flavor.value: flavor.value for flavor in SpaceHardware}}  # what --hardware takes
+# what --hardware takes: "zerogpu", then every other flavour of the API's list (cpu-basic, cpu-upgrade, t4-small...)
+HARDWARE = {"zerogpu": ZEROGPU, **{flavor.value: flavor.value for flavor in SpaceHardware if flavor != ZEROGPU}}
 DEFAULT_HARDWARE = "zerogpu"
-ZEROGPU_PYTHON = "3.12"  # ZeroGPU runs Python 3.12.12 or 3.10.13; 3.12 keeps numpy and matplotlib's pins
-# torch from ZeroGPU's list (2.8.0, 2.9.1, 2.10.0, 2.11.0 in hub-docs, 2026-08) with its torchvision, and the GPU
-# machines here run this pair; `spaces` lends the GPU per call (its `@spaces.GPU` is inert off ZeroGPU)
+ZEROGPU_PYTHON = "3.12"  # ZeroGPU offers Python 3.12 or 3.10, and numpy's pin needs 3.11 or newer
+# ZeroGPU installs torch only from its own list of versions (hub-docs spaces-zerogpu.md): the newest there, with the
+# torchvision built for it (tests/test_space.py resolves the Space's requirements on ZEROGPU_PYTHON)
 ZEROGPU_TORCH = {"torch": "2.11.0", "torchvision": "0.26.0"}
+# lends the ZeroGPU per call (`@spaces.GPU`, inert elsewhere); requirements-dev.txt pins the same (a test checks)
 SPACES_REQUIREMENT = "spaces==0.51.3"
 OAUTH_SCOPES = ("contribute-repos",)  # with hf_oauth: true; Spaces add openid and profile themselves
 GITATTRIBUTES = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in LFS_PATTERNS)
@@ -81,8 +85,7 @@ def _gradio_version() -> str:
 def space_hardware(name: str) -> str:
     """The API's hardware flavour for --hardware NAME ("zerogpu", "cpu-basic", "t4-small"...)."""
     if name not in HARDWARE:
-        choices = ", ".join(["zerogpu", *(flavor for flavor in HARDWARE if flavor != ZEROGPU)])
-        raise GanError(f"--hardware {name!r} is not a Space hardware: choose one of {choices}")
+        raise GanError(f"--hardware {name!r} is not a Space hardware: choose one of {', '.join(HARDWARE)}")
     return HARDWARE[name]
 
 
@@ -150,6 +153,8 @@ def space_files(
     such as "fashion-mnist"), `hardware` the flavour it runs on."""
     from huggingface_hub import SpaceCard, SpaceCardData
 
+    from .model_card import hub_dataset_id  # imports the Hub's API client, which `python -m gan --help` need not
+
     needed = [PROJECT_ROOT / name for name in ("app.py", "requirements.txt", "packages.txt", "README.md", "LICENSE")]
     if not all(path.is_file() for path in needed):
         raise GanError(
@@ -185,11 +190,12 @@ def space_files(
         hf_oauth_scopes=list(OAUTH_SCOPES),
     )
     at = f" at revision `{revision}`" if revision else ""
+    keep_hardware = "" if hardware == ZEROGPU else f" --hardware {hardware}"  # ZeroGPU otherwise
     body = (
         f"# DCGAN Studio\n\nSample, interpolate and score with the DCGAN [{repo_id}](/{repo_id}){at}.\n\n"
         f"The model comes from the Space variable `{REPO_ID_VARIABLE}` (and `{REVISION_VARIABLE}` for a branch, tag or "
         "commit): change it in the Space's settings, or redeploy with\n\n"
-        f"```bash\npython -m gan deploy-space --space-id {space_id} --repo-id USER/MODEL\n```\n\n"
+        f"```bash\npython -m gan deploy-space --space-id {space_id} --repo-id USER/MODEL{keep_hardware}\n```\n\n"
         + (
             "The model is private: the Space cannot preload it while it builds, so the app downloads it when it "
             "starts, with a read token in the Space secret `HF_TOKEN`. "
@@ -213,6 +219,26 @@ def _trained_on(api, repo_id: str, commit: str) -> str | None:
     except (OSError, GanError, *NETWORK_ERRORS):
         return None
     return metadata.get("dataset")
+
+
+@contextlib.contextmanager
+def _paid_plan_needed(space_id: str, hardware: str):
+    """The Hub's 402 (a Gradio Space on CPU, for an account without a paid plan) as a HubError naming the way out."""
+    try:
+        yield
+    except HfHubHTTPError as error:
+        if getattr(error.response, "status_code", None) != 402:
+            raise
+        said = " ".join((error.server_message or "a paid plan is needed").split())
+        zerogpu = (
+            f"deploy on ZeroGPU (--hardware {DEFAULT_HARDWARE}, the default: free accounts in good standing may host "
+            "2 such Spaces), or "
+        )
+        raise HubError(
+            f"the Hub refused {space_id} on --hardware {hardware} (402: {said}): "
+            f"{zerogpu if hardware != DEFAULT_HARDWARE else ''}subscribe to PRO (a person) or Team/Enterprise "
+            "(an organization)"
+        ) from None
 
 
 def deploy_space(
@@ -256,11 +282,21 @@ def deploy_space(
         hardware=flavor,
         private_model=bool(info.private),
     )
-    with hub_errors(f"deploying the Space {space_id}", space_id, writing=True, token=token):
+    with (
+        hub_errors(f"deploying the Space {space_id}", space_id, writing=True, token=token),
+        _paid_plan_needed(space_id, hardware),
+    ):
         url = api.create_repo(
-            space_id, repo_type="space", space_sdk="gradio", space_hardware=flavor, private=private or None, exist_ok=True
+            space_id,
+            repo_type="space",
+            space_sdk="gradio",
+            space_hardware=flavor,
+            private=private or None,
+            exist_ok=True,
         )
-        api.request_space_hardware(space_id, flavor)  # an existing Space keeps its hardware otherwise
+        runtime = api.get_space_runtime(space_id)
+        if (runtime.requested_hardware or runtime.hardware) != flavor:  # creating an existing Space changed nothing
+            api.request_space_hardware(space_id, flavor)
         api.add_space_variable(space_id, REPO_ID_VARIABLE, repo_id, description="the DCGAN Studio model to serve")
         if revision:
             api.add_space_variable(space_id, REVISION_VARIABLE, revision, description="its branch, tag or commit")
