@@ -3,7 +3,8 @@
 Hardware (`--hardware`, HARDWARE): ZeroGPU by default, the one lane a free account has (Gradio Spaces on CPU need a
 paid plan to create; free accounts in good standing may host 2 Spaces on ZeroGPU, hub-docs spaces-overview.md and
 spaces-zerogpu.md). A ZeroGPU Space builds on Python ZEROGPU_PYTHON with a torch/torchvision pair from ZeroGPU's list
-(ZEROGPU_TORCH) and the `spaces` package; `cpu-basic` and the paid GPU flavours build as this checkout pins them.
+(ZEROGPU_TORCH) and the `spaces` package, and starts only if the app decorates a function with `@spaces.GPU` (the
+GPU is lent inside those); `cpu-basic` and the paid GPU flavours build as this checkout pins them.
 The hardware is asked for when the Space is created (`space_hardware`), and on a redeploy with another
 (`request_space_hardware`: creating an existing repo changes nothing); `suggested_hardware` in the front matter only
 suggests it to people who duplicate the Space. Without a paid plan the Hub refuses a Gradio Space on CPU (402).
