@@ -13,6 +13,7 @@ from . import BUNDLED_MODEL
 from .checkpoint import CONFIG_NAME, read_config
 from .errors import GanError
 from .files import atomic_write
+from .hub import space
 from .hub.load import load_source
 from .hub.publish import add_publish_arguments, add_token_argument, push_export
 from .projection import DEFAULT_RESTARTS, DEFAULT_STEPS, project_file, save_latent
@@ -114,14 +115,17 @@ def push(args: argparse.Namespace) -> None:
 
 def deploy_space(args: argparse.Namespace) -> None:
     """Create or update a Gradio Space running this app on a Hub model (Space variables GAN_REPO_ID, GAN_REVISION)."""
-    from .hub import space
-
     published = space.deploy_space(
-        args.space_id, args.repo_id, revision=args.revision, token=args.hub_token, private=args.private
+        args.space_id,
+        args.repo_id,
+        revision=args.revision,
+        token=args.hub_token,
+        private=args.private,
+        hardware=args.hardware,
     )
     print(
-        f"deployed the app serving {args.repo_id} to {published.url} (commit {published.commit[:7]}); "
-        "the Space builds and starts in a few minutes"
+        f"deployed the app serving {args.repo_id} to {published.url} on {args.hardware} (commit "
+        f"{published.commit[:7]}); the Space builds and starts in a few minutes"
     )
 
 
@@ -208,6 +212,17 @@ def _add_other_commands(commands) -> None:
     p.add_argument("--revision", default=None, help="branch, tag or commit of --repo-id (default: main)")
     p.add_argument(
         "--private", action="store_true", help="create the Space private (an existing one keeps its visibility)"
+    )
+    p.add_argument(
+        "--hardware",
+        default=space.DEFAULT_HARDWARE,
+        choices=list(space.HARDWARE),
+        metavar="HARDWARE",
+        help="what the Space runs on, also when it exists: zerogpu (default: a GPU lent per call, on Python "
+        f"{space.ZEROGPU_PYTHON} with ZeroGPU's torch; free personal accounts in good standing may host 2 such "
+        "Spaces), cpu-basic (needs a paid plan: PRO for a person, Team or Enterprise for an organization), or a "
+        "flavour billed by the hour to an account with a payment method "
+        f"({', '.join(name for name in space.HARDWARE if name not in ('zerogpu', 'cpu-basic'))})",
     )
     add_token_argument(p)
 

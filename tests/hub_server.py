@@ -1,8 +1,9 @@
 """A local, in-memory Hugging Face Hub for tests (standard library only).
 
 `FakeHub` speaks the subset of the Hub HTTP API that `huggingface_hub` (2.4.x) uses to create repos, commit
-files (regular files inline, large files through the plain Git LFS batch API), download them, list them and
-set Space variables. The real client is pointed at it with `HF_ENDPOINT`; nothing in the client is mocked.
+files (regular files inline, large files through the plain Git LFS batch API), download them, list them, set Space
+variables and request a Space's hardware. The real client is pointed at it with `HF_ENDPOINT`; nothing in the client
+is mocked.
 
 Usage::
 
@@ -22,6 +23,10 @@ Behaviour mirrors the real Hub where the client depends on it:
 * files are committed as LFS when at least `lfs_threshold` bytes or when their name matches `lfs_patterns`;
 * a missing or unreadable repo answers `X-Error-Code: RepoNotFound` (401 when anonymous, 404 otherwise),
   an unknown revision `RevisionNotFound`, a missing file `EntryNotFound`;
+* a Space's runtime names the hardware asked for when it was created or requested since (`cpu-basic` when none
+  was); namespaces on the free plan (`free_plan`) get 402 "Static Spaces are free for everyone, but hosting Gradio
+  and Docker Spaces on free cpu-basic requires a PRO subscription..." for a Gradio or Docker Space on `cpu-basic`
+  when creating it (the Hub's answer) and when requesting that hardware (assumed: the same rule);
 * a gated repo (`FakeHub.gate`) shows its info and file listings to anyone, but its files only to its owner and the
   users granted access: others get `X-Error-Code: GatedRepo` (401 when anonymous, 403 otherwise);
 * an unknown token answers 401 "Invalid credentials in Authorization header" on any request; writing needs a
@@ -55,6 +60,12 @@ DEFAULT_LFS_THRESHOLD = 10 * 1024 * 1024
 DEFAULT_LFS_PATTERNS = ("*.arrow", "*.bin", "*.ckpt", "*.h5", "*.onnx", "*.parquet", "*.pt", "*.pth", "*.safetensors")
 REPO_TYPES = ("model", "dataset", "space")
 INVALID_TOKEN_MESSAGE = "Invalid credentials in Authorization header"  # exact text the client special-cases
+FREE_HARDWARE = "cpu-basic"  # what a Space runs on when no hardware was asked for
+COMPUTE_SDKS = ("gradio", "docker")  # Spaces that run on compute: on free cpu-basic only with a paid plan
+PAID_PLAN_MESSAGE = (  # the Hub's answer (402) to a free account creating one
+    "Static Spaces are free for everyone, but hosting Gradio and Docker Spaces on free cpu-basic requires a PRO "
+    "subscription. Subscribe at https://huggingface.co/pro"
+)
 
 
 def hub_env(hub: FakeHub, home: str | os.PathLike, token: str | None = None, **overrides: str) -> dict[str, str]:
@@ -162,10 +173,17 @@ class _Repo:
     missing_commit: bool = True  # a missing file's 404 names the commit (X-Repo-Commit); see FakeHub.misbehave
     gated: str | bool = False  # "auto" or "manual" when gated, as the Hub's repo info says
     granted: set[str] = field(default_factory=set)  # users given access to a gated repo
+    hardware: str | None = None  # a Space's requested hardware flavor
 
     @property
     def namespace(self) -> str:
         return self.repo_id.split("/")[0]
+
+    @property
+    def runtime(self) -> dict:
+        """A Space's runtime, as `GET /api/spaces/{repo}/runtime` answers (never started here)."""
+        hardware = {"current": None, "requested": self.hardware or FREE_HARDWARE}
+        return {"stage": "BUILDING", "hardware": hardware, "storage": None, "gcTimeout": None, "replicas": {}}
 
     @property
     def url_path(self) -> str:
@@ -305,6 +323,8 @@ _ROUTES: list[tuple[tuple[str, ...], re.Pattern, str]] = [
         (("POST",), rf"/api/{_TYPES}/{_REPO}/commit/(?P<rev>[^/]+)", "_commit"),
         (("POST",), rf"/api/{_TYPES}/{_REPO}/branch/(?P<rev>[^/]+)", "_create_branch"),
         (("GET", "POST", "DELETE"), rf"/api/(?P<type>spaces)/{_REPO}/variables", "_variables"),
+        (("GET",), rf"/api/(?P<type>spaces)/{_REPO}/runtime", "_space_runtime"),
+        (("POST",), rf"/api/(?P<type>spaces)/{_REPO}/hardware", "_space_hardware"),
         (("POST",), rf"{_PREFIX}/{_REPO}\.git/info/lfs/objects/batch", "_lfs_batch"),
         (("POST",), rf"{_PREFIX}/{_REPO}\.git/info/lfs/objects/verify", "_lfs_verify"),
         (("PUT",), r"/lfs-upload/(?P<ticket>[0-9a-f]+)", "_lfs_put"),
@@ -340,6 +360,7 @@ class FakeHub:
         orgs: organization names mapped to their member user names (members may write in the org namespace).
         lfs_threshold: files of at least this many bytes go through LFS.
         lfs_patterns: file-name globs that always go through LFS (also written to `.gitattributes`).
+        free_plan: users and organizations without a paid plan: no Gradio or Docker Space on cpu-basic for them.
     """
 
     def __init__(
@@ -348,11 +369,13 @@ class FakeHub:
         orgs: dict[str, Iterable[str]] | None = None,
         lfs_threshold: int = DEFAULT_LFS_THRESHOLD,
         lfs_patterns: Iterable[str] = DEFAULT_LFS_PATTERNS,
+        free_plan: Iterable[str] = (),
     ):
         self.tokens = dict(tokens or {})
         self.orgs = {org: set(members) for org, members in (orgs or {}).items()}
         self.lfs_threshold = lfs_threshold
         self.lfs_patterns = tuple(lfs_patterns)
+        self.free_plan = set(free_plan)
         self.requests: list[tuple[str, str]] = []  # (method, path without query), in arrival order
         self.url = ""
         self._repos: dict[tuple[str, str], _Repo] = {}
@@ -412,15 +435,22 @@ class FakeHub:
             self._faults.append(_Fault(status, path_contains, method, times, error_code))
 
     def create_repo(
-        self, repo_id: str, repo_type: str = "model", *, private: bool = False, sdk: str | None = None, author: str = ""
+        self,
+        repo_id: str,
+        repo_type: str = "model",
+        *,
+        private: bool = False,
+        sdk: str | None = None,
+        author: str = "",
+        hardware: str | None = None,
     ) -> None:
-        """Create a repo with an initial commit holding `.gitattributes`, as the Hub does."""
+        """Create a repo with an initial commit holding `.gitattributes`, as the Hub does (a Space on `hardware`)."""
         if repo_type not in REPO_TYPES or repo_id.count("/") != 1:
             raise ValueError(f"Invalid repo: {repo_type} {repo_id!r}")
         with self._lock:
             if (repo_type, repo_id) in self._repos:
                 raise ValueError(f"Repo already exists: {repo_type} {repo_id}")
-            repo = _Repo(repo_type=repo_type, repo_id=repo_id, private=private, sdk=sdk)
+            repo = _Repo(repo_type=repo_type, repo_id=repo_id, private=private, sdk=sdk, hardware=hardware)
             gitattributes = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in self.lfs_patterns)
             repo.commit(
                 "main",
@@ -500,6 +530,11 @@ class FakeHub:
         with self._lock:
             return {key: var["value"] for key, var in self._repo("space", repo_id).variables.items()}
 
+    def space_hardware(self, repo_id: str) -> str | None:
+        """The hardware flavor asked for a Space, at creation or since (None when none was)."""
+        with self._lock:
+            return self._repo("space", repo_id).hardware
+
     def is_private(self, repo_id: str, repo_type: str = "model") -> bool:
         """Whether the repo is private."""
         with self._lock:
@@ -533,6 +568,11 @@ class FakeHub:
         if write and not self._can_write(req.user, repo.namespace):
             raise _HttpError(403, f"You don't have write access to {repo.repo_type} {repo.repo_id}")
         return repo
+
+    def _check_plan(self, namespace: str, sdk: str | None, hardware: str | None) -> None:
+        """Refuse a Gradio or Docker Space on free cpu-basic to a namespace without a paid plan, as the Hub does."""
+        if namespace in self.free_plan and sdk in COMPUTE_SDKS and (hardware or FREE_HARDWARE) == FREE_HARDWARE:
+            raise _HttpError(402, PAID_PLAN_MESSAGE)
 
     def _check_gate(self, req: _Request, repo: _Repo) -> None:
         """Refuse a gated repo's files to users without access, with the Hub's answers."""
@@ -618,10 +658,15 @@ class FakeHub:
         existing = self._repos.get((repo_type, repo_id))
         if existing is not None:
             raise _HttpError(409, f"You already created this {repo_type} repo", extra={"url": self._repo_url(existing)})
-        if repo_type == "space" and not payload.get("sdk"):
-            raise _HttpError(400, "A Space needs an sdk")
+        hardware = payload.get("hardware") if repo_type == "space" else None
+        if repo_type == "space":
+            if not payload.get("sdk"):
+                raise _HttpError(400, "A Space needs an sdk")
+            self._check_plan(namespace, payload["sdk"], hardware)
         private = payload.get("visibility") == "private" or payload.get("private") is True  # older clients
-        self.create_repo(repo_id, repo_type, private=private, sdk=payload.get("sdk"), author=req.user)
+        self.create_repo(
+            repo_id, repo_type, private=private, sdk=payload.get("sdk"), author=req.user, hardware=hardware
+        )
         repo = self._repos[(repo_type, repo_id)]
         return _json({"url": self._repo_url(repo), "name": repo_id, "id": repo_id})
 
@@ -655,6 +700,8 @@ class FakeHub:
             info["downloads"] = 0
         if repo.sdk is not None:
             info["sdk"] = repo.sdk
+        if repo.repo_type == "space":
+            info["runtime"] = repo.runtime
         return _json(info)
 
     @staticmethod
@@ -807,6 +854,18 @@ class FakeHub:
         elif req.method == "DELETE":
             repo.variables.pop(req.json().get("key"), None)
         return _json(repo.variables)
+
+    def _space_runtime(self, req: _Request) -> _Response:
+        return _json(self._access(req).runtime)
+
+    def _space_hardware(self, req: _Request) -> _Response:
+        repo = self._access(req, write=True)
+        flavor = req.json().get("flavor")
+        if not flavor:
+            raise _HttpError(400, "A hardware request needs a flavor")
+        self._check_plan(repo.namespace, repo.sdk, flavor)
+        repo.hardware = flavor
+        return _json(repo.runtime)
 
     def _resolve_file(self, req: _Request) -> _Response:
         repo = self._access(req)

@@ -210,6 +210,47 @@ def test_space_repo_with_variable(hub, tmp_path):
     assert [c["title"] for c in hub.commits("alice/dcgan-demo", repo_type="space")] == ["Add demo", "initial commit"]
 
 
+def test_space_hardware_and_the_paid_plan(tmp_path):
+    """A Space's hardware: asked for at creation or later, read back in its runtime; bob, on the free plan, gets the
+    Hub's 402 for a Gradio Space on cpu-basic, and may create one on ZeroGPU or a static one."""
+    with FakeHub(tokens=TOKENS, free_plan={"bob"}) as hub:
+        result = run_client(
+            hub_env(hub, tmp_path / "hf", token="hf_alice"),
+            """
+            def refusal(call):
+                try:
+                    call()
+                except Exception as err:
+                    return [err.response.status_code, err.server_message]
+
+            api.create_repo("alice/zero", repo_type="space", space_sdk="gradio", space_hardware="zero-a10g")
+            result["created"] = api.get_space_runtime("alice/zero").requested_hardware
+            result["requested"] = api.request_space_hardware("alice/zero", "t4-small").requested_hardware
+            result["info"] = api.space_info("alice/zero").runtime.requested_hardware
+            api.create_repo("alice/cpu", repo_type="space", space_sdk="gradio")
+            result["default"] = api.get_space_runtime("alice/cpu").requested_hardware
+            bob = HfApi(token="hf_bob")
+            result["bob on cpu"] = refusal(lambda: bob.create_repo("bob/cpu", repo_type="space", space_sdk="gradio"))
+            bob.create_repo("bob/zero", repo_type="space", space_sdk="gradio", space_hardware="zero-a10g")
+            bob.create_repo("bob/page", repo_type="space", space_sdk="static")
+            result["bob to cpu"] = refusal(lambda: bob.request_space_hardware("bob/zero", "cpu-basic"))
+            result["alice on bob's"] = refusal(lambda: api.request_space_hardware("bob/zero", "t4-small"))
+            """,
+        )
+        assert (result["created"], result["requested"], result["info"]) == ("zero-a10g", "t4-small", "t4-small")
+        assert result["default"] == "cpu-basic" and hub.space_hardware("alice/cpu") is None
+        paid_plan = [
+            402,
+            "Static Spaces are free for everyone, but hosting Gradio and Docker Spaces on free cpu-basic "
+            "requires a PRO subscription. Subscribe at https://huggingface.co/pro",
+        ]
+        assert result["bob on cpu"] == result["bob to cpu"] == paid_plan
+        assert (hub.space_hardware("bob/zero"), hub.space_hardware("bob/page")) == ("zero-a10g", None)
+        assert result["alice on bob's"][0] == 403
+        with pytest.raises(KeyError):
+            hub.space_hardware("bob/cpu")
+
+
 def test_auth_and_lookup_errors(seeded, tmp_path):
     result = run_client(
         hub_env(seeded, tmp_path / "hf", token="hf_alice"),

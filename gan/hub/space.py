@@ -1,26 +1,38 @@
 """Deploy the app as a Gradio Space serving a Hub model: `python -m gan deploy-space`.
 
+Hardware (`--hardware`, HARDWARE): ZeroGPU by default, the one lane a free account has (Gradio Spaces on CPU need a
+paid plan to create; free accounts in good standing may host 2 Spaces on ZeroGPU, hub-docs spaces-overview.md and
+spaces-zerogpu.md). A ZeroGPU Space builds on Python ZEROGPU_PYTHON with a torch/torchvision pair from ZeroGPU's list
+(ZEROGPU_TORCH) and the `spaces` package, and starts only if the app decorates a function with `@spaces.GPU` (the
+GPU is lent inside those); `cpu-basic` and the paid GPU flavours build as this checkout pins them.
+The hardware is asked for when the Space is created (`space_hardware`), and on a redeploy with another
+(`request_space_hardware`: creating an existing repo changes nothing); `suggested_hardware` in the front matter only
+suggests it to people who duplicate the Space. Without a paid plan the Hub refuses a Gradio Space on CPU (402).
+
 The Space is uploaded through the Hub API as one commit, never with `git push` of this repo (the Hub refuses binary
 files not stored in LFS/Xet, and this repo's history holds model weights as plain git objects): app.py, the whole
 `gan` package (assets included), the example images, requirements.txt without gradio (a Space installs its
-`sdk_version`'s), packages.txt (Debian's Fashion-MNIST, for the memorisation check and the Train tab), a
-.gitattributes storing binaries in LFS, and a README whose front matter pins the Python and Gradio versions, links the
-model and its dataset, preloads the weights at build time and turns on sign-in (hf_oauth, for the Train tab's
-"Publish to my Hub account").
+`sdk_version`'s), packages.txt (Debian's Fashion-MNIST, for the memorisation check and the Train tab), LICENSE, a
+.gitattributes storing binaries in LFS, and a README whose front matter pins the Python and Gradio versions, names the
+licence, links the model and its dataset, preloads a public model's weights at build time (the Hub cannot preload a
+private repo's: the app downloads them when it starts, with the Space secret HF_TOKEN) and turns on sign-in (hf_oauth,
+for the Train tab's "Publish to my Hub account").
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import re
-from importlib import metadata as package_metadata
 from pathlib import Path
+
+from huggingface_hub import SpaceHardware
+from huggingface_hub.errors import HfHubHTTPError
 
 from ..checkpoint import CONFIG_NAME, read_config
 from ..errors import GanError, HubError
 from .errors import NETWORK_ERRORS, check_repo_id, hub_errors, resolve_token
 from .load import DOWNLOADED_FILES, REPO_ID_VARIABLE, REVISION_VARIABLE
-from .model_card import hub_dataset_id
 from .publish import Published
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]  # a DCGAN Studio checkout: app.py, requirements.txt, gan/
@@ -45,15 +57,53 @@ LFS_PATTERNS = (
     "*.zip",
     "*.tar",
 )
+ZEROGPU = "zero-a10g"  # the API's name of ZeroGPU hardware (whatever GPU backs it now)
+# what --hardware takes: "zerogpu", then every other flavour of the API's list (cpu-basic, cpu-upgrade, t4-small...)
+HARDWARE = {"zerogpu": ZEROGPU, **{flavor.value: flavor.value for flavor in SpaceHardware if flavor != ZEROGPU}}
+DEFAULT_HARDWARE = "zerogpu"
+ZEROGPU_PYTHON = "3.12"  # ZeroGPU offers Python 3.12 or 3.10, and numpy's pin needs 3.11 or newer
+# ZeroGPU installs torch only from its own list of versions (hub-docs spaces-zerogpu.md): the newest there, with the
+# torchvision built for it (tests/test_space.py resolves the Space's requirements on ZEROGPU_PYTHON)
+ZEROGPU_TORCH = {"torch": "2.11.0", "torchvision": "0.26.0"}
+# lends the ZeroGPU per call (`@spaces.GPU`, inert elsewhere); requirements-dev.txt pins the same (a test checks)
+SPACES_REQUIREMENT = "spaces==0.51.3"
 OAUTH_SCOPES = ("contribute-repos",)  # with hf_oauth: true; Spaces add openid and profile themselves
 GITATTRIBUTES = "".join(f"{pattern} filter=lfs diff=lfs merge=lfs -text\n" for pattern in LFS_PATTERNS)
 
 
+def _requirement_name(line: str) -> str:
+    return re.split(r"[\s=<>~!\[;]", line.strip(), maxsplit=1)[0].lower()
+
+
 def _gradio_version() -> str:
+    """The pinned gradio (`gradio==X` or with extras, `gradio[mcp,oauth]==X`): the Space's sdk_version."""
     for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines():
-        if m := re.fullmatch(r"\s*gradio\s*==\s*([\w.]+)\s*", line):
+        if m := re.fullmatch(r"\s*gradio\s*(?:\[[\w,\s-]*\])?\s*==\s*([\w.]+)\s*", line):
             return m.group(1)
-    return package_metadata.version("gradio")
+    raise GanError(f"{PROJECT_ROOT / 'requirements.txt'} pins no gradio version (gradio==X), which a Space needs")
+
+
+def space_hardware(name: str) -> str:
+    """The API's hardware flavour for --hardware NAME ("zerogpu", "cpu-basic", "t4-small"...)."""
+    if name not in HARDWARE:
+        raise GanError(f"--hardware {name!r} is not a Space hardware: choose one of {', '.join(HARDWARE)}")
+    return HARDWARE[name]
+
+
+def space_requirements(hardware: str) -> str:
+    """requirements.txt for the Space: this checkout's pins without gradio (a Space installs its sdk_version's), and
+    on ZeroGPU its torch/torchvision pair and `spaces`."""
+    lines = []
+    for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines():
+        name = _requirement_name(line) if line.strip() and not line.lstrip().startswith("#") else None
+        if name is None or name in SPACE_REQUIREMENTS_DROPPED:
+            continue
+        if hardware == ZEROGPU and name in ZEROGPU_TORCH:
+            line = f"{name}=={ZEROGPU_TORCH[name]}"
+        lines.append(line)
+    if hardware == ZEROGPU:
+        lines.append(SPACES_REQUIREMENT)
+    return "\n".join(lines) + "\n"
 
 
 def python_version() -> str:
@@ -94,37 +144,38 @@ def space_files(
     weights: list[str],
     commit: str | None = None,
     dataset: str | None = None,
+    hardware: str = ZEROGPU,
+    private_model: bool = False,
 ) -> dict[str, bytes | Path]:
-    """The Space repo: app.py, the gan package, example images, requirements.txt, packages.txt, .gitattributes and a
-    README with the Space's front matter. `weights` are the model's files loading needs (preloaded at build time,
-    at `commit` when given), `dataset` the one it was trained on (a DCGAN Studio name such as "fashion-mnist")."""
+    """The Space repo: app.py, the gan package, example images, requirements.txt, packages.txt, LICENSE,
+    .gitattributes and a README with the Space's front matter. `weights` are the model's files loading needs
+    (preloaded at build time, at `commit` when given; a private model's are downloaded when the app starts, with the
+    Space's HF_TOKEN secret: a build cannot preload them), `dataset` the one it was trained on (a DCGAN Studio name
+    such as "fashion-mnist"), `hardware` the flavour it runs on."""
     from huggingface_hub import SpaceCard, SpaceCardData
 
-    needed = [PROJECT_ROOT / name for name in ("app.py", "requirements.txt", "packages.txt", "README.md")]
+    from .model_card import hub_dataset_id  # imports the Hub's API client, which `python -m gan --help` need not
+
+    needed = [PROJECT_ROOT / name for name in ("app.py", "requirements.txt", "packages.txt", "README.md", "LICENSE")]
     if not all(path.is_file() for path in needed):
         raise GanError(
-            "deploy-space needs a DCGAN Studio checkout (app.py, requirements.txt, packages.txt and "
+            "deploy-space needs a DCGAN Studio checkout (app.py, requirements.txt, packages.txt, LICENSE and "
             f"README.md next to gan/ in {PROJECT_ROOT})"
         )
     files: dict[str, bytes | Path] = {"app.py": PROJECT_ROOT / "app.py", **_package_files()}
     for path in sorted((PROJECT_ROOT / "examples").glob("*.png")):  # the Score tab's example images
         files[f"examples/{path.name}"] = path
-    requirements = [
-        line
-        for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines()
-        if line.strip()
-        and not line.lstrip().startswith("#")
-        and re.split(r"[\s=<>~!\[;]", line.strip(), maxsplit=1)[0].lower() not in SPACE_REQUIREMENTS_DROPPED
-    ]
-    files["requirements.txt"] = ("\n".join(requirements) + "\n").encode()
+    files["requirements.txt"] = space_requirements(hardware).encode()
     files["packages.txt"] = PROJECT_ROOT / "packages.txt"
+    files["LICENSE"] = PROJECT_ROOT / "LICENSE"
     files[".gitattributes"] = GITATTRIBUTES.encode()
     data = SpaceCardData(
         title="DCGAN Studio",
         sdk="gradio",
         sdk_version=_gradio_version(),
-        python_version=python_version(),
+        python_version=ZEROGPU_PYTHON if hardware == ZEROGPU else python_version(),
         app_file="app.py",
+        license=SpaceCard.load(PROJECT_ROOT / "README.md").data.license,
         models=[repo_id],
         datasets=[hub_dataset_id(dataset)] if hub_dataset_id(dataset) else None,
         tags=["gan", "dcgan", "unconditional-image-generation"],
@@ -133,19 +184,26 @@ def space_files(
         colorTo="pink",
         pinned=False,
         short_description="Sample, interpolate and score with a DCGAN",
-        suggested_hardware="cpu-basic",
-        preload_from_hub=[preload_entry(repo_id, weights, commit)],
+        suggested_hardware=hardware,
+        preload_from_hub=None if private_model else [preload_entry(repo_id, weights, commit)],
         # sign-in for the Train tab's "Publish to my Hub account": create repos, and touch only those this app created
         hf_oauth=True,
         hf_oauth_scopes=list(OAUTH_SCOPES),
     )
     at = f" at revision `{revision}`" if revision else ""
+    keep_hardware = "" if hardware == ZEROGPU else f" --hardware {hardware}"  # ZeroGPU otherwise
     body = (
         f"# DCGAN Studio\n\nSample, interpolate and score with the DCGAN [{repo_id}](/{repo_id}){at}.\n\n"
         f"The model comes from the Space variable `{REPO_ID_VARIABLE}` (and `{REVISION_VARIABLE}` for a branch, tag or "
         "commit): change it in the Space's settings, or redeploy with\n\n"
-        f"```bash\npython -m gan deploy-space --space-id {space_id} --repo-id USER/MODEL\n```\n\n"
-        "A private model needs a read token as the Space secret `HF_TOKEN`. Visitors can load another public "
+        f"```bash\npython -m gan deploy-space --space-id {space_id} --repo-id USER/MODEL{keep_hardware}\n```\n\n"
+        + (
+            "The model is private: the Space cannot preload it while it builds, so the app downloads it when it "
+            "starts, with a read token in the Space secret `HF_TOKEN`. "
+            if private_model
+            else "A private model needs a read token as the Space secret `HF_TOKEN`. "
+        )
+        + "Visitors can load another public "
         "DCGAN Studio model by typing its repo id into the model picker; that choice is theirs alone. In the Train "
         "tab they train their own, live, and may publish it to their own Hub account after signing in (OAuth with "
         "the `contribute-repos` scope: the app can create repos and change only those it created).\n"
@@ -164,12 +222,40 @@ def _trained_on(api, repo_id: str, commit: str) -> str | None:
     return metadata.get("dataset")
 
 
+@contextlib.contextmanager
+def _paid_plan_needed(space_id: str, hardware: str):
+    """The Hub's 402 (a Gradio Space on CPU, for an account without a paid plan) as a HubError naming the way out."""
+    try:
+        yield
+    except HfHubHTTPError as error:
+        if getattr(error.response, "status_code", None) != 402:
+            raise
+        said = " ".join((error.server_message or "a paid plan is needed").split())
+        zerogpu = (
+            f"deploy on ZeroGPU (--hardware {DEFAULT_HARDWARE}, the default: free accounts in good standing may host "
+            "2 such Spaces), or "
+        )
+        raise HubError(
+            f"the Hub refused {space_id} on --hardware {hardware} (402: {said}): "
+            f"{zerogpu if hardware != DEFAULT_HARDWARE else ''}subscribe to PRO (a person) or Team/Enterprise "
+            "(an organization)"
+        ) from None
+
+
 def deploy_space(
-    space_id: str, repo_id: str, *, revision: str | None = None, token: str | None = None, private: bool = False
+    space_id: str,
+    repo_id: str,
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    private: bool = False,
+    hardware: str = DEFAULT_HARDWARE,
 ) -> Published:
-    """Create or update a Gradio Space serving `repo_id` (Space variables GAN_REPO_ID/GAN_REVISION), in one commit."""
+    """Create or update a Gradio Space serving `repo_id` (Space variables GAN_REPO_ID/GAN_REVISION) on `hardware`
+    (a --hardware name), in one commit."""
     from huggingface_hub import CommitOperationAdd, HfApi
 
+    flavor = space_hardware(hardware)
     check_repo_id(space_id, "--space-id")
     check_repo_id(repo_id, "--repo-id")
     token = resolve_token(token)
@@ -194,9 +280,24 @@ def deploy_space(
         weights=weights,
         commit=info.sha if revision else None,
         dataset=_trained_on(api, repo_id, info.sha),
+        hardware=flavor,
+        private_model=bool(info.private),
     )
-    with hub_errors(f"deploying the Space {space_id}", space_id, writing=True, token=token):
-        url = api.create_repo(space_id, repo_type="space", space_sdk="gradio", private=private or None, exist_ok=True)
+    with (
+        hub_errors(f"deploying the Space {space_id}", space_id, writing=True, token=token),
+        _paid_plan_needed(space_id, hardware),
+    ):
+        url = api.create_repo(
+            space_id,
+            repo_type="space",
+            space_sdk="gradio",
+            space_hardware=flavor,
+            private=private or None,
+            exist_ok=True,
+        )
+        runtime = api.get_space_runtime(space_id)
+        if (runtime.requested_hardware or runtime.hardware) != flavor:  # creating an existing Space changed nothing
+            api.request_space_hardware(space_id, flavor)
         api.add_space_variable(space_id, REPO_ID_VARIABLE, repo_id, description="the DCGAN Studio model to serve")
         if revision:
             api.add_space_variable(space_id, REVISION_VARIABLE, revision, description="its branch, tag or commit")
