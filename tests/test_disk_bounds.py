@@ -51,16 +51,17 @@ def _folder(path: Path, size: int) -> Path:
 
 
 def test_kept_models_of_visitors_still_here_are_never_evicted_and_leavers_go_first(tmp_path):
-    kept = KeptModels(max_bytes=3000)
+    kept = KeptModels(max_bytes=3500)
     for name in "abc":
         kept.keep(name, _folder(tmp_path / name, 1000))
     kept.keep("d", _folder(tmp_path / "d", 1000))  # over budget, but everyone is still here: nothing goes
-    assert all((tmp_path / name).is_dir() for name in "abcd") and kept.full()
+    assert all((tmp_path / name).is_dir() for name in "abcd") and kept.full("e")
+    assert not kept.full("a")  # a's next model replaces theirs: a may train again
     kept.left("c")
-    kept.left("b")  # both over the budget: the earliest departure goes first, until the rest fit
-    assert not (tmp_path / "c").exists() and (tmp_path / "b").is_dir() and kept.full()
+    kept.left("b")  # over the budget: the earliest departure goes first, until the rest fit
+    assert not (tmp_path / "c").exists() and (tmp_path / "b").is_dir() and not kept.full("e")
     kept.keep("a", _folder(tmp_path / "a2", 500))  # a visitor's new model replaces their previous one
-    assert not (tmp_path / "a").exists() and kept.total() == 2500 and not kept.full()
+    assert not (tmp_path / "a").exists() and kept.total() == 2500 and not kept.full("e")
     kept.forget(tmp_path / "d")  # their session's state dropped
     assert not (tmp_path / "d").exists() and set(kept.models) == {"a", "b"}
 

@@ -191,7 +191,7 @@ class TrainTab:
 
     def begin(self, session: str, run: TabRun) -> Job:
         """A job for `session`'s run, registered; refused when the kept models fill their budget."""
-        if self.kept.full():
+        if self.kept.full(session):
             raise gr.Error(
                 "This server is keeping as many trained models as it has room for, all of visitors still here: "
                 "try again in a few minutes",

@@ -98,11 +98,13 @@ class KeptModels:
                     del self.models[session]
         shutil.rmtree(folder, ignore_errors=True)
 
-    def full(self) -> bool:
-        """Whether the models kept fill the budget (after those of visitors who left went): no new run then."""
+    def full(self, session: str) -> bool:
+        """Whether the models kept fill the budget (after those of visitors who left went), not counting `session`'s
+        own, which its next model replaces: no new run for `session` then."""
         with self.lock:
             gone = self._evict()
-            full = self.total() >= self.max_bytes
+            own = self.models[session].size if session in self.models else 0
+            full = self.total() - own >= self.max_bytes
         for path in gone:
             shutil.rmtree(path, ignore_errors=True)
         return full
