@@ -1,17 +1,24 @@
 """What tests and benchmarks share (as diffusers keeps its testing utilities in its package): the app launched as a
-user launches it, and hostile image files and zips, built in memory, each small to send and costly for a naive
-reader (see gan.decoding and gan.uploads)."""
+user launches it, a generator run as ZeroGPU runs it, and hostile image files and zips, built in memory, each small to
+send and costly for a naive reader (see gan.decoding and gan.uploads)."""
 
 from __future__ import annotations
 
+import contextvars
 import io
+import multiprocessing
+import pickle
 import socket
 import struct
 import subprocess
 import sys
 import time
+import traceback
 import urllib.request
 import zlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from multiprocessing.reduction import ForkingPickler
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]  # the checkout (or Space) holding app.py
@@ -56,6 +63,122 @@ class RunningApp:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=20)
+
+
+_VALUE, _ERROR, _END, _ABORTED = "value", "error", "end", "aborted"  # the kinds of item from a ZeroGPU worker
+
+
+class ZeroGPUCall:
+    """`fn(*args, **kwargs)`, a generator function, run as ZeroGPU's `@spaces.GPU` runs one (spaces 0.51.3,
+    spaces/zero/wrappers.py, generator_function_wrapper), for tests: off ZeroGPU `spaces.GPU(fn)` is `fn` itself.
+    Iterate it once; `process` is then the worker.
+
+    As there: the arguments are pickled with ForkingPickler (fn is not: the worker inherits it); the worker is a
+    process forked from this one, and runs the generator in a thread of a ThreadPoolExecutor, not its main thread (so
+    `signal.signal` raises ValueError there); each value it yields crosses a pipe pickled with ForkingPickler (as
+    spaces' SimpleQueue does: a torch.Tensor would cross as a shared-memory handle, see `tensors_in`); after each
+    `next()` the worker checks a stop event and, when set, closes the generator at that yield and sends nothing more.
+    Closing this iterator (Gradio's cancel) sets that event and waits for the worker's end (at most `close_timeout`
+    seconds, then terminates it and raises). An exception from the generator, or a value that does not pickle, ends
+    the call with RuntimeError("ZeroGPU worker error: <type>"), as the visitor sees it (the message is lost there; the
+    worker's traceback is in the exception's notes); a worker that dies ends it with "... GPU task aborted". Unlike
+    ZeroGPU, each call forks a worker of its own, and gr.Error is not passed through (this module imports no gradio).
+    """
+
+    close_timeout = 60.0
+
+    def __init__(self, fn: Callable[..., Iterator], *args, **kwargs):
+        self.fn = fn
+        self.payload = bytes(ForkingPickler.dumps((args, kwargs)))  # an argument that does not pickle raises here
+        self.process: multiprocessing.process.BaseProcess | None = None
+
+    def __iter__(self) -> Iterator:
+        context = multiprocessing.get_context("fork")
+        reader, writer = context.Pipe(duplex=False)
+        stop = context.Event()
+        self.process = context.Process(target=_zerogpu_worker, args=(self.fn, self.payload, writer, stop), daemon=True)
+        self.process.start()
+        writer.close()
+        ended = False
+        try:
+            while True:
+                kind, value = _receive(reader)
+                ended = kind in (_END, _ABORTED)
+                if kind == _VALUE:
+                    try:
+                        yield value
+                    except GeneratorExit:  # as spaces' gradio_handler does; the worker closes at its next yield
+                        stop.set()
+                        raise
+                elif kind == _END:
+                    return
+                else:
+                    error = RuntimeError(f"ZeroGPU worker error: {value[0] if kind == _ERROR else 'GPU task aborted'}")
+                    if kind == _ERROR:
+                        error.add_note(value[1])
+                    raise error
+        finally:
+            deadline = time.monotonic() + self.close_timeout
+            while not ended and reader.poll(max(0.0, deadline - time.monotonic())):  # values after a close: dropped
+                ended = _receive(reader)[0] in (_END, _ABORTED)
+            self.process.join(max(0.0, deadline - time.monotonic()))
+            reader.close()
+            if self.process.is_alive():
+                self.process.terminate()
+                self.process.join()
+                raise RuntimeError(f"the ZeroGPU worker did not end within {self.close_timeout:g} s; terminated")
+
+
+def _receive(reader) -> tuple[str, object]:
+    try:
+        return reader.recv()
+    except EOFError:  # the worker died before its end marker
+        return _ABORTED, None
+
+
+def _failure(error: BaseException) -> tuple[str, tuple[str, str]]:
+    return _ERROR, (type(error).__name__, "".join(traceback.format_exception(error)))
+
+
+def _zerogpu_worker(fn: Callable[..., Iterator], payload: bytes, writer, stop) -> None:
+    """The forked worker: spaces' thread_wrapper and iterate."""
+    args, kwargs = pickle.loads(payload)
+
+    def iterate() -> None:
+        generator = fn(*args, **kwargs)
+        while True:
+            try:
+                value = next(generator)
+            except StopIteration:
+                break
+            except Exception as error:
+                writer.send(_failure(error))
+                break
+            if stop.is_set():
+                generator.close()
+                break
+            try:
+                writer.send((_VALUE, value))
+            except Exception as error:  # spaces' SimpleQueue raises any failure to pickle as a PicklingError
+                writer.send(_failure(pickle.PicklingError(str(error))))
+                break
+
+    with ThreadPoolExecutor() as executor:
+        executor.submit(contextvars.copy_context().run, iterate)
+    writer.send((_END, None))
+
+
+def tensors_in(value, where: str = "") -> list[str]:
+    """Where a torch.Tensor lies in `value` (through dicts, lists and tuples), e.g. ["['files'][2]"]: what a ZeroGPU
+    worker should never yield: it would cross as a handle to the worker's shared (or CUDA) memory, not as data."""
+    torch = sys.modules.get("torch")  # not imported: no tensor can exist
+    if torch is not None and isinstance(value, torch.Tensor):
+        return [where]
+    if isinstance(value, dict):
+        return [found for key, item in value.items() for found in tensors_in(item, f"{where}[{key!r}]")]
+    if isinstance(value, list | tuple):
+        return [found for index, item in enumerate(value) for found in tensors_in(item, f"{where}[{index}]")]
+    return []
 
 
 def tiff_of_many_frames(frames: int = 100_000) -> bytes:

@@ -58,6 +58,8 @@ def train_in_worker(flags: list[str], out: str, every: float = LIVE_EVERY) -> It
             outcome["code"] = train_in_process([*flags, "--out", out, "--live-every", str(every)])
         except GanError as error:
             outcome["error"] = str(error)
+        except SystemExit as error:  # argparse refusing a flag (its message on the worker's stderr)
+            outcome["error"] = f"train.py refused its flags (exit code {error.code})"
         except Exception as error:  # one line for the visitor; the worker's log keeps the traceback
             outcome["error"] = f"the training failed: {type(error).__name__}: {error}"
             raise
