@@ -64,7 +64,7 @@ class LiveSnapshots:
             self.last = now
 
     def write(self, run: Run) -> None:
-        trainer = run.trainer
+        trainer, training_s = run.trainer, run.training_time()  # before this hook's own work, which is not training
         generated = generate(trainer.generator, self.latents)  # eval mode, restored after
         real, fake = (_logits(trainer.discriminator, images) for images in (self.real, generated))
         grid = grid_image(generated[:GRID_SAMPLES], columns=8)
@@ -72,7 +72,7 @@ class LiveSnapshots:
         snapshot = {
             "format": LIVE_SNAPSHOT_FORMAT,
             "step": trainer.step,
-            "training_s": round(run.training_time(), 3),
+            "training_s": round(training_s, 3),
             "seconds": run.seconds,
             "total_steps": run.total_steps,
             "written": time.time(),
