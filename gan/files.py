@@ -60,6 +60,8 @@ class OwnedFolder:
     process's folder. `remove()` deletes it; call it at exit."""
 
     def __init__(self, prefix: str, parent: str | Path | None = None):
+        if parent is not None:
+            Path(parent).mkdir(parents=True, exist_ok=True)
         self.path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
         self.owner = os.open(self.path / OWNER_NAME, os.O_RDWR | os.O_CREAT, 0o600)
         fcntl.flock(self.owner, fcntl.LOCK_EX)

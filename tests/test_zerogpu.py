@@ -206,3 +206,71 @@ def test_the_worker_and_the_trainer_import_without_gradio():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0 and proc.stdout.strip() == "imported", proc.stderr
+
+
+# --- the app's side: the Train tab and the Project tab with ZeroGPU's placement, through the harness ---
+
+
+def _result_of(fn, *args):
+    """A regular function as a one-item generator: what ZeroGPUCall runs (ZeroGPU wraps both kinds alike)."""
+    yield fn(*args)
+
+
+def _zerogpu_placement():
+    from gan.projection import project_in_worker
+    from gan.training.runner import TabRun
+    from gan.ui.gpu import ZeroGPUPlacement
+
+    return ZeroGPUPlacement(
+        TabRun(width="tiny", batch_size=16),
+        600,
+        "",
+        gpu_train=lambda flags, out: iter(ZeroGPUCall(train_in_worker, flags, out, EVERY)),
+        gpu_project=lambda *args: next(iter(ZeroGPUCall(_result_of, project_in_worker, *args))),
+    )
+
+
+@pytest.mark.slow
+def test_the_train_tab_trains_in_a_zerogpu_worker_as_in_a_child_and_stops_with_its_model(tiny_run, tmp_path):
+    from images_for_tests import blob_pngs, write_zip
+
+    from gan.ui import create_state
+    from gan.ui.assets import OutputFiles
+    from gan.ui.picker import OwnModel
+    from gan.ui.train import TrainTab
+
+    state = create_state(load_model(tiny_run / "model"), outputs=OutputFiles(parent=tmp_path / "outputs"))
+    state.placement = _zerogpu_placement()
+    tab = TrainTab(state, root=tmp_path / "runs")
+    images = [str(write_zip(tmp_path / "blobs.zip", blob_pngs(64)))]
+    *_, final = tab.train(seed=1, data="images", images=images, steps=6, width="tiny", batch_size=16)
+    grid, figure, line, numbers, archive, ref, own = final
+    assert numbers["state"] == "done" and line.startswith("**Done** after 6 steps.") and isinstance(own, OwnModel)
+    assert load_model(ref.folder).metadata["training"]["steps"] == 6 and archive.endswith(".zip")
+    updates = tab.train(seed=1, data="images", images=images, seconds=60, width="tiny", batch_size=16)
+    for update in updates:
+        if update[3]["state"] == "training":
+            tab.stop_training()  # the STOP file: it crosses into the worker
+            break
+    *_, final = updates
+    assert final[3]["state"] == "stopped" and 0 < final[3]["step"] and isinstance(final[-1], OwnModel)
+    assert multiprocessing.active_children() == []
+
+
+@pytest.mark.slow
+def test_a_projection_in_a_zerogpu_worker_is_the_cpu_projection(tiny_run, tmp_path):
+    from PIL import Image
+
+    from gan.projection import project_file
+    from gan.ui.gpu import Placement
+
+    model, image = load_model(tiny_run / "model"), tmp_path / "blob.png"
+    Image.new("L", (28, 28), 200).save(image)
+    here = Placement().project(model, str(image), "blob.png", 20, 2, None)
+    there = _zerogpu_placement().project(model, str(image), "blob.png", 20, 2, None)
+    assert torch.equal(here.z, there.z) and here.distance == there.distance and here.notes == there.notes
+    assert torch.equal(here.reconstruction, there.reconstruction) and torch.equal(here.target, there.target)
+    with pytest.raises(Exception, match="not an image"):  # a file's error: one line, as on the CPU
+        (tmp_path / "notes.png").write_text("not an image")
+        _zerogpu_placement().project(model, str(tmp_path / "notes.png"), "notes.png", 5, 1, None)
+    assert project_file(model, str(image), steps=20, restarts=2).distance == here.distance
