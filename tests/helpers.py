@@ -28,6 +28,11 @@ needs_fashion_mnist = pytest.mark.skipif(
     not DEBIAN_FASHION.is_dir(),
     reason="Debian's dataset-fashion-mnist is not installed (apt-get install dataset-fashion-mnist)",
 )
+NOTO_EMOJI_FONT = Path("/usr/share/fonts/truetype/noto/NotoColorEmoji.ttf")
+needs_noto_emoji = pytest.mark.skipif(
+    not NOTO_EMOJI_FONT.is_file(),
+    reason="Debian's fonts-noto-color-emoji is not installed (apt-get install fonts-noto-color-emoji)",
+)
 TINY_MODEL_ARGS = ["--nz", "8", "--ngf", "4", "--ndf", "4", "--batch-size", "8"]
 TINY_MODEL_SETTINGS = {"nz": 8, "ngf": 4, "ndf": 4, "batch_size": 8}  # the same, for RunSettings
 

@@ -12,15 +12,26 @@ from helpers import ROOT
 pytestmark = pytest.mark.slow
 
 
-HEAVY = ("torchvision", "matplotlib", "torch_fidelity", "scipy", "tensorboard", "trackio", "datasets", "pyarrow")
+HEAVY = (
+    "torchvision",
+    "matplotlib",
+    "torch_fidelity",
+    "scipy",
+    "tensorboard",
+    "trackio",
+    "datasets",
+    "pyarrow",
+    "fontTools",
+)
 
 
 @pytest.mark.parametrize("module", ["gan.cli", "gan.serve", "gan.ui", "gan.sampling", "gan.training"])
 def test_importing_loads_no_heavy_library(module):
     """torchvision alone costs seconds (it pulls in torch._dynamo); matplotlib, torch-fidelity and scipy are needed
     only to draw, evaluate or load the datasets that use them; the Hub's API client (huggingface_hub.hf_api) only to
-    download or publish; datasets and pyarrow only to train on Hub datasets. gradio imports the Hub client, and
-    pyarrow through pandas where pyarrow is installed, so the app is exempt from those two."""
+    download or publish; datasets and pyarrow only to train on Hub datasets; fontTools only to read the emoji font.
+    gradio imports the Hub client, and pyarrow through pandas where pyarrow is installed, so the app is exempt from
+    those two."""
     heavy = tuple(m for m in HEAVY if m != "pyarrow") if module == "gan.ui" else (*HEAVY, "huggingface_hub.hf_api")
     code = f"import json, sys; import {module}; print(json.dumps(sorted(m for m in {heavy!r} if m in sys.modules)))"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -178,7 +178,7 @@ def test_deploy_space_uploads_what_a_space_needs(hub, deployed, tiny_run, tmp_pa
     assert {name for name in files if name.startswith("gan/")} == package
     assert all(files[name] == (ROOT / name).read_bytes() for name in package)
     assert {f"examples/{p.name}" for p in (ROOT / "examples").glob("*.png")} <= set(files)
-    assert files["packages.txt"].decode().split() == ["dataset-fashion-mnist"]
+    assert files["packages.txt"].decode().split() == ["dataset-fashion-mnist", "fonts-noto-color-emoji"]
     assert "gan/assets/fashion-mnist-features.safetensors" in hub.lfs_files(SPACE, repo_type="space")
     gitattributes = files[".gitattributes"].decode().splitlines()
     for pattern in ("*.safetensors", "*.png", "*.gif", "*.npy", "*.pt", "*.bin"):

@@ -4,11 +4,12 @@ MNIST-sized sets are tiny as uint8 (60000x1x32x32 = 61 MB, CIFAR-10 150 MB), so 
 random index draws from a seeded generator: no DataLoader workers, no per-sample Python, and a
 resumed run draws exactly the batches the uninterrupted run would have drawn.
 
-Each source is one entry of `sources.SOURCES` (its loader in a module of this package: idx.py, cifar.py, folder.py;
-Hub datasets in hub.py). Built-in sets are found, in order, in `--data-dir` (a torchvision root, or a flat folder
-holding the raw files), Debian's `dataset-fashion-mnist` folder for Fashion-MNIST, then `./data` with a torchvision
-download unless `--no-download`. 28x28 sets are padded with 2 background pixels to 32x32 (no resampling, the strokes
-keep their pixels); other sizes are then resized bilinearly.
+Each source is one entry of `sources.SOURCES` (its loader in a module of this package: idx.py, cifar.py, emoji.py,
+folder.py; Hub datasets in hub.py). Built-in sets are found, in order, in `--data-dir` (a torchvision root, or a flat
+folder holding the raw files), Debian's `dataset-fashion-mnist` folder for Fashion-MNIST, then `./data` with a
+torchvision download unless `--no-download`; Noto emoji in Debian's `fonts-noto-color-emoji` font (emoji.py). 28x28
+sets are padded with 2 background pixels to 32x32 (no resampling, the strokes keep their pixels); other sizes are then
+resized bilinearly.
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def load_dataset(
         *others, last = [s.name for s in SOURCES.values() if s.test_split]
         raise DataError(f"no {split!r} split for {name}: use 'train', or 'test' for {', '.join(others)} and {last}")
     data_dir = Path(data_dir).expanduser() if data_dir else None
-    images, labels, found = source.load(data_dir, image_size, channels, download, split)
+    images, labels, found, *credit = source.load(data_dir, image_size, channels, download, split)
     if images.shape[0] == 0:
         raise DataError(f"the {name} data in {found} holds no images")
-    return ImageDataset(pad_and_resize(images, image_size), name, found, labels, source.credit, source.license)
+    credit = credit[0] if credit else source.credit  # a loader may name the version it found
+    return ImageDataset(pad_and_resize(images, image_size), name, found, labels, credit, source.license)

@@ -5,7 +5,8 @@ new source is one entry here (and its loader's module).
 
 Loaders are named as `module:function` of this package and imported when a set is loaded, so that reading an entry
 loads neither torchvision nor `datasets`. A built-in loader takes (data_dir, image_size, channels, download, split)
-and returns (uint8 images (N, C, H, W), labels or None, where they came from). Hub datasets (`hf:OWNER/NAME`) are
+and returns (uint8 images (N, C, H, W), labels or None, where they came from), and optionally a fourth value, the
+credit, where the files found name more than the entry does (the version of a font). Hub datasets (`hf:OWNER/NAME`) are
 the one source named by a prefix: `HUB` describes them, and their credit and licence come from their own card.
 """
 
@@ -28,7 +29,8 @@ class DataSource:
     hub_license: str = "other"  # the model card's `license:` id ("other": the card's Dataset section gives the terms)
     hub_id: str | None = None  # the same data on the Hub, for the model card's `datasets:` link
     channels: int | None = None  # native channels; None: the run's --channels (folders, Hub datasets)
-    image_size: int | None = None  # native side once padded (28x28 sets are padded to 32); None: as the run asks
+    # the side a run trains at unless --image-size says (28x28 sets: 32, once padded); None: 32
+    image_size: int | None = None
     images: int | None = None  # training images, to size a set before loading it
     here: Callable[[], bool] = lambda: True  # its files are on this machine (nothing downloaded to find out)
     in_train_tab: bool = False  # offered by the app's Train tab (where it is here)
@@ -41,6 +43,10 @@ class DataSource:
 
 def _idx_here(name: str) -> Callable[[], bool]:
     return lambda: import_module(".idx", __package__).idx_here(name)
+
+
+def _emoji_here() -> bool:
+    return import_module(".emoji", __package__).noto_emoji_here()
 
 
 SOURCES = {
@@ -87,6 +93,19 @@ SOURCES = {
             images=50_000,
             here=lambda: False,  # read from --data-dir or downloaded: never found by itself
             test_split=True,
+        ),
+        DataSource(
+            "noto-emoji",
+            "Noto emoji (colour)",
+            "emoji:load_noto_emoji",
+            credit="Noto Color Emoji (Google), from Debian's fonts-noto-color-emoji",  # the loader adds the versions
+            license="Apache-2.0 (the images; the font is OFL-1.1)",
+            hub_license="apache-2.0",
+            channels=3,
+            image_size=64,
+            images=3_916,
+            here=_emoji_here,
+            in_train_tab=True,
         ),
         DataSource(
             "folder",

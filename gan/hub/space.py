@@ -12,11 +12,11 @@ suggests it to people who duplicate the Space. Without a paid plan the Hub refus
 The Space is uploaded through the Hub API as one commit, never with `git push` of this repo (the Hub refuses binary
 files not stored in LFS/Xet, and this repo's history holds model weights as plain git objects): app.py, the whole
 `gan` package (assets included), the example images, requirements.txt without gradio (a Space installs its
-`sdk_version`'s), packages.txt (Debian's Fashion-MNIST, for the memorisation check and the Train tab), LICENSE, a
-.gitattributes storing binaries in LFS, and a README whose front matter pins the Python and Gradio versions, names the
-licence, links the model and its dataset, preloads a public model's weights at build time (the Hub cannot preload a
-private repo's: the app downloads them when it starts, with the Space secret HF_TOKEN) and turns on sign-in (hf_oauth,
-for the Train tab's "Publish to my Hub account").
+`sdk_version`'s), packages.txt (Debian's Fashion-MNIST and Noto Color Emoji font, for the memorisation check and the
+Train tab), LICENSE, a .gitattributes storing binaries in LFS, and a README whose front matter pins the Python and
+Gradio versions, names the licence, links the model and its dataset, preloads a public model's weights at build time
+(the Hub cannot preload a private repo's: the app downloads them when it starts, with the Space secret HF_TOKEN) and
+turns on sign-in (hf_oauth, for the Train tab's "Publish to my Hub account").
 """
 
 from __future__ import annotations

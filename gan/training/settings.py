@@ -7,7 +7,7 @@ import argparse
 import math
 from dataclasses import dataclass, field, fields, replace
 
-from ..data import DATASETS, HUB_PREFIX
+from ..data import DATASETS, HUB_PREFIX, SOURCES
 from ..errors import GanError
 from ..hub import errors as hub_errors
 from ..hub import publish
@@ -46,6 +46,7 @@ RECIPES = {
     },
 }
 DEFAULT_RECIPE = "studio"
+DEFAULT_IMAGE_SIZE = 32  # --image-size of a dataset without a side of its own (folders, Hub datasets)
 # Settings a resumed run must share with the run it continues.
 RESUME_LOCKED = (
     "dataset",
@@ -89,7 +90,7 @@ class RunSettings:
     # not a flag: the commit `dataset_revision` named when the run began, set by the run and recorded in its states
     dataset_commit: str | None = None
     # model
-    image_size: int = 32
+    image_size: int | None = None  # None: the dataset's own (its source's image_size), else DEFAULT_IMAGE_SIZE
     nz: int = 100
     ngf: int = 64
     ndf: int = 64
@@ -142,6 +143,9 @@ class RunSettings:
         for key, value in RECIPES[self.recipe].items():
             if getattr(self, key) is None:
                 object.__setattr__(self, key, value)  # the one way to fill in a frozen dataclass
+        if self.image_size is None:
+            source = SOURCES.get(self.dataset)
+            object.__setattr__(self, "image_size", (source and source.image_size) or DEFAULT_IMAGE_SIZE)
 
     def to_record(self) -> dict:
         """The settings as plain values, for checkpoints and exports: all but the secret ones."""
@@ -194,7 +198,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-images", type=int, metavar="N", help=f"train on the split's first N readable images, in its order {hub}"
     )
     model = parser.add_argument_group("model")
-    model.add_argument("--image-size", type=int, choices=(32, 64))
+    sides = ", ".join(f"{s.image_size} for {s.name}" for s in SOURCES.values() if s.image_size not in (None, 32))
+    model.add_argument(
+        "--image-size",
+        type=int,
+        choices=(32, 64),
+        help=f"the side in pixels; None: the dataset's own ({sides}), else {DEFAULT_IMAGE_SIZE}",
+    )
     model.add_argument("--nz", type=int, help="latent size")
     model.add_argument("--ngf", type=int, help="generator width")
     model.add_argument("--ndf", type=int, help="discriminator width")

@@ -363,7 +363,7 @@ class TrainTab:
         Args:
             seed: the run's seed, 0 to 4294967295 (the same seed and settings with a step budget give the same model)
             seconds: the training-time budget, 5 to 600 seconds
-            data: "fashion-mnist", or "images" to train on the uploaded images
+            data: "fashion-mnist", "noto-emoji" (emoji, in colour), or "images" to train on the uploaded images
             images: image files or zips of them (at least 64 images, up to 5000), for data="images"
             recipe: "default" (10x the classic learning rate, decayed at the end, an averaged generator) or "classic"
             lr: both networks' learning rate, up to 0.01; 0 for the recipe's
