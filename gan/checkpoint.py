@@ -40,6 +40,7 @@ STATE_KEYS = ("step", "generator", "discriminator", "opt_g", "opt_d", "rng", "ar
 MAX_CONFIG_BYTES = 64 * 1024  # the bundled model's config.json is 2.5 KB
 MAX_CONFIG_DEPTH = 16  # it nests 3 levels
 JSON_TOKENS = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')  # strings (skipped whole) and brackets
+LOCAL_PATH_ARGS = ("out", "data_dir", "resume")  # the trainer's own paths: noise to readers, and private
 
 
 @dataclass
@@ -141,6 +142,16 @@ def read_config(folder: Path, relative: bool = False) -> tuple[ModelConfig, dict
     except ValueError as error:
         raise CheckpointError(f"{named} does not describe a DCGAN ({error})") from None
     return config, data
+
+
+def published_config(config: dict) -> bytes:
+    """config.json as it leaves this machine (a Hub push, the Train tab's zip): the export's, less the training
+    machine's own paths (the local export keeps them: the app's memorisation check reads `data_dir`)."""
+    training = config.get("training", {})
+    if training:
+        args = {k: v for k, v in training.get("args", {}).items() if k not in LOCAL_PATH_ARGS}
+        config = {**config, "training": {**training, "args": args}}
+    return (json.dumps(config, indent=2) + "\n").encode()
 
 
 def _load_weights(module: torch.nn.Module, path: Path, named: str) -> None:

@@ -9,6 +9,7 @@ import os
 import struct
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
@@ -114,3 +115,18 @@ def open_png(path) -> Image.Image:
     image = Image.open(path)
     assert image.format == "PNG"
     return image
+
+
+def server_paths(*paths) -> list[str]:
+    """The folders a visitor must never see named: the server's temporary folder (the app's own folders, its runs and
+    their data live there), the checkout, the home folder and `paths` (a root-level home, "/", is left out)."""
+    folders = [tempfile.gettempdir(), ROOT, Path.home(), *paths]
+    return sorted({str(folder) for folder in folders if len(Path(folder).parts) > 1})
+
+
+def assert_no_server_paths(content: bytes | str, forbidden: list[str], what: str) -> None:
+    """`content` (a file's bytes, a message, a JSON value's text) names none of the `forbidden` folders."""
+    data = content.encode() if isinstance(content, str) else content
+    for folder in forbidden:
+        at = data.find(folder.encode())
+        assert at < 0, f"{what} names the server's {folder}: ...{data[max(0, at - 80) : at + 120]!r}..."

@@ -18,7 +18,15 @@ import pytest
 import torch
 from gradio_client import Client
 from gradio_client.exceptions import AppError
-from helpers import ROOT, TINY_MODEL_ARGS, RunningApp, run_script, tiny_mnist_args
+from helpers import (
+    ROOT,
+    TINY_MODEL_ARGS,
+    RunningApp,
+    assert_no_server_paths,
+    run_script,
+    server_paths,
+    tiny_mnist_args,
+)
 from hub_server import FakeHub, hub_env
 from huggingface_hub import ModelCard, SpaceCard
 from PIL import Image
@@ -159,6 +167,8 @@ def test_train_push_publishes_a_model_repo(hub, published):
     assert {"data_dir", "out", "resume"}.isdisjoint(pushed["training"]["args"]) and str(out) not in json.dumps(pushed)
     del local["training"]["args"]["data_dir"], local["training"]["args"]["out"], local["training"]["args"]["resume"]
     assert pushed == local
+    for name, data in files.items():  # the model card too
+        assert_no_server_paths(data, server_paths(out), name)
     assert {"model.safetensors", "generator_raw.safetensors", "discriminator.safetensors"} <= hub.lfs_files(REPO)
     assert "config.json" not in hub.lfs_files(REPO)
     assert any(method == "PUT" and path.startswith("/lfs-upload/") for method, path in hub.requests)

@@ -12,7 +12,7 @@ import re
 
 from huggingface_hub import ModelCard, ModelCardData
 
-from ..checkpoint import DISCRIMINATOR_NAME, GENERATOR_NAME, RAW_GENERATOR_NAME
+from ..checkpoint import DISCRIMINATOR_NAME, GENERATOR_NAME, LOCAL_PATH_ARGS, RAW_GENERATOR_NAME
 from ..data.sources import SOURCES, hub_repo
 from .errors import looks_like_repo_id
 
@@ -29,7 +29,6 @@ FILE_DESCRIPTIONS = {
     "metrics.jsonl": "the training log, one JSON line per logging interval",
     "README.md": "this card",
 }
-LOCAL_PATH_ARGS = ("out", "data_dir", "resume")  # the trainer's own paths: noise to readers, and private
 
 
 def hub_dataset_id(dataset) -> str | None:
@@ -52,16 +51,6 @@ def model_license(config: dict) -> str:
         license = config.get("dataset_license")
         return license if isinstance(license, str) and LICENSE_ID.fullmatch(license) else "other"
     return SOURCES[dataset].hub_license if dataset in SOURCES else "other"
-
-
-def published_config(config: dict) -> bytes:
-    """config.json as pushed: the export's, less the training machine's own paths (the local export keeps them: the
-    app's memorisation check reads `data_dir`)."""
-    training = config.get("training", {})
-    if training:
-        args = {k: v for k, v in training.get("args", {}).items() if k not in LOCAL_PATH_ARGS}
-        config = {**config, "training": {**training, "args": args}}
-    return (json.dumps(config, indent=2) + "\n").encode()
 
 
 def _value(value) -> str:

@@ -84,7 +84,7 @@ def push_export(
     `revision`, from main) when missing. The export is loaded first, so a broken one is never published."""
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi  # the upload machinery: only here
 
-    from .model_card import model_card, published_config
+    from .model_card import model_card
 
     folder = find_export(folder)
     check_repo_id(repo_id, "--hub-model-id")
@@ -96,7 +96,7 @@ def push_export(
     operations = [
         CommitOperationAdd(
             path_in_repo=name,
-            path_or_fileobj=published_config(model.metadata) if name == ckpt.CONFIG_NAME else str(folder / name),
+            path_or_fileobj=ckpt.published_config(model.metadata) if name == ckpt.CONFIG_NAME else str(folder / name),
         )
         for name in pushed
     ]

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from ..checkpoint import CONFIG_NAME
+from ..checkpoint import CONFIG_NAME, published_config, read_config
 from ..data import train_tab_sources
 from ..errors import GanError
 from ..files import OwnedFolder, remove_abandoned
@@ -86,12 +86,16 @@ INTRO = (
 
 
 def zip_export(folder: Path, inner: str) -> bytes:
-    """An export's published files (config.json, the safetensors, samples and plots, metrics) as a zip holding one
-    folder `inner`, which `python app.py --checkpoint` and `python -m gan sample --checkpoint` load once unzipped."""
+    """An export's published files (config.json as a Hub push has it: without the server's paths, the safetensors,
+    samples and plots, metrics) as a zip holding one folder `inner`, which `python app.py --checkpoint` and
+    `python -m gan sample --checkpoint` load once unzipped."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for name in export_files(folder):
-            archive.write(folder / name, f"{inner}/{name}")
+            if name == CONFIG_NAME:
+                archive.writestr(f"{inner}/{name}", published_config(read_config(folder)[1]))
+            else:
+                archive.write(folder / name, f"{inner}/{name}")
     return buffer.getvalue()
 
 

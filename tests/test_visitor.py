@@ -1,0 +1,94 @@
+"""What a web visitor gets from the launched app, driven with gradio_client: no file or message names a server path
+(the app's temporary folders, a run's folder or data, the checkout, the home folder), and the messages are the app's
+own words, not the command line's (flags, environment variables) nor Gradio's validation wording."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from helpers import assert_no_server_paths, server_paths
+from images_for_tests import blob_pngs, write_zip
+from PIL import Image
+
+from gan.uploads import MIN_IMAGES
+
+pytestmark = pytest.mark.slow
+
+TINY = {"width": "tiny", "batch_size": 16}
+
+
+def _pieces(name: str, data: bytes) -> Iterator[tuple[str, bytes]]:
+    """A handed-out file as what a visitor can read of it: its bytes, each member of a zip (in turn), an image's
+    metadata (PNG text chunks, compressed or not; a GIF's comment)."""
+    yield name, data
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for member in archive.namelist():
+                yield from _pieces(f"{name}/{member}", archive.read(member))
+        return
+    try:
+        image = Image.open(io.BytesIO(data))
+    except OSError:
+        return
+    yield f"{name} (metadata)", json.dumps(image.info, default=repr).encode()
+
+
+def handed_out(value, where: str, downloads: Path) -> Iterator[tuple[str, bytes]]:
+    """Every piece of an endpoint's outputs (as gradio_client returns them: files downloaded into `downloads`,
+    galleries as lists of image and caption): files through `_pieces`, anything else as its JSON."""
+    if isinstance(value, (tuple, list)):
+        for index, item in enumerate(value):
+            yield from handed_out(item, f"{where}[{index}]", downloads)
+    elif isinstance(value, dict) and "image" in value:  # a gallery item
+        yield from handed_out(value["image"], f"{where} image", downloads)
+        yield f"{where} caption", json.dumps(value.get("caption")).encode()
+    elif isinstance(value, str) and value.startswith(f"{downloads}/"):
+        yield from _pieces(f"{where} {Path(value).name}", Path(value).read_bytes())
+    else:
+        yield where, json.dumps(value).encode()
+
+
+@pytest.fixture(scope="module")
+def blobs_zip(tmp_path_factory) -> Path:
+    return write_zip(tmp_path_factory.mktemp("zips") / "blobs.zip", blob_pngs(MIN_IMAGES))
+
+
+def test_no_file_or_message_the_app_hands_out_names_a_server_path(app, tiny_run, idx_dir, blobs_zip, tmp_path):
+    """Every endpoint once, on the tiny model and a Train run of the visitor's images: every file (each member of
+    the run's zip, PNG and GIF metadata, the .npy latents), every caption, message and number."""
+    downloads = tmp_path / "downloads"
+    client = Client(app.url, verbose=False, download_files=str(downloads))
+    image = handle_file(str(Path(__file__).parent.parent / "examples" / "drawn-tshirt.png"))
+    train = client.submit(
+        seed=1, seconds=300, data="images", images=[handle_file(str(blobs_zip))], steps=8, **TINY, api_name="/train"
+    )
+    final = train.result(timeout=120)
+    assert final[4].endswith(".zip")
+    z_file = client.predict(image=image, steps=1, restarts=1, api_name="/project")[2]
+    outputs = {
+        "train": [*train.outputs(), final],
+        "project": z_file,
+        "sample": client.predict(seed=1, count=4, api_name="/sample"),
+        "sample_gallery": client.predict(seed=1, count=2, api_name="/sample_gallery"),
+        "nearest": client.predict(seed=1, api_name="/nearest"),
+        "interpolate": client.predict(seed_a=1, seed_b=2, frames=3, api_name="/interpolate"),
+        "interpolate_latent": client.predict(z_a=handle_file(z_file), seed_b=2, api_name="/interpolate_latent"),
+        "score": client.predict(images=[image], api_name="/score"),
+        "saliency": client.predict(images=[image], seed=2, api_name="/saliency"),
+        "arithmetic": client.predict(seeds_a="1, 2", seeds_b="3", seeds_c="4", neighbours=2, api_name="/arithmetic"),
+        "directions": client.predict(seed=3, d1=1.5, api_name="/directions"),
+        "select_model": client.predict(revision="", api_name="/select_model"),  # the app's model: its summary
+    }
+    forbidden = server_paths(tiny_run, idx_dir)
+    pieces = [piece for name, value in outputs.items() for piece in handed_out(value, name, downloads)]
+    names = {name.rsplit("/", 1)[-1] for name, _ in pieces}
+    assert {"config.json", "metrics.jsonl", "samples.png", "model.safetensors"} <= names  # the zip's members
+    assert any(name.endswith(".npy") for name in names) and any(name.endswith(".gif") for name in names)
+    for name, data in pieces:
+        assert_no_server_paths(data, forbidden, name)
