@@ -2,7 +2,12 @@
 
 
 class GanError(Exception):
-    """Base class: the message says what went wrong and what to do about it."""
+    """Base class: the message says what went wrong and what to do about it. `web`, where it differs, says so to a
+    visitor of the app, who has no command line, environment or server files to act on (the app shows it)."""
+
+    def __init__(self, message: str, web: str | None = None):
+        super().__init__(message)
+        self.web = web or message
 
 
 class DataError(GanError):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -130,3 +131,12 @@ def assert_no_server_paths(content: bytes | str, forbidden: list[str], what: str
     for folder in forbidden:
         at = data.find(folder.encode())
         assert at < 0, f"{what} names the server's {folder}: ...{data[max(0, at - 80) : at + 120]!r}..."
+
+
+COMMAND_LINE_WORDS = re.compile(r"(?<![\w-])--[a-z]|\bHF_[A-Z]|`hf |python -m |train\.py|failed validation")
+
+
+def assert_web_words(message: str) -> None:
+    """`message` is for a visitor of the app: no command-line flag, environment variable or command (nor Gradio's
+    "N parameter(s) failed validation"): a visitor has none of them to act on."""
+    assert not COMMAND_LINE_WORDS.search(message), message

@@ -623,4 +623,5 @@ def test_publishing_with_the_visitors_oauth_token_pushes_as_gan_push_does(tiny_r
     assert result["not signed in"] == "sign in with Hugging Face first (the button above), then publish"
     assert result["nothing trained"] == "train a model first: there is nothing to publish yet"
     assert result["bad name"].startswith("name the model repo with letters, digits")
-    assert "hf_expired" not in result["rejected token"] and result["rejected token"], result
+    rejected = "the Hub rejected your sign-in (invalid or expired): sign in with Hugging Face again"
+    assert result["rejected token"] == rejected  # the visitor's token: not `hf auth login`, nor the app's

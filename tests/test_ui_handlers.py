@@ -170,7 +170,9 @@ def test_select_model_keeps_the_packages_message(state, model):
         picker.select_model("../../etc")
     with pytest.raises(gr.Error) as error:  # HF_HUB_OFFLINE=1 (tests/helpers.py): the Hub loader's HubError
         picker.select_model("alice/nope-not-cached")
-    assert "alice/nope-not-cached@main is not in the local Hugging Face cache" in error.value.message
+    assert error.value.message == (
+        "alice/nope-not-cached@main is not on this server, which works offline: choose a listed model"
+    )
     with pytest.raises(gr.Error, match="The model you trained is no longer on this server"):
         state.current(ModelRef(folder="/nonexistent/export"))  # a visitor's model, deleted
     with pytest.raises(gr.Error, match="your model could not be reloaded"):

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 from gradio_client import Client, handle_file
-from helpers import assert_no_server_paths, server_paths
+from gradio_client.exceptions import AppError
+from helpers import RunningApp, assert_no_server_paths, assert_web_words, server_paths
+from hub_server import FakeHub, hub_env
 from images_for_tests import blob_pngs, write_zip
 from PIL import Image
 
@@ -92,3 +94,31 @@ def test_no_file_or_message_the_app_hands_out_names_a_server_path(app, tiny_run,
     assert any(name.endswith(".npy") for name in names) and any(name.endswith(".gif") for name in names)
     for name, data in pieces:
         assert_no_server_paths(data, forbidden, name)
+
+
+@pytest.mark.hub
+def test_the_model_picker_says_hub_failures_in_the_apps_words(tiny_run, tmp_path):
+    """A missing repo, a private one and a missing revision, typed into the picker of an app online (as on a Space):
+    what is wrong and whose it is to fix, not `hf auth login`, --hub-token or the server's HF_ENDPOINT."""
+    with FakeHub() as hub:
+        hub.create_repo("alice/secret", private=True)
+        hub.create_repo("alice/public")
+        env = hub_env(hub, tmp_path / "hf", GRADIO_ANALYTICS_ENABLED="False")
+        app = RunningApp(tmp_path / "app.log", ["--checkpoint", str(tiny_run / "model")], env)
+        try:
+            client, refusals = Client(app.url, verbose=False), {}
+            for repo, revision in (("alice/missing", ""), ("alice/secret", ""), ("alice/public", "v9")):
+                with pytest.raises(AppError) as refused:
+                    client.predict(model=repo, revision=revision, api_name="/select_model")
+                refusals[repo] = str(refused.value)
+        finally:
+            app.stop()
+    private = "not found, or it is private: this app needs a token that can read it"
+    assert refusals == {
+        "alice/missing": f"model repo alice/missing {private}",
+        "alice/secret": f"model repo alice/secret {private}",
+        "alice/public": "revision 'v9' not found in alice/public: give a branch, tag or commit of the repo",
+    }
+    for message in refusals.values():
+        assert_web_words(message)
+        assert hub.url not in message

@@ -66,7 +66,8 @@ def _refuse_unsafe_answer(response) -> None:
         response.close()
         raise UnsafeAnswer(
             f"the server at {constants.ENDPOINT} answered {problem}, which huggingface_hub would "
-            "write as a path outside its cache: is HF_ENDPOINT a Hugging Face Hub?"
+            "write as a path outside its cache: is HF_ENDPOINT a Hugging Face Hub?",
+            web=f"the Hub answered {problem}, which would make a path outside this app's cache",
         )
 
 
@@ -114,17 +115,16 @@ def download_export(
         with hub_errors(f"downloading {repo_id}", repo_id, revision, token=token):
             folder = Path(snapshot_download(repo_id, revision=revision, allow_patterns=DOWNLOADED_FILES, token=token))
     except UnsafeAnswer as error:
-        raise HubError(f"refused {repo_id}@{revision or 'main'}: {error}") from None
+        refused = f"refused {repo_id}@{revision or 'main'}"
+        raise HubError(f"{refused}: {error}", web=f"{refused}: {error.web}") from None
     except ValueError as error:  # huggingface_hub refusing an answer itself, e.g. a listed file named '../x'
         reason = first_line(str(error).replace(str(constants.HF_HUB_CACHE), "the Hub cache"))  # nobody's business
         raise HubError(
             f"refused {repo_id}@{revision or 'main'}: huggingface_hub cannot use the server's answer ({reason})"
         ) from None
     if not (folder / ckpt.CONFIG_NAME).is_file():
-        raise HubError(
-            f"{repo_id}@{revision or 'main'} has no {ckpt.CONFIG_NAME}: it is not a DCGAN Studio model "
-            "(publish one with `train.py --push-to-hub` or `python -m gan push`)"
-        )
+        missing = f"{repo_id}@{revision or 'main'} has no {ckpt.CONFIG_NAME}: it is not a DCGAN Studio model"
+        raise HubError(f"{missing} (publish one with `train.py --push-to-hub` or `python -m gan push`)", web=missing)
     return folder
 
 

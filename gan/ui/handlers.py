@@ -17,7 +17,8 @@ from .limits import MAX_TRUNCATION
 
 def shows_errors(handler: Callable) -> Callable:
     """A handler whose GanError (any of the package's errors: ImageInputError, LatentError, HubError...) reaches the
-    visitor as a gr.Error with the error's message, one actionable line, rather than as Gradio's bare "Error". The
+    visitor as a gr.Error with the error's message for the web (`GanError.web`: one actionable line, without the
+    command line's flags and environment variables), rather than as Gradio's bare "Error". The
     wrapper keeps the handler's name, docstring and signature (functools.wraps): Gradio reads the parameters and their
     annotations (gr.Request, gr.SelectData) from it, mcp.py the docstring (an MCP tool's description)."""
 
@@ -28,7 +29,7 @@ def shows_errors(handler: Callable) -> Callable:
             try:
                 yield from handler(*args, **kwargs)
             except GanError as error:
-                raise gr.Error(str(error)) from None
+                raise gr.Error(error.web) from None
 
         return streamed
 
@@ -37,7 +38,7 @@ def shows_errors(handler: Callable) -> Callable:
         try:
             return handler(*args, **kwargs)
         except GanError as error:
-            raise gr.Error(str(error)) from None
+            raise gr.Error(error.web) from None
 
     return shown
 

@@ -159,7 +159,7 @@ class ModelPicker:
         except GanError as error:
             if ref is not None and ref.folder is not None and not Path(ref.folder).is_dir():
                 raise gr.Error(MODEL_GONE, print_exception=False) from None
-            raise gr.Error(f"your model could not be reloaded ({error}); pick it again or choose another") from None
+            raise gr.Error(f"your model could not be reloaded ({error.web}); pick it again or choose another") from None
 
     @shows_errors
     def select_model(self, model: str, revision: str = "", ref: ModelRef | None = None, own: OwnModel | None = None):

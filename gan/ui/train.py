@@ -470,7 +470,7 @@ class TrainTab:
         if not user:
             from huggingface_hub import HfApi
 
-            with hub_errors("finding your account", name, token=oauth_token.token):
+            with hub_errors("finding your account", name, writing=True, token=oauth_token.token):
                 user = HfApi(token=oauth_token.token).whoami()["name"]
         published = push_export(Path(own.ref.folder), f"{user}/{name}", token=oauth_token.token)
         repo = markdown_text(published.repo_id)
