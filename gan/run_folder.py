@@ -34,6 +34,12 @@ WEIGHTS_PLOT_NAME = "weights.png"
 METRICS_NAME = "metrics.jsonl"
 LIVE_SNAPSHOT_FORMAT = 1  # live/snapshot.json's "format": gan.training.live writes it, gan.training.runner reads it
 STORAGE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG, errno.EIO)
+STORAGE_EXIT = 75  # sysexits' EX_TEMPFAIL: a run a failed write ended, to continue once space is freed
+
+
+class StorageFailure(GanError):
+    """A run's write failed for lack of space, or on a read-only or failing disk (STORAGE_ERRNOS): the line says
+    where, what was kept and how to continue (`RunFolder.storage_failure`)."""
 
 
 class RunFolder:

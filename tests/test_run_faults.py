@@ -23,6 +23,7 @@ from helpers import ROOT, tiny_mnist_args, train
 
 from gan import checkpoint, files
 from gan.checkpoint import list_training_states, load_model, load_training_state
+from gan.run_folder import STORAGE_EXIT
 from gan.runlog import read_metrics
 
 pytestmark = pytest.mark.slow
@@ -183,7 +184,7 @@ def test_a_full_disk_keeps_the_last_good_state_and_resumes_once_freed(tmp_path, 
         "echo resumed-rc=$?\n"
     )
     result = _in_private_mount(script)
-    assert "rc=2" in result.stdout, result.stdout + result.stderr
+    assert f"rc={STORAGE_EXIT}" in result.stdout, result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "Traceback" not in result.stderr
     assert "(No space left on device); the last good training state is" in errors[0]
@@ -207,7 +208,7 @@ def test_a_full_disk_at_a_checkpoint_is_one_line(tmp_path, idx_dir, monkeypatch,
 
     monkeypatch.setattr(checkpoint, "save_training_state", fill_up)
     out = tmp_path / "run"
-    assert train(_common(idx_dir, out, 10)) == 2
+    assert train(_common(idx_dir, out, 10)) == STORAGE_EXIT  # not 2: nothing was wrong with the run's flags
     err = capsys.readouterr().err.strip().splitlines()[-1]
     last = list_training_states(out / "checkpoints")[-1]
     assert err == (

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import resource
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from gan.uploads import MIN_IMAGES
 pytestmark = pytest.mark.slow
 
 TINY = {"width": "tiny", "batch_size": 16}
+TINY_CHECKPOINT_BYTES = 1_100_000  # a training state of the tiny width, about: over the file-size limit below
 
 
 def _pieces(name: str, data: bytes) -> Iterator[tuple[str, bytes]]:
@@ -122,3 +124,25 @@ def test_the_model_picker_says_hub_failures_in_the_apps_words(tiny_run, tmp_path
     for message in refusals.values():
         assert_web_words(message)
         assert hub.url not in message
+
+
+def test_a_full_disk_ends_a_train_run_in_the_apps_words(tiny_run, blobs_zip, tmp_path):
+    """A Train run whose trainer cannot write its last training state, as on a full disk: a file-size limit on the
+    app (RLIMIT_FSIZE, which its trainer inherits) makes that write fail with EFBIG, one of the errors of a full or
+    failing disk. The visitor reads that the server could not save the run, not the trainer's advice to free space
+    and continue with `--out ./run --resume auto`."""
+    app = RunningApp(tmp_path / "app.log", ["--checkpoint", str(tiny_run / "model")])
+    try:
+        hard = resource.prlimit(app.process.pid, resource.RLIMIT_FSIZE)[1]
+        resource.prlimit(app.process.pid, resource.RLIMIT_FSIZE, (TINY_CHECKPOINT_BYTES // 2, hard))
+        client = Client(app.url, verbose=False, download_files=str(tmp_path / "downloads"))
+        with pytest.raises(AppError) as failed:
+            client.predict(data="images", images=[handle_file(str(blobs_zip))], steps=8, **TINY, api_name="/train")
+        assert app.alive()
+    finally:
+        app.stop()
+    message = str(failed.value)
+    assert message == (
+        "the server could not save your run (its disk is full or failing): it stopped at step 8 and was not kept; "
+        "try again later"
+    )

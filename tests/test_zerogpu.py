@@ -5,6 +5,7 @@ Stop before the first step, a refusal in one line, a cancel, and no gradio in th
 
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import multiprocessing
@@ -20,8 +21,9 @@ import pytest
 import torch
 from helpers import ROOT, TINY_MODEL_ARGS
 
+from gan import checkpoint
 from gan.checkpoint import load_model
-from gan.run_folder import RunFolder
+from gan.run_folder import STORAGE_EXIT, RunFolder
 from gan.testing import ZeroGPUCall, tensors_in
 from gan.training.runner import STOPPED_CODE
 from gan.training.worker import device_flags, train_in_worker
@@ -182,7 +184,21 @@ def test_a_refusal_comes_back_as_one_readable_line(tmp_path):
     assert item["kind"] == "error" and "/nonexistent" in item["message"] and "is not a folder" in item["message"]
     assert "\n" not in item["message"] and "Traceback" not in item["message"]
     (item,) = list(ZeroGPUCall(train_in_worker, ["--bogus"], str(tmp_path / "flags"), EVERY))  # argparse exits
-    assert item == {"kind": "error", "message": "train.py refused its flags (exit code 2)"}
+    assert item == {"kind": "error", "message": "train.py refused its flags (exit code 2)", "code": 2}
+
+
+@pytest.mark.slow
+def test_a_full_disk_comes_back_with_the_trainers_storage_code(idx_dir, tmp_path, monkeypatch):
+    """A write that fails as on a full disk (ENOSPC at the last training state; patched before the worker forks):
+    an error whose code tells the tab so (STORAGE_EXIT, as a child's exit status), not a refusal's 2."""
+
+    def full(path, state):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
+    monkeypatch.setattr(checkpoint, "save_training_state", full)
+    *_, item = list(ZeroGPUCall(train_in_worker, _flags(idx_dir, "--steps", "4"), str(tmp_path / "run"), EVERY))
+    assert item["kind"] == "error" and item["code"] == STORAGE_EXIT
+    assert "(No space left on device)" in item["message"]
 
 
 @pytest.mark.slow
@@ -255,6 +271,30 @@ def test_the_train_tab_trains_in_a_zerogpu_worker_as_in_a_child_and_stops_with_i
     *_, final = updates
     assert final[3]["state"] == "stopped" and 0 < final[3]["step"] and isinstance(final[-1], OwnModel)
     assert multiprocessing.active_children() == []
+
+
+def test_a_full_disk_in_the_worker_is_said_to_the_visitor_as_in_a_child(tiny_run, tmp_path):
+    """The worker's full disk (its error item with STORAGE_EXIT) reaches the visitor in the app's words, not as the
+    trainer's advice to free space and resume with --out PATH."""
+    import gradio as gr
+    from images_for_tests import blob_pngs, write_zip
+
+    from gan.training.runner import TabRun
+    from gan.ui import create_state
+    from gan.ui.assets import OutputFiles
+    from gan.ui.gpu import ZeroGPUPlacement
+    from gan.ui.train import TrainTab
+
+    line = f"could not write {tmp_path}/run/checkpoints/x.pt (No space left on device); ...: --resume auto"
+    items = [{"kind": "error", "message": line, "code": STORAGE_EXIT}]
+    state = create_state(load_model(tiny_run / "model"), outputs=OutputFiles(parent=tmp_path / "outputs"))
+    state.placement = ZeroGPUPlacement(TabRun(), 600, "", gpu_train=lambda *_: (i for i in items), gpu_project=None)
+    tab = TrainTab(state, root=tmp_path / "runs")
+    with pytest.raises(gr.Error) as failed:
+        list(tab.train(data="images", images=[str(write_zip(tmp_path / "blobs.zip", blob_pngs(64)))], steps=6))
+    assert failed.value.message == (
+        "the server could not save your run (its disk is full or failing): it stopped and was not kept; try again later"
+    )
 
 
 @pytest.mark.slow

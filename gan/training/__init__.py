@@ -18,7 +18,7 @@ from ..distributed import World, init_world, launched_by_torchrun, leave_process
 from ..errors import GanError
 from ..hub import publish
 from ..precision import describe_device
-from ..run_folder import METRICS_NAME, STORAGE_ERRNOS, RunFolder
+from ..run_folder import METRICS_NAME, STORAGE_ERRNOS, STORAGE_EXIT, RunFolder, StorageFailure
 from .live import LiveSnapshots, watch_stdin
 from .run import Run, scheduled_push
 from .settings import RunSettings, check_flags, parse_flags, resume_settings
@@ -28,7 +28,8 @@ __all__ = ["main", "train_in_process"]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """train.py: train in the run folder, export, and push when asked; 2 (and one line) for anything refused."""
+    """train.py: train in the run folder, export, and push when asked; 2 (and one line) for anything refused,
+    STORAGE_EXIT (and one line) when the disk filled up during the run."""
     settings, explicit = parse_flags(sys.argv[1:] if argv is None else argv)
     set_torch_threads()  # a container's CPU quota, not the CPUs it shows (the first line names the count)
     out = Path(settings.out or f"runs/{dataset_slug(settings.dataset)}")
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def train_in_process(argv: list[str]) -> int:
     """train.py's run in this process and thread, for a caller that reports failures itself (the ZeroGPU worker):
-    a refusal or a full disk is raised as a GanError rather than printed. Returns the exit code."""
+    a refusal is raised as a GanError rather than printed, a full disk as a StorageFailure. Returns the exit code."""
     settings, explicit = parse_flags(argv)
     out = Path(settings.out or f"runs/{dataset_slug(settings.dataset)}")
     with contextlib.ExitStack() as held:
@@ -50,7 +51,7 @@ def train_in_process(argv: list[str]) -> int:
         except OSError as error:
             if error.errno not in STORAGE_ERRNOS:
                 raise
-            raise GanError(RunFolder(out).storage_failure(error)) from None
+            raise StorageFailure(RunFolder(out).storage_failure(error)) from None
 
 
 def _train_reporting_errors(settings: RunSettings, explicit: dict, out: Path, held: contextlib.ExitStack) -> int:
@@ -63,7 +64,7 @@ def _train_reporting_errors(settings: RunSettings, explicit: dict, out: Path, he
         if error.errno not in STORAGE_ERRNOS:
             raise
         print(f"\nerror: {RunFolder(out).storage_failure(error)}", file=sys.stderr)
-        return 2
+        return STORAGE_EXIT
 
 
 def _train_command(settings: RunSettings, explicit: dict, out: Path, held: contextlib.ExitStack) -> int:

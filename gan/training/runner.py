@@ -352,7 +352,7 @@ class WorkerRun:
         elif kind == "stopped":
             self.code = STOPPED_CODE
         else:
-            self.error, self.code = item["message"], 2
+            self.error, self.code = item["message"], item["code"]
 
     def snapshot(self) -> Snapshot | None:
         return self.latest

@@ -15,7 +15,7 @@ Items, each a dict with "kind":
                metrics records written since the previous item)
     export     code (the trainer's exit code), files ({name: bytes} of the export folder)
     stopped    stopped before the first step: no model
-    error      message
+    error      message, code (2: refused or failed; STORAGE_EXIT: a write failed, the disk full or failing)
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import GanError
-from ..run_folder import RunFolder
+from ..run_folder import STORAGE_EXIT, RunFolder, StorageFailure
 from .runner import STOPPED_CODE, LiveView, TabRun
 
 SNAPSHOT, EXPORT, STOPPED, ERROR = "snapshot", "export", "stopped", "error"
@@ -56,6 +56,8 @@ def train_in_worker(flags: list[str], out: str, every: float = LIVE_EVERY) -> It
     def train() -> None:
         try:
             outcome["code"] = train_in_process([*flags, "--out", out, "--live-every", str(every)])
+        except StorageFailure as error:
+            outcome["error"], outcome["code"] = str(error), STORAGE_EXIT
         except GanError as error:
             outcome["error"] = str(error)
         except SystemExit as error:  # argparse refusing a flag (its message on the worker's stderr)
@@ -85,7 +87,7 @@ def train_in_worker(flags: list[str], out: str, every: float = LIVE_EVERY) -> It
 
 def _outcome(outcome: dict, folder: RunFolder) -> dict:
     if "error" in outcome:
-        return {"kind": ERROR, "message": outcome["error"]}
+        return {"kind": ERROR, "message": outcome["error"], "code": outcome.get("code", 2)}
     if outcome.get("code") == STOPPED_CODE and not folder.model.is_dir():
         return {"kind": STOPPED}
     files = {path.name: path.read_bytes() for path in sorted(Path(folder.model).iterdir()) if path.is_file()}

@@ -37,7 +37,7 @@ from ..files import OwnedFolder, remove_abandoned
 from ..hub.errors import hub_errors
 from ..hub.publish import export_files, push_export
 from ..plots import live_figure
-from ..run_folder import SAMPLE_GRID_NAME, RunFolder
+from ..run_folder import SAMPLE_GRID_NAME, STORAGE_EXIT, RunFolder
 from ..sampling import MAX_SEED
 from ..training.runner import (
     MAX_TRAIN_STEPS,
@@ -313,6 +313,13 @@ class TrainTab:
         code = runner.wait()
         if job.gone:
             raise gr.Error("training stopped: its client has gone", print_exception=False)
+        if code == STORAGE_EXIT:  # the trainer's advice (free space, --resume) is the server's to follow
+            snapshot = runner.snapshot()
+            reached = f" at step {snapshot.step}" if snapshot else ""
+            raise GanError(
+                f"the server could not save your run (its disk is full or failing): it stopped{reached} and was not "
+                "kept; try again later"
+            )
         if not (export / CONFIG_NAME).is_file():
             if code == STOPPED_CODE:  # the trainer's exit when stopped before its first step, exporting nothing
                 return self.stopped_before_first_step(job.run)
