@@ -32,7 +32,6 @@ from pathlib import Path
 import httpx
 import numpy as np
 from gradio_client import Client, handle_file
-from gradio_client.exceptions import ValidationError
 from gradio_client.utils import Status
 from PIL import Image
 
@@ -117,7 +116,7 @@ def flood(url: str, image: Path, count: int) -> tuple[list, dict[str, int], list
     for job in jobs:
         while not job.done() and job.status().code.name not in ("IN_QUEUE", "PROCESSING"):
             time.sleep(0.01)
-        if job.done() and isinstance(job.exception(), ValidationError):
+        if job.done() and isinstance(job.exception(), httpx.HTTPStatusError):  # refused before it was queued
             refused += 1
     counts = {
         "one_session_accepted": count - refused,

@@ -7,9 +7,11 @@ skip with the reason, except in CI (CI=true), where they must run.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
+import time
 import urllib.request
 from pathlib import Path
 
@@ -336,3 +338,45 @@ def test_train_tab_shows_the_run_live_then_the_model_is_the_visitors(browser, ap
         assert _png_text(page, "#grid")["source"] == "model"  # the visitor's own export
     finally:
         page.close()
+
+
+def test_a_run_over_the_cap_is_refused_with_an_error_not_on_the_seed(browser, app, tmp_path):
+    """Two Train runs from this address already (through gradio_client): the page's Start is refused before it is
+    queued, with the cap's sentence as an error like the app's others, not written on the Seed input as a validation
+    message would be (as if the seed were wrong)."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    from gradio_client.utils import Status
+
+    expect = _expect()
+    archive = write_zip(tmp_path / "blobs.zip", blob_pngs(64))
+    clients = [Client(app.url, verbose=False, download_files=str(tmp_path / f"c{i}")) for i in range(2)]
+    runs = [
+        client.submit(
+            seed=0, seconds=300, data="images", images=[handle_file(str(archive))], width="tiny", api_name="/train"
+        )
+        for client in clients
+    ]
+    page = _open(browser, app)
+    try:
+        expect(page.get_by_role("tab", name="Train")).to_be_visible()
+        admitted = {Status.IN_QUEUE, Status.PROCESSING, Status.ITERATING, Status.PROGRESS}  # in Gradio's queue
+        deadline = time.time() + 90
+        while not all(run.status().code in admitted for run in runs):
+            assert time.time() < deadline, [run.status() for run in runs]
+            time.sleep(0.2)
+        page.get_by_role("tab", name="Train").click()
+        page.locator("#train-start").click()
+        sentence = (
+            "2 training run(s) from your address are already queued or running (at most 2); wait for one to finish"
+        )
+        expect(page.locator(".toast-body", has_text=sentence)).to_be_visible(timeout=WAIT_MS)
+        expect(page.get_by_text(sentence)).to_have_count(1)  # in the error alone
+        page.screenshot(path=ARTIFACTS / "train-refused.png")  # the viewport: the error shows at its top
+    finally:
+        page.close()
+        for client in clients:  # both before waiting: the queued one ends only after the other
+            client.predict(api_name="/stop_training")
+        for run in runs:
+            with contextlib.suppress(AppError):
+                run.result(timeout=120)

@@ -7,7 +7,7 @@ import gradio as gr
 import pytest
 from starlette.requests import Request
 
-from gan.ui.fairness import Admission, Caps, client_address
+from gan.ui.fairness import Admission, Caps, Refused, client_address
 
 CAPS = {
     "projection": Caps("projections", per_session=2, per_address=3, total=4),
@@ -64,13 +64,15 @@ def test_a_job_dropped_from_gradios_queue_stops_counting_after_the_grace(gate):
     assert "at most 1 per visitor" in gate.admit("animation", "s1", "1.1.1.1", object())
 
 
-def test_the_validator_refuses_on_the_first_input_and_passes_the_rest(gate):
+def test_the_validator_passes_every_input_or_refuses_with_the_caps_sentence(gate):
     request = gr.Request(Request({"type": "http", "headers": [], "client": ("5.5.5.5", 1)}), session_hash="s9")
     validator = gate.validator("animation")
     assert validator(request, 1, 2, 3) == [None, None, None]
-    refused = validator(gr.Request(Request({"type": "http", "headers": [], "client": ("5.5.5.5", 2)})), 1, 2, 3)
-    assert refused[0] == {"__type__": "validate", "is_valid": False, "message": refused[0]["message"]}
-    assert "from your address" in refused[0]["message"] and refused[1:] == [None, None]
+    with pytest.raises(Refused) as refused:  # an error, not gr.validate's mark on an input
+        validator(gr.Request(Request({"type": "http", "headers": [], "client": ("5.5.5.5", 2)})), 1, 2, 3)
+    assert str(refused.value) == (
+        "1 interpolations from your address are already queued or running (at most 1); wait for one to finish"
+    )
     with gate.running(request):
         pass
     assert validator(request, 1, 2, 3) == [None, None, None]  # released when the handler's work ended

@@ -396,6 +396,32 @@ def test_train_in_turn_a_killed_clients_run_stops_and_stop_training_keeps_the_mo
     assert np.array_equal(np.asarray(shown(sample)[0].image.convert("L")), np.asarray(grid))
 
 
+def test_a_run_over_the_cap_is_refused_in_one_line(app):
+    """A client's second Train run while its first waits or runs: refused before it is queued (the app's validator),
+    with the cap's sentence alone, as the page shows it."""
+    arguments = {**TRAIN, "images": [data_url(_training_zip(), "application/zip")], "seconds": 300}
+
+    async def scenario():
+        async with connected(app) as session:
+            admitted = asyncio.Event()
+
+            async def progress(_, __, message):
+                admitted.set()  # waiting in the queue, or reading the images: admitted
+
+            run = asyncio.create_task(
+                session.call_tool("train", arguments, read_timeout_seconds=LONG, progress_callback=progress)
+            )
+            await asyncio.wait_for(admitted.wait(), 60)
+            refused = await session.call_tool("train", arguments)
+            await session.call_tool("stop_training", {})
+            await run
+            return refused
+
+    assert one_line_error(asyncio.run(scenario())) == (
+        "you already have 1 training run(s) queued or running (at most 1 per visitor); wait for one to finish"
+    )
+
+
 class _Files(BaseHTTPRequestHandler):
     """A file server: /small.png, /moved (a redirect to it), /big (one byte over the app's upload cap), /missing."""
 

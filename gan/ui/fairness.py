@@ -5,9 +5,9 @@ Gradio's queue runs each concurrency group's events in order but skips a group t
 of its own never holds light work back. What it does not bound is how much one visitor queues, and its `max_size` is
 shared by every event. `Admission` caps the jobs of each kind (projections, animations) per session, per client
 address and in all, when a job is queued: an event's `validator` runs before Gradio queues the event, and a refusal
-never enters the queue. A client chooses its own session hash (a `/call/<api_name>` request without one gets a fresh
-one each time), hence the cap per address; and a Space's visitors all reach the app through its proxy, hence the cap
-per session as well, and the address taken from X-Forwarded-For there.
+(`Refused`) never enters the queue. A client chooses its own session hash (a `/call/<api_name>` request without one
+gets a fresh one each time), hence the cap per address; and a Space's visitors all reach the app through its proxy,
+hence the cap per session as well, and the address taken from X-Forwarded-For there.
 
 Gradio has no public API for what this module reads of its queue (gradio 6.31, pinned in requirements.txt): the events
 it holds, queued or running, each with the HTTP request that queued it (the very object an event's validator and
@@ -31,6 +31,14 @@ from gradio.context import LocalContext
 from gradio.utils import get_space
 
 GRACE_S = 10.0  # a job admitted but not (yet) seen in Gradio's queue counts this long: it is queued right after
+
+
+class Refused(Exception):
+    """A job refused by an event's validator: Gradio answers its request with HTTP 400 and this sentence as `detail`,
+    which the page shows as an error, as it shows a handler's gr.Error (gradio_client raises httpx.HTTPStatusError,
+    the sentence in its response). Not `gr.validate(False, ...)`, the validator's own answer: the page writes that
+    on the event's first input (the Train tab's seed) as if the input were wrong, and gradio_client prefixes it with
+    "1 parameter(s) failed validation"."""
 
 
 @dataclass(frozen=True)
@@ -109,12 +117,14 @@ class Admission:
             self.tickets = [t for t in self.tickets if t.request is not request]
 
     def validator(self, kind: str) -> Callable:
-        """An event's `validator=`: refuses the job, with the cap's sentence on its first input, when it would go over
-        a cap of `kind`. Gradio passes the event's inputs after the request (a positional gr.Request is filled in)."""
+        """An event's `validator=`: refuses the job (`Refused`, with the cap's sentence) when it would go over a cap
+        of `kind`. Gradio passes the event's inputs after the request (a positional gr.Request is filled in)."""
 
         def admit(request: gr.Request, *inputs):
             refusal = self.admit(kind, request.session_hash, client_address(request), request.request)
-            return [gr.validate(False, refusal), *[None] * (len(inputs) - 1)] if refusal else [None] * len(inputs)
+            if refusal:
+                raise Refused(refusal)
+            return [None] * len(inputs)
 
         return admit
 

@@ -473,6 +473,8 @@ class McpServer:
             session.running.add(job)
             try:
                 result = await self.finished(job, context)
+            except httpx.HTTPStatusError as error:  # refused before it was queued (fairness.Refused): its sentence
+                raise ToolInputError(refusal(error)) from None
             except BaseException:
                 with anyio.CancelScope(shield=True):
                     await anyio.to_thread.run_sync(job.cancel)
@@ -498,6 +500,15 @@ class McpServer:
                     raise ConnectionError("the MCP client's request closed")
         finally:
             future.cancel()  # when left unfinished: its outcome is never read (the caller cancels the event)
+
+
+def refusal(error: httpx.HTTPStatusError) -> str:
+    """The sentence of an event the app refused to queue (HTTP 400, the sentence as `detail`), else the error's."""
+    try:
+        detail = error.response.json().get("detail")
+    except ValueError:
+        detail = None
+    return detail if isinstance(detail, str) else str(error)
 
 
 @dataclass
