@@ -98,6 +98,12 @@ def _named(folder: Path, name: str | None, relative: bool) -> str:
     return str(folder / name) if name else str(folder)
 
 
+def _refusal(folder: Path, name: str | None, relative: bool, problem: str) -> CheckpointError:
+    """An export (name None) or its file `name` that cannot be used, named as `_named` does; for the web by name
+    alone, whatever `relative` says: the app's folders are no visitor's business."""
+    return CheckpointError(f"{_named(folder, name, relative)} {problem}", web=f"{_named(folder, name, True)} {problem}")
+
+
 def _json_depth(text: str) -> int:
     """How deep JSON text nests arrays and objects, found without parsing it (json recurses once per level)."""
     depth = deepest = 0
@@ -113,34 +119,42 @@ def _json_depth(text: str) -> int:
 def read_config(folder: Path, relative: bool = False) -> tuple[ModelConfig, dict]:
     """The architecture and metadata of an export's config.json, whose size and nesting are bounded before parsing:
     a model repo chosen by anyone must not be able to make the parser take the server's memory or stack."""
-    path, named = folder / CONFIG_NAME, _named(folder, CONFIG_NAME, relative)
+    path = folder / CONFIG_NAME
     if not path.is_file():
-        raise CheckpointError(f"{_named(folder, None, relative)} is not a model export: {CONFIG_NAME} is missing")
+        raise _refusal(folder, None, relative, f"is not a model export: {CONFIG_NAME} is missing")
     with open(path, "rb") as file:
         raw = file.read(MAX_CONFIG_BYTES + 1)
     if len(raw) > MAX_CONFIG_BYTES:
-        raise CheckpointError(
-            f"{named} holds {path.stat().st_size:,} bytes, over the limit of {MAX_CONFIG_BYTES:,} "
-            "(DCGAN Studio writes about 3,000)"
+        raise _refusal(
+            folder,
+            CONFIG_NAME,
+            relative,
+            f"holds {path.stat().st_size:,} bytes, over the limit of {MAX_CONFIG_BYTES:,} "
+            "(DCGAN Studio writes about 3,000)",
         )
     try:
         text = raw.decode()
         if _json_depth(text) > MAX_CONFIG_DEPTH:
-            raise CheckpointError(f"{named} nests deeper than {MAX_CONFIG_DEPTH} levels (DCGAN Studio writes 3)")
+            raise _refusal(
+                folder, CONFIG_NAME, relative, f"nests deeper than {MAX_CONFIG_DEPTH} levels (DCGAN Studio writes 3)"
+            )
         data = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise CheckpointError(f"{named} is not valid JSON ({error})") from None
+        raise _refusal(folder, CONFIG_NAME, relative, f"is not valid JSON ({error})") from None
     if not isinstance(data, dict):
-        raise CheckpointError(f"{named} is not a JSON object")
+        raise _refusal(folder, CONFIG_NAME, relative, "is not a JSON object")
     version = data.get("format_version")
     if type(version) is not int or version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{named} has format_version {version!r:.40}; this version of DCGAN Studio reads {FORMAT_VERSION}"
+        raise _refusal(
+            folder,
+            CONFIG_NAME,
+            relative,
+            f"has format_version {version!r:.40}; this version of DCGAN Studio reads {FORMAT_VERSION}",
         )
     try:
         config = ModelConfig.from_dict(data)
     except ValueError as error:
-        raise CheckpointError(f"{named} does not describe a DCGAN ({error})") from None
+        raise _refusal(folder, CONFIG_NAME, relative, f"does not describe a DCGAN ({error})") from None
     return config, data
 
 
@@ -154,13 +168,13 @@ def published_config(config: dict) -> bytes:
     return (json.dumps(config, indent=2) + "\n").encode()
 
 
-def _load_weights(module: torch.nn.Module, path: Path, named: str) -> None:
+def _load_weights(module: torch.nn.Module, folder: Path, name: str, relative: bool) -> None:
     try:
-        tensors = load_file(path)
+        tensors = load_file(folder / name)
     except SafetensorError as error:
-        raise CheckpointError(f"{named} is not a readable safetensors file ({error})") from None
+        raise _refusal(folder, name, relative, f"is not a readable safetensors file ({error})") from None
     except OSError as error:  # its text would repeat the path
-        raise CheckpointError(f"{named} is not a readable safetensors file ({error.strerror})") from None
+        raise _refusal(folder, name, relative, f"is not a readable safetensors file ({error.strerror})") from None
     expected = module.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -175,7 +189,7 @@ def _load_weights(module: torch.nn.Module, path: Path, named: str) -> None:
             )
             if part
         )
-        raise CheckpointError(f"{named} does not match {CONFIG_NAME}: {detail}")
+        raise _refusal(folder, name, relative, f"does not match {CONFIG_NAME}: {detail}")
     module.load_state_dict(tensors)
 
 
@@ -190,12 +204,12 @@ def load_model(
     config, metadata = read_config(folder, relative)
     generator = Generator(config)
     if not (folder / GENERATOR_NAME).is_file():
-        raise CheckpointError(f"{_named(folder, None, relative)} is not a complete export: {GENERATOR_NAME} is missing")
-    _load_weights(generator, folder / GENERATOR_NAME, _named(folder, GENERATOR_NAME, relative))
+        raise _refusal(folder, None, relative, f"is not a complete export: {GENERATOR_NAME} is missing")
+    _load_weights(generator, folder, GENERATOR_NAME, relative)
     discriminator = None
     if (folder / DISCRIMINATOR_NAME).is_file():
         discriminator = Discriminator(config)
-        _load_weights(discriminator, folder / DISCRIMINATOR_NAME, _named(folder, DISCRIMINATOR_NAME, relative))
+        _load_weights(discriminator, folder, DISCRIMINATOR_NAME, relative)
         discriminator.to(device).eval()
     return LoadedModel(generator.to(device).eval(), discriminator, config, metadata, source or str(folder))
 

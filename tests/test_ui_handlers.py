@@ -175,8 +175,12 @@ def test_select_model_keeps_the_packages_message(state, model):
     )
     with pytest.raises(gr.Error, match="The model you trained is no longer on this server"):
         state.current(ModelRef(folder="/nonexistent/export"))  # a visitor's model, deleted
-    with pytest.raises(gr.Error, match="your model could not be reloaded"):
-        state.current(ModelRef(folder=str(Path(__file__).parent)))  # there, but no export
+    with pytest.raises(gr.Error) as error:
+        state.current(ModelRef(folder=str(Path(__file__).parent)))  # there, but no export: named without its path
+    assert error.value.message == (
+        "your model could not be reloaded (the export is not a model export: config.json is missing); pick it again "
+        "or choose another"
+    )
 
 
 def test_the_error_decorator_keeps_name_signature_and_message():

@@ -59,7 +59,7 @@ def train_in_worker(flags: list[str], out: str, every: float = LIVE_EVERY) -> It
         except StorageFailure as error:
             outcome["error"], outcome["code"] = str(error), STORAGE_EXIT
         except GanError as error:
-            outcome["error"] = str(error)
+            outcome["error"] = error.web  # for the tab's visitor
         except SystemExit as error:  # argparse refusing a flag (its message on the worker's stderr)
             outcome["error"] = f"train.py refused its flags (exit code {error.code})"
         except Exception as error:  # one line for the visitor; the worker's log keeps the traceback
