@@ -151,7 +151,7 @@ def test_a_time_budget_ends_the_run_and_plans_the_learning_rate_decay_over_it(id
     assert _tiny_run(idx_dir, tmp_path / "timed", "--seconds", "2") == 0
     assert time.perf_counter() - started < 30
     records = [r for r in LiveView(tmp_path / "timed").metrics()]
-    assert 1.5 <= records[-1]["elapsed_s"] < 3.0 and records[-1]["step"] > 10  # the last record: at most 5 steps short
+    assert 1.5 <= records[-1]["elapsed_s"] < 3.0 and records[-1]["step"] > 2  # a busy CPU takes few steps in 2 s
     assert records[-1]["lr_g"] < 0.2 * records[0]["lr_g"]  # the default recipe decays to 0 over the last third
     config = json.loads((tmp_path / "timed" / "model" / "config.json").read_text())
     assert config["training"]["args"]["seconds"] == 2 and config["training"]["time_s"] >= 2
@@ -321,7 +321,7 @@ def test_a_run_streams_live_updates_then_its_model_is_the_visitors_and_its_zip_l
     final = job.result(timeout=120)
     # the first snapshot may come before the first metrics record (every 5 steps): it has a grid but no losses yet
     updates = [update[3] for update in job.outputs() if update[3].get("state") == "training" and "loss_d" in update[3]]
-    assert len(updates) >= 3, job.outputs()
+    assert len(updates) >= 2, job.outputs()  # a busy CPU (a second test worker) takes fewer steps in 6 s
     steps = [update["step"] for update in updates]
     assert steps == sorted(steps) and steps[-1] > steps[0]
     assert all(math.isfinite(update[key]) for update in updates for key in ("loss_d", "loss_g", "d_real", "d_fake"))
