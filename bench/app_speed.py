@@ -170,7 +170,9 @@ def over_http(checkpoint: str, port: int, clients: int, requests: int) -> dict[s
                     else:
                         own.predict(seed_a=index, seed_b=r, frames=12, mode="slerp", api_name="/interpolate")
                 except Exception as error:  # noqa: BLE001 - every failure counts, as a refusal or an error
-                    if "queued or running" in str(error):
+                    response = getattr(error, "response", None)  # a cap's refusal: HTTP 400, its sentence as detail
+                    detail = response.json().get("detail", "") if response is not None else ""
+                    if "queued or running" in f"{error} {detail}":
                         refused += 1
                     else:
                         errors += 1
