@@ -100,19 +100,29 @@ def remove_abandoned(prefix: str, parent: str | Path | None = None) -> list[Path
     return removed
 
 
-def prune_to_bytes(folder: Path, max_bytes: int, min_age_s: float = 0) -> int:
-    """Delete the oldest files below `folder` (by modification time) until the rest take at most `max_bytes`; files
-    younger than `min_age_s` are kept whatever their size (a handler may be reading them), and so are owned folders'
-    owner files. Returns the bytes left."""
-    files, total, now = [], 0, time.time()
+def _files_below(folder: Path) -> list[tuple[float, int, Path]]:
+    """(modification time, size, path) of the regular files below `folder`, symlinks and vanished files left out."""
+    found = []
     for path in folder.rglob("*"):
         try:
             info = path.lstat()
         except OSError:
             continue
-        if path.is_file() and not path.is_symlink() and path.name != OWNER_NAME:
-            files.append((info.st_mtime, info.st_size, path))
-            total += info.st_size
+        if path.is_file() and not path.is_symlink():
+            found.append((info.st_mtime, info.st_size, path))
+    return found
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(size for _, size, _ in _files_below(folder))
+
+
+def prune_to_bytes(folder: Path, max_bytes: int, min_age_s: float = 0) -> int:
+    """Delete the oldest files below `folder` (by modification time) until the rest take at most `max_bytes`; files
+    younger than `min_age_s` are kept whatever their size (a handler may be reading them), and so are owned folders'
+    owner files. Returns the bytes left."""
+    files = [entry for entry in _files_below(folder) if entry[2].name != OWNER_NAME]
+    total, now = sum(size for _, size, _ in files), time.time()
     for mtime, size, path in sorted(files):
         if total <= max_bytes or now - mtime < min_age_s:
             break

@@ -47,8 +47,7 @@ class LiveSnapshots:
     """A step hook writing the live snapshot every `every_s` seconds of training, at the first step and at the last."""
 
     def __init__(self, run: Run, every_s: float):
-        self.folder = run.folder.live
-        self.folder.mkdir(parents=True, exist_ok=True)
+        run.folder.live.mkdir(parents=True, exist_ok=True)
         self.every_s = every_s
         self.last: float | None = None
         self.latents = latents_for_seeds(0, SCORED, run.trainer.config.nz)

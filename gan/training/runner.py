@@ -20,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 from ..run_folder import LIVE_SNAPSHOT_FORMAT, RunFolder
@@ -340,8 +340,7 @@ class WorkerRun:
     def _take(self, item: dict) -> None:
         kind = item["kind"]
         if kind == "snapshot":
-            fields = ("step", "training_s", "seconds", "total_steps", "real", "generated", "grid")
-            self.latest = Snapshot(**{name: item[name] for name in fields})
+            self.latest = Snapshot(**{field.name: item[field.name] for field in fields(Snapshot)})
             self.records = thinned(self.records + item["records"])
         elif kind == "export":
             model = RunFolder(self.out).model

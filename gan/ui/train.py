@@ -9,8 +9,8 @@ cleanly), or on a ZeroGPU Space in a GPU worker (WorkerRun; see gan.ui.gpu): the
 Runs take turns in a concurrency group of their own ("training", one at a time; the queue shows each visitor their
 place), capped per visitor and per address as projections are. A run ends when its visitor goes: the handler checks
 for a gone client at every update, the page's unload event kills the run and deletes its files, and a watchdog kills
-a run whose handler stopped asking for updates (Gradio drops a streaming handler whose client went). Finished runs
-are kept per visitor (the latest) and MAX_KEPT_RUNS in all, oldest deleted first.
+a run whose client Gradio has seen go (Gradio drops a streaming handler whose client went). Each visitor's latest
+model is kept while they are here, within a byte budget (gan.ui.trained.KeptModels).
 """
 
 from __future__ import annotations
@@ -138,7 +138,6 @@ class TrainTab:
 
     def __init__(self, app: AppContext, root: Path | None = None):
         self.app = app
-        self.placement = app.placement
         self.root = root  # where the app's runs folder is made (the temporary folder by default)
         remove_abandoned(RUNS_PREFIX, root)  # the runs of an app that was killed
         self.runs: OwnedFolder | None = None  # this app's runs folder, made at the first run
@@ -153,7 +152,7 @@ class TrainTab:
     def checked(self, seed, seconds, data, recipe, lr, width, batch_size, steps) -> TabRun:
         """The run the inputs ask for, each checked (the data's files are read later, in the run's turn)."""
         seed = check_int(seed, "seed", 0, MAX_SEED)
-        seconds = check_number(seconds, "seconds", 5, self.placement.max_seconds)
+        seconds = check_number(seconds, "seconds", 5, self.app.placement.max_seconds)
         steps = check_int(steps, "steps", 0, MAX_TRAIN_STEPS)
         lr = check_number(lr, "lr", 0, 0.01)
         batch_size = check_int(batch_size, "batch_size", BATCH_SIZES[0], BATCH_SIZES[-1])
@@ -257,7 +256,7 @@ class TrainTab:
         """Live updates while the run trains (one per new snapshot), then the final one; stops the run when its
         visitor asked, or it ran past its budget, and kills it when its client has gone."""
         runner, shown = job.runner, None
-        budget = (job.run.seconds if not job.run.steps else self.placement.max_seconds) + STARTUP_S
+        budget = (job.run.seconds if not job.run.steps else self.app.placement.max_seconds) + STARTUP_S
         for _ in runner.updates():
             if job.gone or self.app.client_gone():
                 job.gone = True
@@ -403,7 +402,7 @@ class TrainTab:
                 if job.stopping:  # Stop came while the images were read
                     yield self.stopped_before_first_step(job.run)
                     return
-                job.runner = self.placement.start(job.folder, job.run)
+                job.runner = self.app.placement.start(job.folder, job.run)
                 for update in self.follow(job):
                     if isinstance(update[-1], OwnModel):
                         kept = self.keep(job)
@@ -491,9 +490,9 @@ def own_model_state(tab: TrainTab) -> gr.State:
 
 def _settings(tab: TrainTab) -> dict[str, gr.components.Component]:
     """The settings a learner cares about, with the measured defaults (bench/train_tab.py)."""
-    data_default, defaults = next(iter(tab.sources_here), IMAGES), tab.placement.defaults
-    if tab.placement.note:
-        gr.Markdown(tab.placement.note)
+    data_default, defaults = next(iter(tab.sources_here), IMAGES), tab.app.placement.defaults
+    if tab.app.placement.note:
+        gr.Markdown(tab.app.placement.note)
     with gr.Row(equal_height=True):
         data = RadioInput(DATA_CHOICES, value=data_default, label="Data", scale=2, elem_id="train-data")
         recipe = RadioInput(RECIPE_CHOICES, value=defaults.recipe, label="Recipe", scale=2)
@@ -501,7 +500,7 @@ def _settings(tab: TrainTab) -> dict[str, gr.components.Component]:
     with gr.Row(equal_height=True):
         seconds = SliderInput(
             5,
-            tab.placement.max_seconds,
+            tab.app.placement.max_seconds,
             value=defaults.seconds,
             step=5,
             label="Time budget (s)",

@@ -17,6 +17,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..files import folder_bytes
+
 RUNS_PREFIX = "dcgan-train-"
 MAX_KEPT_BYTES = 4 * 2**30  # trained models kept in all (a width-64 run's folder is ~40 MB, a tiny one's ~1 MB)
 KEPT_BYTES_VARIABLE = "GAN_KEPT_MODELS_MB"  # a host's own budget, in MB
@@ -32,10 +34,6 @@ def kept_budget() -> int:
     except ValueError:
         raise ValueError(f"${KEPT_BYTES_VARIABLE} must be a number of megabytes, not {value!r}") from None
     return int(megabytes * 2**20)
-
-
-def folder_bytes(folder: Path) -> int:
-    return sum(path.lstat().st_size for path in folder.rglob("*") if path.is_file() and not path.is_symlink())
 
 
 @dataclass
