@@ -10,6 +10,7 @@ Re-record (only for an intended change of the API or the events, saying so in th
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -37,11 +38,14 @@ def snapshot() -> dict:
     """The API and the events of the app as `python app.py` builds it on the bundled model."""
     from gan import BUNDLED_MODEL
     from gan.checkpoint import load_model
+    from gan.serve import other_bundled_models
     from gan.ui import build_demo
 
-    demo = build_demo(load_model(BUNDLED_MODEL))
-    # through JSON, as clients read it (tuples become lists)
-    return json.loads(json.dumps({"api": demo.get_api_info(), "events": [_event(fn) for fn in demo.fns.values()]}))
+    demo = build_demo(load_model(BUNDLED_MODEL), bundled=other_bundled_models(str(BUNDLED_MODEL)))
+    # through JSON, as clients read it (tuples become lists); an output without a label is named by Gradio after its
+    # block id ("value_32"), which counts the blocks built before it in the process, so the id is left out
+    text = json.dumps({"api": demo.get_api_info(), "events": [_event(fn) for fn in demo.fns.values()]})
+    return json.loads(re.sub(r'"value_\d+"', '"value_(block id)"', text))
 
 
 def differences(was, now, path: str = "") -> list[str]:
