@@ -1,15 +1,18 @@
-"""Classic DCGAN vs the default recipe at an equal wall-clock training budget, on real Fashion-MNIST.
+"""Classic DCGAN vs the default recipe at an equal wall-clock training budget, on real Fashion-MNIST or Noto emoji.
 
-Every variant trains for the same number of seconds (same batch, widths, image size and precision). Variants
-run side by side, each on its own core with one thread, so they share the machine alike (waves of as many
-variants as there are cores). At each time in --at and at the end, the training clock stops while the project's
-evaluator scores --num samples against --num training images in the domain feature space; the real-vs-real
-reference (test images) is printed under the table. Learning-rate decay (--lr-decay) is planned over the
---seconds budget, so scores at earlier --at times are snapshots of a run not yet at its end. Run it on an
-otherwise idle machine:
+Every variant trains for the same number of seconds (same batch, widths, image size and precision; --flags adds
+train.py flags to every variant). Variants run side by side, each on its own core with one thread, so they share the
+machine alike (waves of as many variants as there are cores); --seeds repeats each variant with train.py's --seed.
+At each time in --at and at the end, the training clock stops while the project's evaluator scores samples in the
+dataset's offline feature space (gan/evaluation.py: against the training images, with the test images as the
+real-vs-real floor; for a set without a test split, against one half of it by groups, the other half as the floor).
+Learning-rate decay (--lr-decay) is planned over the --seconds budget, so scores at earlier --at times are snapshots
+of a run not yet at its end. Run it on an otherwise idle machine:
 
     .venv/bin/python bench/quality.py --seconds 1500 --at 420,900 --plot docs/quality.png
     .venv/bin/python bench/quality.py --seconds 420 --variant classic --variant "studio --lr-g 4e-4"
+    .venv/bin/python bench/quality.py --dataset noto-emoji --flags "--ngf 32 --ndf 32 --batch-size 64" --seeds 3 \
+        --seconds 480 --variant classic --variant studio --variant "studio --diffaugment color,translation,cutout"
 """
 
 from __future__ import annotations
@@ -24,21 +27,21 @@ import time
 
 import torch
 
-from gan.data import load_dataset
-from gan.evaluation import evaluate_generator
-from gan.features import DomainFeatures
+from gan.evaluation import evaluate_generator, evaluation_sets
+from gan.features import feature_extractor
 from gan.training.settings import parse_flags
 from gan.training.trainer import Trainer
 
 
-def train_and_evaluate(variant: str, times: list[float], num: int) -> None:
-    """Train one variant, printing one JSON line of scores at each training time in `times`."""
-    train = load_dataset("fashion-mnist", download=False)
-    test = load_dataset("fashion-mnist", download=False, split="test")
-    features = DomainFeatures("fashion-mnist")
+def train_and_evaluate(dataset: str, variant: str, seed: int, times: list[float], num: int) -> None:
+    """Train one variant (its recipe and flags) from `seed`, printing a JSON line of scores at each time in `times`."""
     recipe, *flags = shlex.split(variant)
-    settings, _ = parse_flags(["--recipe", recipe, *flags])
-    trainer = Trainer(settings, train, torch.device("cpu"))
+    flags += ["--seed", str(seed)]
+    settings, _ = parse_flags(["--dataset", dataset, "--recipe", recipe, *flags])
+    sets = evaluation_sets(dataset, image_size=settings.image_size)
+    num = min(num, len(sets.reference), len(sets.held_out))
+    features = feature_extractor(dataset)
+    trainer = Trainer(settings, sets.train, torch.device("cpu"))
     trained = 0.0
     for until in times:
         while trained < until:
@@ -49,22 +52,28 @@ def train_and_evaluate(variant: str, times: list[float], num: int) -> None:
         if trainer.ema is not None:  # the live generator too: what EMA adds at equal steps
             generators[f"{variant} [live G]"] = trainer.generator
         for label, generator in generators.items():
-            scores = evaluate_generator(generator, features, train, num, test)
-            print(json.dumps({"variant": label, "seconds": until, "steps": trainer.step, **scores}), flush=True)
+            scores = evaluate_generator(generator, features, sets.reference, num, sets.held_out)
+            scores["held_out"] = sets.how
+            row = {"variant": label, "seed": seed, "seconds": until, "steps": trainer.step, **scores}
+            print(json.dumps(row), flush=True)
 
 
-def run_side_by_side(variants: list[str], times: list[float], num: int) -> list[dict]:
-    """One child process per variant, pinned to its own core with one thread; waves of len(cores) variants."""
+def run_side_by_side(dataset: str, runs: list[tuple[str, int]], times: list[float], num: int) -> list[dict]:
+    """One child process per (variant, seed), pinned to its own core with one thread; waves of len(cores) runs."""
     cores = sorted(os.sched_getaffinity(0))
     rows = []
-    for first in range(0, len(variants), len(cores)):
+    for first in range(0, len(runs), len(cores)):
         children = []
-        for core, variant in zip(cores, variants[first : first + len(cores)], strict=True):
+        for core, (variant, seed) in zip(cores, runs[first : first + len(cores)], strict=False):
             command = [
                 sys.executable,
                 __file__,
+                "--dataset",
+                dataset,
                 "--worker",
                 variant,
+                "--seed",
+                str(seed),
                 "--at",
                 ",".join(map(str, times)),
                 "--num",
@@ -83,24 +92,34 @@ def run_side_by_side(variants: list[str], times: list[float], num: int) -> list[
     return rows
 
 
-def print_table(rows: list[dict], variants: list[str], num: int) -> None:
-    classic = {row["seconds"]: row["fd"] for row in rows if row["variant"] == variants[0]}
-    labels = list(dict.fromkeys(row["variant"] for row in rows))
-    print(f"\n{num} samples, Fashion-MNIST domain features, one thread per variant, variants side by side")
+def print_table(rows: list[dict], variants: list[str], dataset: str) -> None:
+    """Every run, then each variant's mean over its seeds; FD as a ratio of the first variant's mean at that time."""
+    times = sorted({row["seconds"] for row in rows})
+    mean = {
+        (v, t): _mean([r for r in rows if r["variant"] == v and r["seconds"] == t]) for v in variants for t in times
+    }
     print(
-        f"{'variant':44s} {'seconds':>7s} {'steps':>6s} {'FD':>8s} {'KID':>8s} {'precision':>9s} {'recall':>7s} "
-        f"{'FD/' + variants[0][:12]:>16s}"
+        f"\n{rows[0]['num']} samples of {dataset}, one thread per run, runs side by side; floor: {rows[0]['held_out']}"
     )
-    for row in sorted(rows, key=lambda r: (r["seconds"], labels.index(r["variant"]))):
+    header = f"{'variant':52s} {'seed':>4s} {'seconds':>7s} {'steps':>6s} {'FD':>8s} {'KID':>8s} {'precision':>9s}"
+    print(f"{header} {'recall':>7s} {'FD/' + variants[0][:12]:>16s}")
+    order = sorted(rows, key=lambda r: (r["seconds"], variants.index(r["variant"]), r["seed"]))
+    for row in order + [{**mean[v, t], "variant": v, "seed": "mean"} for t in times for v in variants]:
+        classic = mean[variants[0], row["seconds"]]["fd"]
         print(
-            f"{row['variant']:44s} {row['seconds']:7.0f} {row['steps']:6d} {row['fd']:8.2f} {row['kid']:8.4f} "
-            f"{row['precision']:9.3f} {row['recall']:7.3f} {row['fd'] / classic[row['seconds']]:16.2f}"
+            f"{row['variant']:52s} {row['seed']:>4} {row['seconds']:7.0f} {row['steps']:6.0f} {row['fd']:8.2f} "
+            f"{row['kid']:8.4f} {row['precision']:9.3f} {row['recall']:7.3f} {row['fd'] / classic:16.2f}"
         )
     reference = rows[0]["real_vs_real"]
     print(
-        f"{'real vs real (test images)':44s} {'':7s} {'':6s} {reference['fd']:8.2f} {reference['kid']:8.4f} "
+        f"{'real vs real (the floor)':52s} {'':4s} {'':7s} {'':6s} {reference['fd']:8.2f} {reference['kid']:8.4f} "
         f"{reference['precision']:9.3f} {reference['recall']:7.3f}"
     )
+
+
+def _mean(rows: list[dict]) -> dict:
+    keys = ("seconds", "steps", "fd", "kid", "precision", "recall")
+    return {key: sum(row[key] for row in rows) / len(rows) for key in keys}
 
 
 def plot(rows: list[dict], path: str) -> None:
@@ -111,7 +130,8 @@ def plot(rows: list[dict], path: str) -> None:
 
     figure, axes = plt.subplots(1, 3, figsize=(12, 3.6))
     for variant in dict.fromkeys(row["variant"] for row in rows):
-        mine = sorted((r for r in rows if r["variant"] == variant), key=lambda r: r["seconds"])
+        times = sorted({r["seconds"] for r in rows if r["variant"] == variant})
+        mine = [_mean([r for r in rows if (r["variant"], r["seconds"]) == (variant, t)]) for t in times]  # over seeds
         minutes = [r["seconds"] / 60 for r in mine]
         for axis, key in zip(axes, ("fd", "precision", "recall"), strict=True):
             axis.plot(minutes, [r[key] for r in mine], marker="o", label=variant)
@@ -137,7 +157,11 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=600, help="training budget per variant")
     parser.add_argument("--at", default="", help="comma-separated earlier training times (s) to evaluate at too")
     parser.add_argument("--num", type=int, default=10_000, help="samples and real images per evaluation")
+    parser.add_argument("--dataset", default="fashion-mnist", choices=("fashion-mnist", "noto-emoji"))
     parser.add_argument("--variant", action="append", help="recipe name plus train.py flags (default: classic, studio)")
+    parser.add_argument("--flags", default="", help="train.py flags for every variant (widths, batch size)")
+    parser.add_argument("--seeds", type=int, default=1, help="runs of each variant, with --seed 0, 1, ...")
+    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--plot", default=None, help="write FD/precision/recall against training time to this PNG")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -146,11 +170,12 @@ def main() -> None:
     )
     if options.worker:
         torch.set_num_threads(1)
-        train_and_evaluate(options.worker, times, options.num)
+        train_and_evaluate(options.dataset, options.worker, options.seed, times, options.num)
         return
-    variants = options.variant or ["classic", "studio"]
-    rows = run_side_by_side(variants, times, options.num)
-    print_table(rows, variants, options.num)
+    variants = [f"{variant} {options.flags}".strip() for variant in options.variant or ["classic", "studio"]]
+    runs = [(variant, seed) for seed in range(options.seeds) for variant in variants]
+    rows = run_side_by_side(options.dataset, runs, times, options.num)
+    print_table(rows, variants, options.dataset)
     if options.plot:
         plot(rows, options.plot)
 

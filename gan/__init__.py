@@ -7,7 +7,10 @@ The names below load their modules (and torch) when first used, so that importin
 from importlib import import_module
 from pathlib import Path
 
-BUNDLED_MODEL = Path(__file__).resolve().parent.parent / "models" / "dcgan-fashion-mnist"
+MODELS = Path(__file__).resolve().parent.parent / "models"
+# the exports that ship with the project, each listed by the app's picker; the first is what it serves by default
+BUNDLED_MODELS = (MODELS / "dcgan-fashion-mnist", MODELS / "dcgan-noto-emoji")
+BUNDLED_MODEL = BUNDLED_MODELS[0]
 
 _WHERE = {
     "Discriminator": "models",
@@ -21,6 +24,7 @@ _WHERE = {
 
 __all__ = [
     "BUNDLED_MODEL",
+    "BUNDLED_MODELS",
     "Discriminator",
     "Generator",
     "LoadedModel",

@@ -53,10 +53,14 @@ def load_chosen_model(args: argparse.Namespace):
     )
 
 
+def _samples(model, count: int):
+    """Seeds 0..count-1 of the model, as uint8 images."""
+    return generate(model.generator, latents_for_seeds(0, count, model.config.nz))
+
+
 def evaluate(args: argparse.Namespace) -> None:
     """Frechet distance, KID and precision/recall of N samples against N real images; prints one JSON line last."""
-    from .data import load_dataset
-    from .evaluation import evaluate_generator
+    from .evaluation import COPY_CHECK_SAMPLES, copy_check, evaluate_generator, evaluation_sets
     from .features import feature_extractor
 
     if args.save and not args.checkpoint:
@@ -66,11 +70,17 @@ def evaluate(args: argparse.Namespace) -> None:
     if not dataset:
         raise GanError("the model's config.json names no dataset: pass --dataset")
     features = feature_extractor(dataset, args.inception_weights, args.device)
-    image_size = model.config.image_size
-    train = load_dataset(dataset, args.data_dir, image_size, download=False)
-    test = load_dataset(dataset, args.data_dir, image_size, download=False, split="test")
-    result = evaluate_generator(model.generator, features, train, args.num, test)
-    result.update(dataset=dataset, feature_space=features.name)
+    sets = evaluation_sets(dataset, args.data_dir, model.config.image_size)
+    num = min(args.num, len(sets.reference), len(sets.held_out))  # the floor compares as many images as the scores
+    if num < args.num:
+        print(f"{num} samples, as many as the {len(sets.held_out)} held-out images allow", file=sys.stderr)
+    result = evaluate_generator(model.generator, features, sets.reference, num, sets.held_out)
+    result.update(
+        dataset=dataset,
+        feature_space=features.name,
+        held_out=sets.how,
+        copies=copy_check(_samples(model, COPY_CHECK_SAMPLES), sets.train, sets.groups),
+    )
     if args.save:  # the export's recorded evaluation (shown by the app and the model card)
         _, config = read_config(Path(args.checkpoint))  # bounded, as every read of a config.json
         recorded = {**result, "step": config.get("training", {}).get("steps")}  # like training's quick evaluations
@@ -82,10 +92,14 @@ def evaluate(args: argparse.Namespace) -> None:
 
 
 def train_features(args: argparse.Namespace) -> None:
-    """Train the domain classifier whose penultimate layer is the evaluation feature space; saves it in gan/assets/."""
-    from .features import train_feature_network
+    """Fit a dataset's evaluation feature space (the domain classifier, or the pixel PCA of a colour set without
+    labels); saves it in gan/assets/."""
+    from .features import PCA_DATASETS, fit_pixel_pca, train_feature_network
 
-    report = train_feature_network(args.dataset, args.epochs, args.seed, args.data_dir)
+    if args.dataset in PCA_DATASETS:
+        report = fit_pixel_pca(args.dataset, args.data_dir)
+    else:
+        report = train_feature_network(args.dataset, args.epochs, args.seed, args.data_dir)
     print(json.dumps(report))
 
 
@@ -198,8 +212,8 @@ def _add_model_commands(commands) -> None:
 
 def _add_other_commands(commands) -> None:
     """Training the evaluation's feature network, publishing, deploying."""
-    p = _command(commands, "train-features", train_features, "train the evaluation feature network")
-    p.add_argument("--dataset", default="fashion-mnist", choices=("mnist", "fashion-mnist"))
+    p = _command(commands, "train-features", train_features, "fit a dataset's evaluation feature space")
+    p.add_argument("--dataset", default="fashion-mnist", choices=("mnist", "fashion-mnist", "noto-emoji"))
     p.add_argument("--data-dir", default=None)
     p.add_argument("--epochs", type=int, default=3)
     p.add_argument("--seed", type=int, default=0)

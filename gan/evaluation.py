@@ -1,21 +1,35 @@
-"""Sample-quality evaluation of a generator against its dataset, in the project's domain feature space.
+"""Sample-quality evaluation of a generator against its dataset, in the dataset's offline feature space.
 
 Reports Frechet distance, KID and k-NN precision/recall between N generated and N real training images,
-the same numbers for held-out real test images (the real-vs-real reference a generator should approach),
-and a memorisation check: how close generated samples sit to their nearest training image in pixel space,
-compared with how close real test images sit to theirs.
+the same numbers for held-out real images (the real-vs-real floor a generator should approach), a memorisation
+check (how close generated samples sit to their nearest training image in pixel space, compared with how close the
+held-out images sit to theirs) and a copy check (the share of samples nearer to a training image than any other
+real image of another group is to it).
+
+The held-out images are the test split where the set has one. A set without one (Noto emoji) is split in two halves
+by its groups, so that an emoji's skin-tone siblings never sit on both sides: samples are then compared with one
+half, and the floor is the other half against it, at the same N.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
-from .data import ImageDataset
-from .metrics import frechet_distance, kernel_inception_distance, nearest_distances, precision_recall
+from .data import SOURCES, ImageDataset, load_dataset
+from .metrics import (
+    frechet_distance,
+    kernel_inception_distance,
+    nearest_distances,
+    nearest_neighbours,
+    precision_recall,
+)
 from .models import Generator
 from .sampling import generate, latents_for_seeds
 
 MEMORISATION_SAMPLES = 1000
+COPY_CHECK_SAMPLES = 1000
 
 
 def _subset(images: torch.Tensor, count: int, seed: int) -> torch.Tensor:
@@ -64,6 +78,72 @@ def evaluate_generator(
             "note": "ratio well below 1 means samples sit closer to training images than unseen real images do",
         }
     return result
+
+
+def split_by_groups(groups: list[str], seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """The indices of two halves of a set that share no group: the groups in a seeded random order, each to the half
+    holding fewer images so far."""
+    members: dict[str, list[int]] = {}
+    for index, group in enumerate(groups):
+        members.setdefault(group, []).append(index)
+    names = sorted(members)
+    halves: tuple[list[int], list[int]] = ([], [])
+    for order in torch.randperm(len(names), generator=torch.Generator().manual_seed(seed)).tolist():
+        min(halves, key=len).extend(members[names[order]])
+    return torch.tensor(sorted(halves[0])), torch.tensor(sorted(halves[1]))
+
+
+@dataclass
+class EvaluationSets:
+    """The training set (with its groups, for the copy check), the real images that samples are compared with, the
+    held-out real images of the floor, and how those two were chosen."""
+
+    train: ImageDataset
+    groups: list[str] | None
+    reference: ImageDataset
+    held_out: ImageDataset
+    how: str
+
+
+def evaluation_sets(dataset: str, data_dir=None, image_size: int = 32) -> EvaluationSets:
+    """The training and test splits, or (a set without a test split) two halves of the set by its groups."""
+    train = load_dataset(dataset, data_dir, image_size, download=False)
+    source = SOURCES[dataset]
+    groups = source.image_groups(data_dir)
+    if source.test_split:
+        test = load_dataset(dataset, data_dir, image_size, download=False, split="test")
+        return EvaluationSets(train, groups, train, test, "the test split against the training images")
+    halves = [train.subset(i) for i in split_by_groups(groups or [str(i) for i in range(len(train))])]
+    kind = "groups" if groups else "images"
+    how = f"one half of the {kind} against the other ({len(halves[0])} and {len(halves[1])} images)"
+    return EvaluationSets(train, groups, *halves, how)
+
+
+def copy_check(samples: torch.Tensor, train: ImageDataset, groups: list[str] | None = None) -> dict:
+    """The share of uint8 `samples` whose nearest training image (in pixels) is nearer than that image's own nearest
+    training image of another group: a sample closer to one training image than any other real image is to it reads
+    as a copy. `groups`: one per training image (an emoji's skin tones are one); None: each image its own."""
+    fake = samples.flatten(1).float() / 255
+    real = train.images.flatten(1).float() / 255
+    distance, nearest = nearest_neighbours(fake, real)
+    chosen = nearest.unique()
+    group_ids = torch.tensor(_group_ids(groups) if groups else range(len(real)))
+    others = torch.cdist(real[chosen], real)
+    others[group_ids[chosen][:, None] == group_ids[None]] = float("inf")  # the image itself and its siblings
+    own_nearest = torch.full((len(real),), float("inf"))
+    own_nearest[chosen] = others.min(dim=1).values
+    copies = distance < own_nearest[nearest]
+    return {
+        "samples": len(samples),
+        "fraction": round(copies.float().mean().item(), 4),
+        "training_images_copied": len(nearest[copies].unique()),
+        "unit": "group" if groups else "image",  # what "another" counts in: an emoji's skin tones are one group
+    }
+
+
+def _group_ids(groups: list[str]) -> list[int]:
+    ids: dict[str, int] = {}
+    return [ids.setdefault(group, len(ids)) for group in groups]
 
 
 def _mean_pairwise_distance(features: torch.Tensor) -> float:

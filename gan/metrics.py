@@ -66,6 +66,14 @@ def precision_recall(real: torch.Tensor, fake: torch.Tensor, k: int = 3) -> tupl
     return float(precision), float(recall)
 
 
+def nearest_neighbours(
+    queries: torch.Tensor, references: torch.Tensor, chunk: int = 1024
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Euclidean distance from each query to its nearest reference, and that reference's index."""
+    found = [torch.cdist(rows, references).min(dim=1) for rows in queries.float().split(chunk)]
+    return torch.cat([f.values for f in found]), torch.cat([f.indices for f in found])
+
+
 def nearest_distances(queries: torch.Tensor, references: torch.Tensor, chunk: int = 1024) -> torch.Tensor:
     """Euclidean distance from each query to its nearest reference."""
-    return torch.cat([torch.cdist(rows, references).min(dim=1).values for rows in queries.float().split(chunk)])
+    return nearest_neighbours(queries, references, chunk)[0]

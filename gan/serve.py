@@ -15,7 +15,7 @@ import signal
 import sys
 from pathlib import Path
 
-from . import BUNDLED_MODEL
+from . import BUNDLED_MODEL, BUNDLED_MODELS
 from .cpus import describe_threads, set_torch_threads
 from .errors import GanError
 from .hub.load import REPO_ID_VARIABLE, REVISION_VARIABLE, load_source
@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def other_bundled_models(checkpoint: str | None) -> list[Path]:
+    """The bundled exports the picker lists beside the served model (which is never loaded twice)."""
+    served = Path(checkpoint).resolve() if checkpoint else None
+    return [folder for folder in BUNDLED_MODELS if folder.is_dir() and folder.resolve() != served]
+
+
 def _interrupt(_signum, _frame):
     raise KeyboardInterrupt
 
@@ -65,8 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     from .ui import CSS, EXAMPLES, MAX_UPLOAD, build_demo  # gradio is slow to import: only after the model loaded
 
-    serving_bundled = checkpoint is not None and Path(checkpoint).resolve() == BUNDLED_MODEL.resolve()
-    bundled = [BUNDLED_MODEL] if BUNDLED_MODEL.is_dir() and not serving_bundled else []  # never loaded twice
+    bundled = other_bundled_models(checkpoint)
     print(f"serving {model.name} from {model.source}, on {describe_threads(threads)}", flush=True)  # in logs at once
     demo = build_demo(model, bundled=bundled)
     app_kwargs = None

@@ -5,6 +5,7 @@ the groups of skin-tone siblings; the registry entry reaching the model card, tr
 from __future__ import annotations
 
 import io
+import json
 import os
 import sys
 import time
@@ -124,8 +125,9 @@ def test_the_registry_entry_reaches_the_model_card(emoji64):
 
 
 @needs_noto_emoji
-def test_train_py_trains_a_64px_colour_model_offline(emoji64, tmp_path):
+def test_train_py_trains_a_64px_colour_model_offline(emoji64, tmp_path, capsys):
     from gan.checkpoint import load_model
+    from gan.cli import main as cli_main
 
     out = tmp_path / "run"
     flags = ["--dataset", "noto-emoji", "--steps", "2", "--ngf", "8", "--ndf", "8", "--batch-size", "16"]
@@ -133,6 +135,13 @@ def test_train_py_trains_a_64px_colour_model_offline(emoji64, tmp_path):
     model = load_model(out / "model")
     assert (model.config.image_size, model.config.nc) == (64, 3)
     assert model.metadata["dataset"] == "noto-emoji" and model.metadata["dataset_credit"] == emoji64[0].credit
+    # evaluated in the set's pixel PCA, the floor being one half of the base sequences against the other
+    assert cli_main(["evaluate", "--checkpoint", str(out / "model"), "--num", "300"]) == 0
+    scores = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert scores["feature_space"].startswith("noto-emoji pixel PCA (64 components") and scores["num"] == 300
+    assert scores["held_out"].startswith("one half of the groups against the other (")
+    assert scores["fd"] > 5 * scores["real_vs_real"]["fd"] and scores["real_vs_real"]["precision"] > 0.5
+    assert scores["copies"]["samples"] == 1000 and scores["copies"]["unit"] == "group"
 
 
 @needs_noto_emoji

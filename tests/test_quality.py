@@ -13,7 +13,8 @@ from helpers import ROOT, TINY_MODEL_ARGS, TINY_MODEL_SETTINGS, needs_fashion_mn
 
 from gan.augment import POLICIES, diff_augment, parse_policy
 from gan.checkpoint import load_model
-from gan.data import load_dataset
+from gan.data import ImageDataset, load_dataset
+from gan.evaluation import copy_check, split_by_groups
 from gan.features import weights_path
 from gan.hub.model_card import model_card
 from gan.metrics import frechet_distance, kernel_inception_distance, nearest_distances, precision_recall
@@ -46,6 +47,42 @@ def test_metrics_on_known_gaussians():
     assert precision > 0.9 and recall < 0.1
     # cdist's matrix-multiplication path rounds: a point's distance to itself comes out within ~1e-3 of 0
     torch.testing.assert_close(nearest_distances(a[:10], a), torch.zeros(10), atol=1e-2, rtol=0)
+
+
+def test_halves_by_group_share_no_group_and_hold_half_the_images_each():
+    groups = [f"family{i // 3}" for i in range(30)] + [f"alone{i}" for i in range(31)]
+    first, second = split_by_groups(groups)
+    assert not {groups[i] for i in first} & {groups[i] for i in second}
+    assert sorted(first.tolist() + second.tolist()) == list(range(61)) and abs(len(first) - len(second)) <= 3
+    assert [t.tolist() for t in split_by_groups(groups)] == [first.tolist(), second.tolist()]  # seeded
+    assert split_by_groups(groups, seed=1)[0].tolist() != first.tolist()
+
+
+def test_the_copy_check_counts_samples_nearer_a_training_image_than_its_nearest_other_group():
+    rng = torch.Generator().manual_seed(0)
+    samples = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8, generator=rng)
+    samples[5:] = 0  # black: farther from every training image than random images are from each other
+
+    def moved(images, where):  # 40 levels away, away from the nearer end (no clamping)
+        out = images.clone()
+        out[where] = torch.where(out[where] < 128, out[where] + 40, out[where] - 40)
+        return out
+
+    copied = moved(samples[:5], (slice(None), 0, slice(0, 4), slice(0, 4)))  # 16 pixels from its sample
+    siblings = moved(copied, (slice(None), 1, 10, 10))  # 1 pixel from its copy, 17 from the sample
+    noise = torch.randint(0, 256, (20, 3, 32, 32), dtype=torch.uint8, generator=rng)
+    twins = moved(noise, (slice(None), 2, 5, 5))  # real images of other groups with a near neighbour, like a dataset
+    train = ImageDataset(torch.cat([copied, siblings, noise, twins]), "test", "memory")
+    # image by image, each copy has a nearer other image (its sibling) than its sample: no copies
+    assert copy_check(samples, train) == {"samples": 20, "fraction": 0.0, "training_images_copied": 0, "unit": "image"}
+    # with each copy and its sibling as one group (an emoji's skin tones), the 5 samples are copies
+    groups = [f"g{i}" for i in range(5)] * 2 + [f"noise{i}" for i in range(40)]
+    assert copy_check(samples, train, groups) == {
+        "samples": 20,
+        "fraction": 0.25,
+        "training_images_copied": 5,
+        "unit": "group",
+    }
 
 
 def test_diffaugment_is_differentiable_and_keeps_shapes():
@@ -138,14 +175,18 @@ def test_evaluate_command_prints_json_last(tmp_path):
     assert recorded["num"] == 500 and recorded["fd"] == scores["fd"]
     assert recorded["step"] == load_model(out / "model").metadata["training"]["steps"]  # the app shows it
     card = model_card(load_model(out / "model").metadata, "alice/tiny", ["config.json"]).text
-    assert f"| `fd` | {scores['fd']} |" in card and "real_vs_real" not in card and "Real test images" in card
+    assert (
+        f"| `fd` | {scores['fd']} |" in card
+        and "real_vs_real" not in card
+        and "Real images, the test split against the training images" in card
+    )
 
 
 def test_evaluate_without_a_feature_network_says_so(tiny_run, capsys):
     from gan.cli import main
 
     assert main(["evaluate", "--checkpoint", str(tiny_run / "model"), "--num", "10"]) == 2
-    assert "no offline feature network for mnist" in capsys.readouterr().err
+    assert "no offline feature space for mnist" in capsys.readouterr().err
 
 
 class _Exploit:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,6 +40,11 @@ class ImageDataset:
             or f"not stated in the dataset card of {repo_id}: check the dataset's terms",
             **{f"dataset_{key}": value for key, value in self.hub.items()},
         }
+
+    def subset(self, indices: torch.Tensor) -> ImageDataset:
+        """The images at `indices` (and their labels), from the same source."""
+        labels = None if self.labels is None else self.labels[indices]
+        return dataclasses.replace(self, images=self.images[indices], labels=labels)
 
     @property
     def channels(self) -> int:

@@ -35,10 +35,20 @@ class DataSource:
     here: Callable[[], bool] = lambda: True  # its files are on this machine (nothing downloaded to find out)
     in_train_tab: bool = False  # offered by the app's Train tab (where it is here)
     test_split: bool = False  # has a 'test' split besides 'train'
+    # "module:function" (data_dir) -> one group per training image, where images come in families (an emoji and its
+    # skin tones) that a held-out half must keep on one side; None: every image is its own
+    groups: str | None = None
 
     def load(self, *args, **kwargs):
-        module, function = self.loader.split(":")
-        return getattr(import_module(f".{module}", __package__), function)(*args, **kwargs)
+        return _call(self.loader, *args, **kwargs)
+
+    def image_groups(self, data_dir=None) -> list[str] | None:
+        return _call(self.groups, data_dir) if self.groups else None
+
+
+def _call(named: str, *args, **kwargs):
+    module, function = named.split(":")
+    return getattr(import_module(f".{module}", __package__), function)(*args, **kwargs)
 
 
 def _idx_here(name: str) -> Callable[[], bool]:
@@ -106,6 +116,7 @@ SOURCES = {
             images=3_916,
             here=_emoji_here,
             in_train_tab=True,
+            groups="emoji:base_sequences",
         ),
         DataSource(
             "folder",

@@ -77,8 +77,15 @@ def _evaluation(evaluation: dict | None) -> str:
     )
     reference = evaluation.get("real_vs_real")
     if reference:
-        text += "\n\nReal test images against the training images (the reference a generator approaches): " + ", ".join(
+        held_out = evaluation.get("held_out", "the test split against the training images")
+        text += f"\n\nReal images, {held_out} (the floor a generator approaches): " + ", ".join(
             f"{key} {reference[key]}" for key in keys if key in reference
+        )
+    copies = evaluation.get("copies")
+    if isinstance(copies, dict) and "fraction" in copies:
+        text += (
+            f"\n\nCopy check: of {copies.get('samples', '?')} samples, a share of {copies['fraction']} sits nearer "
+            f"to a training image than that image's nearest other training {copies.get('unit', 'image')} does."
         )
     return text
 

@@ -21,7 +21,7 @@ from ..data import ImageDataset, dataset_slug
 from ..distributed import parameter_digest
 from ..errors import GanError
 from ..evaluation import TrainingEvaluator
-from ..features import FEATURE_DATASETS, DomainFeatures
+from ..features import FEATURE_DATASETS, feature_extractor
 from ..hub import publish
 from ..models import without_spectral_norm
 from ..plots import plot_losses, plot_weight_norms
@@ -359,7 +359,7 @@ def make_evaluator(trainer: Trainer, dataset: ImageDataset) -> TrainingEvaluator
         if settings.keep_best:
             print(f"warning: no offline quality score exists for {dataset.name}; --keep-best keeps the last state")
         return None
-    return TrainingEvaluator(DomainFeatures(dataset.name, trainer.device), dataset, settings.eval_num)
+    return TrainingEvaluator(feature_extractor(dataset.name, device=trainer.device), dataset, settings.eval_num)
 
 
 def scheduled_push(settings: RunSettings) -> StepHook | None:

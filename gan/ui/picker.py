@@ -17,7 +17,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import BUNDLED_MODEL
+from .. import BUNDLED_MODELS
 from ..checkpoint import LoadedModel, load_model
 from ..errors import GanError
 from ..hub.errors import looks_like_repo_id
@@ -128,7 +128,7 @@ def label(model: LoadedModel) -> str:
     origin = model.metadata.get("hub")
     if origin:
         return origin["repo_id"] + ("" if origin["revision"] == "main" else f"@{origin['revision']}")
-    bundled = Path(model.source).resolve() == BUNDLED_MODEL.resolve()
+    bundled = Path(model.source).resolve() in {folder.resolve() for folder in BUNDLED_MODELS}
     return f"{shown_source(model.name)} ({'bundled' if bundled else Path(model.source).name})"
 
 
