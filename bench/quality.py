@@ -95,6 +95,7 @@ def run_side_by_side(dataset: str, runs: list[tuple[str, int]], times: list[floa
 def print_table(rows: list[dict], variants: list[str], dataset: str) -> None:
     """Every run, then each variant's mean over its seeds; FD as a ratio of the first variant's mean at that time."""
     times = sorted({row["seconds"] for row in rows})
+    variants = list(dict.fromkeys([*variants, *(row["variant"] for row in rows)]))  # and the [live G] rows
     mean = {
         (v, t): _mean([r for r in rows if r["variant"] == v and r["seconds"] == t]) for v in variants for t in times
     }
@@ -122,7 +123,9 @@ def _mean(rows: list[dict]) -> dict:
     return {key: sum(row[key] for row in rows) / len(rows) for key in keys}
 
 
-def plot(rows: list[dict], path: str) -> None:
+def plot(rows: list[dict], path: str, common: str = "") -> None:
+    """FD, precision and recall against training time, each variant's mean over its seeds (`common`: the flags of
+    every variant, left out of the legend)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -134,7 +137,7 @@ def plot(rows: list[dict], path: str) -> None:
         mine = [_mean([r for r in rows if (r["variant"], r["seconds"]) == (variant, t)]) for t in times]  # over seeds
         minutes = [r["seconds"] / 60 for r in mine]
         for axis, key in zip(axes, ("fd", "precision", "recall"), strict=True):
-            axis.plot(minutes, [r[key] for r in mine], marker="o", label=variant)
+            axis.plot(minutes, [r[key] for r in mine], marker="o", label=variant.replace(common, "").replace("  ", " "))
     reference = rows[0]["real_vs_real"]
     for axis, key, title in zip(
         axes, ("fd", "precision", "recall"), ("Frechet distance (lower is better)", "precision", "recall"), strict=True
@@ -163,6 +166,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1, help="runs of each variant, with --seed 0, 1, ...")
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--plot", default=None, help="write FD/precision/recall against training time to this PNG")
+    parser.add_argument("--rows", default=None, help="print the table of the JSON lines a run printed (a saved log)")
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     options = parser.parse_args()
     times = sorted(
@@ -173,11 +177,15 @@ def main() -> None:
         train_and_evaluate(options.dataset, options.worker, options.seed, times, options.num)
         return
     variants = [f"{variant} {options.flags}".strip() for variant in options.variant or ["classic", "studio"]]
-    runs = [(variant, seed) for seed in range(options.seeds) for variant in variants]
-    rows = run_side_by_side(options.dataset, runs, times, options.num)
+    if options.rows:
+        with open(options.rows) as log:
+            rows = [json.loads(line) for line in log if line.startswith("{")]
+    else:
+        runs = [(variant, seed) for seed in range(options.seeds) for variant in variants]
+        rows = run_side_by_side(options.dataset, runs, times, options.num)
     print_table(rows, variants, options.dataset)
     if options.plot:
-        plot(rows, options.plot)
+        plot(rows, options.plot, options.flags)
 
 
 if __name__ == "__main__":

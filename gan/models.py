@@ -9,6 +9,7 @@ number of blocks from the image size keeps every supported size runnable (the of
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, fields
 
@@ -162,3 +163,16 @@ def without_spectral_norm(discriminator: Discriminator) -> Discriminator:
                     target.bias.copy_(source.bias)
     discriminator.train(was_training)
     return plain
+
+
+@functools.cache
+def forward_flops(config: ModelConfig) -> int:
+    """Floating-point operations of one image through G then D (torch's FLOP counter, on shapes alone): what a
+    projection step costs, relative to another model's."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with torch.device("meta"):
+        generator, discriminator, latent = Generator(config), Discriminator(config), torch.zeros(1, config.nz)
+    with FlopCounterMode(display=False) as counter:
+        discriminator(generator(latent))
+    return counter.get_total_flops()

@@ -68,6 +68,6 @@ def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: i
         interpolate.build(app, session_model)
         project.build(app, session_model)
         score.build(app, session_model)
-        explore.build(app, session_model)
+        explore.build(app, session_model, model_loaded)
         train.build(training, row, own, demo)
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)

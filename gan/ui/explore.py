@@ -9,6 +9,7 @@ from pathlib import Path
 import gradio as gr
 import torch
 
+from .. import BUNDLED_MODELS
 from ..explore import (
     DEFAULT_NEIGHBOURS,
     DEFAULT_NOISE,
@@ -33,9 +34,14 @@ MAX_NEIGHBOURS = 16
 MAX_NOISE = 2.0
 SHOWN_DIRECTIONS = 8  # sliders and strips
 MAX_OFFSET = 3.0  # standard deviations along a direction
-# Seeds of the bundled Fashion-MNIST model: dark long-sleeved tops - dark short-sleeved tops + light short-sleeved
-# tops gives a light long-sleeved top (docs/explore-arithmetic.png).
-EXAMPLE_GROUPS = ("21, 136, 154", "14, 54, 180", "133, 137, 195")
+# Each bundled model's example (by its folder's name): the seeds of groups A, B and C, and what A - B + C shows
+# (docs/explore-arithmetic.png, docs/emoji-arithmetic.png). The boxes show the picked model's.
+EXAMPLES = {
+    "dcgan-fashion-mnist": (
+        ("21, 136, 154", "14, 54, 180", "133, 137, 195"),
+        "dark long-sleeved tops - dark short-sleeved tops + light short-sleeved tops gives a light long-sleeved top",
+    ),
+}
 SEPARATORS = re.compile(r"[,;\s]+")
 DIGITS = re.compile(r"[0-9]{1,10}")
 
@@ -73,11 +79,28 @@ def _group(name: str, text, files: list[str] | None, nz: int) -> tuple[torch.Ten
     return torch.stack(latents), [f"seed {seed}" for seed in seeds] + [Path(path).stem for path in files]
 
 
+def example(model) -> tuple[tuple[str, str, str], str] | None:
+    """A bundled model's example groups and what they show; None for any other model."""
+    folder = Path(model.source).resolve()
+    return next((EXAMPLES.get(f.name) for f in BUNDLED_MODELS if f.resolve() == folder), None)
+
+
+def example_note(model) -> str:
+    found = example(model)
+    return f"This model's example seeds: {found[1]}." if found else "Type a model's seeds into the groups."
+
+
 class ExploreTab:
     """The tab's handlers (bound methods, named as their events) over the app's shared state."""
 
     def __init__(self, app: AppContext):
         self.app = app
+
+    def example_groups(self, ref: ModelRef | None):
+        """A picked bundled model's example seeds in the groups' boxes (other models leave them as they are)."""
+        model = self.app.current(ref)
+        found = example(model)
+        return [*(found[0] if found else [gr.skip()] * 3), example_note(model)]
 
     @shows_errors
     def arithmetic(
@@ -189,11 +212,11 @@ class ExploreTab:
         return sample, figure, table, self.app.outputs.write(latent_bytes(moved), ".npy", prefix=f"z-seed{seed}-moved-")
 
 
-def _groups() -> list[gr.components.Component]:
+def _groups(values: tuple[str, str, str]) -> list[gr.components.Component]:
     """Each group's seeds and z files, in the arithmetic endpoint's order: seeds A, B, C, then files A, B, C."""
     seeds, files = [], []
     with gr.Row():
-        for name, value, what in zip("ABC", EXAMPLE_GROUPS, ("minus", "plus", ""), strict=True):
+        for name, value, what in zip("ABC", values, ("minus", "plus", ""), strict=True):
             with gr.Column(min_width=220):
                 seeds.append(
                     gr.Textbox(
@@ -215,14 +238,18 @@ def _groups() -> list[gr.components.Component]:
     return [*seeds, *files]
 
 
-def _arithmetic(app: AppContext, tab: ExploreTab, session_model: gr.State) -> None:
+def _arithmetic(app: AppContext, tab: ExploreTab, session_model: gr.State, model_loaded) -> None:
     gr.Markdown(
         "Each group's latent is the mean of its one to three seeds or z.npy files (from Project); the result is "
-        "the sample of **mean A - mean B + mean C**, as in the DCGAN paper. With the bundled model's example "
-        "seeds: dark long-sleeved tops - dark short-sleeved tops + light short-sleeved tops. The neighbours add a "
-        "little seeded noise to the result's z; download z to walk from it in Project."
+        "the sample of **mean A - mean B + mean C**, as in the DCGAN paper. The neighbours add a little seeded "
+        "noise to the result's z; download z to walk from it in Project."
     )
-    groups = _groups()
+    startup = app.models.startup
+    note = gr.Markdown(example_note(startup), elem_id="arithmetic-example")
+    groups = _groups(example(startup)[0] if example(startup) else ("", "", ""))
+    model_loaded.success(
+        tab.example_groups, [session_model], [*groups[:3], note], api_visibility="private", **app.group("light")
+    )
     with gr.Row():
         neighbours = SliderInput(0, MAX_NEIGHBOURS, value=DEFAULT_NEIGHBOURS, step=1, label="Neighbours")
         noise = SliderInput(0, MAX_NOISE, value=DEFAULT_NOISE, step=0.05, label="Neighbours' noise (sd per entry)")
@@ -291,13 +318,14 @@ def _directions(app: AppContext, tab: ExploreTab, session_model: gr.State) -> No
         slider.release(tab.directions, inputs, outputs, api_visibility="private", **light)
 
 
-def build(app: AppContext, session_model: gr.State) -> ExploreTab:
-    """The Explore tab (arithmetic and directions), its events wired to an ExploreTab's handlers."""
+def build(app: AppContext, session_model: gr.State, model_loaded) -> ExploreTab:
+    """The Explore tab (arithmetic and directions), its events wired to an ExploreTab's handlers; a model loaded
+    (`model_loaded`) brings its example seeds."""
     tab = ExploreTab(app)
     with gr.Tab("Explore"):
         with gr.Tabs():
             with gr.Tab("Arithmetic"):
-                _arithmetic(app, tab, session_model)
+                _arithmetic(app, tab, session_model, model_loaded)
             with gr.Tab("Directions"):
                 _directions(app, tab, session_model)
     return tab

@@ -13,6 +13,7 @@ import gradio as gr
 import torch
 
 from ..checkpoint import LoadedModel
+from ..models import ModelConfig, forward_flops
 from ..plots import projection_curve
 from ..projection import (
     DEFAULT_RESTARTS,
@@ -63,6 +64,20 @@ def _latent(path: str, nz: int, what: str) -> torch.Tensor:
         raise LatentError(f"{what}: {error}") from None
 
 
+REFERENCE = ModelConfig(nz=100, ngf=64, ndf=64, nc=1, image_size=32)  # the bundled Fashion-MNIST model's shape
+
+
+def step_cost(config: ModelConfig) -> float:
+    """A projection step of a model of this shape, in steps of the REFERENCE model (a 64 px colour model of the same
+    widths costs about 6x)."""
+    return forward_flops(config) / forward_flops(REFERENCE)
+
+
+def max_projection_steps(config: ModelConfig) -> int:
+    """MAX_PROJECTION_STEPS for a model no costlier than the REFERENCE, proportionally fewer for a costlier one."""
+    return max(1, min(MAX_PROJECTION_STEPS, int(MAX_PROJECTION_STEPS / step_cost(config))))
+
+
 class ProjectTab:
     """The tab's handlers (bound methods, named as their events) over the app's shared state."""
 
@@ -73,6 +88,12 @@ class ProjectTab:
         """The upload projected into the session's model's latent space, with the budget checked."""
         model = self.app.current(ref)
         steps = check_int(steps, "steps", 1, MAX_PROJECTION_STEPS)
+        if steps > (most := max_projection_steps(model.config)):
+            raise gr.Error(
+                f"steps: this model takes at most {most} (a step of its {model.config.image_size}x"
+                f"{model.config.image_size} generator and discriminator costs {step_cost(model.config):.1f}x one of "
+                f"the {REFERENCE.image_size}x{REFERENCE.image_size} grey model the app's limits are set for)"
+            )
         restarts = check_int(restarts, "restarts", 1, MAX_RESTARTS)
         if not image:
             raise gr.Error("upload an image to project")
@@ -126,7 +147,7 @@ class ProjectTab:
 
         Args:
             image: the image file (PNG, JPEG...): center-cropped and resized to the model, 28x28 padded to 32x32
-            steps: Adam steps, 1 to 1000: more is closer and slower
+            steps: Adam steps, 1 to 1000 (fewer for a model costlier than a 32 px grey one): more is closer and slower
             restarts: random starts optimised together, the best kept, 1 to 8
 
         Returns:
