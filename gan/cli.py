@@ -128,7 +128,7 @@ def push(args: argparse.Namespace) -> None:
 
 
 def deploy_space(args: argparse.Namespace) -> None:
-    """Create or update a Gradio Space running this app on a Hub model (Space variables GAN_REPO_ID, GAN_REVISION)."""
+    """Create or update a Gradio Space running this app on Hub models (Space variables GAN_REPO_ID, GAN_REVISION)."""
     published = space.deploy_space(
         args.space_id,
         args.repo_id,
@@ -138,7 +138,7 @@ def deploy_space(args: argparse.Namespace) -> None:
         hardware=args.hardware,
     )
     print(
-        f"deployed the app serving {args.repo_id} to {published.url} on {args.hardware} (commit "
+        f"deployed the app serving {', '.join(args.repo_id)} to {published.url} on {args.hardware} (commit "
         f"{published.commit[:7]}); the Space builds and starts in a few minutes"
     )
 
@@ -222,8 +222,15 @@ def _add_other_commands(commands) -> None:
     add_publish_arguments(p, training=False)
     p = _command(commands, "deploy-space", deploy_space, "create or update a Space serving a Hub model")
     p.add_argument("--space-id", required=True, metavar="USER/NAME", help="the Space repo to create or update")
-    p.add_argument("--repo-id", required=True, metavar="USER/MODEL", help="the model the Space serves")
-    p.add_argument("--revision", default=None, help="branch, tag or commit of --repo-id (default: main)")
+    p.add_argument(
+        "--repo-id",
+        required=True,
+        action="append",
+        metavar="USER/MODEL",
+        help="a model the Space serves; repeat it for several: the first is served by default, the others are listed "
+        "by the app's model picker, and each public one is preloaded when the Space builds",
+    )
+    p.add_argument("--revision", default=None, help="branch, tag or commit of the first --repo-id (default: main)")
     p.add_argument(
         "--private", action="store_true", help="create the Space private (an existing one keeps its visibility)"
     )

@@ -41,7 +41,7 @@ def snapshot() -> dict:
     from gan.serve import other_bundled_models
     from gan.ui import build_demo
 
-    demo = build_demo(load_model(BUNDLED_MODEL), bundled=other_bundled_models(str(BUNDLED_MODEL)))
+    demo = build_demo(load_model(BUNDLED_MODEL), other_bundled_models(str(BUNDLED_MODEL)))
     # through JSON, as clients read it (tuples become lists); an output without a label is named by Gradio after its
     # block id ("value_32"), which counts the blocks built before it in the process, so the id is left out
     text = json.dumps({"api": demo.get_api_info(), "events": [_event(fn) for fn in demo.fns.values()]})

@@ -16,9 +16,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from helpers import DEBIAN_FASHION, ROOT
+from helpers import DEBIAN_FASHION, NOTO_EMOJI_FONT, ROOT
 from images_for_tests import blob_pngs, write_test_images, write_zip
 from PIL import Image
+
+from gan import BUNDLED_MODELS
+from gan.ui.explore import EXAMPLES
 
 pytestmark = pytest.mark.browser
 
@@ -26,6 +29,8 @@ pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
 WAIT_MS = 30_000
+EMOJI_MODEL = BUNDLED_MODELS[1]
+EMOJI_EXAMPLE = EXAMPLES.get(EMOJI_MODEL.name, (("", "", ""), ""))
 
 
 def _missing() -> str | None:
@@ -272,6 +277,8 @@ def test_explore_and_saliency_on_the_fashion_model(browser, app):
         expect(page.locator("#summary")).to_contain_text("Dataset: fashion-mnist", timeout=WAIT_MS)
 
         page.get_by_role("tab", name="Explore").click()
+        expect(page.locator("#seeds-a textarea")).to_have_value("21, 136, 154", timeout=WAIT_MS)  # its example
+        expect(page.locator("#arithmetic-example")).to_contain_text("light long-sleeved top")
         page.get_by_role("button", name="Compute A - B + C").click()
         expect(page.locator("#arithmetic-z")).to_contain_text("z-arithmetic-", timeout=WAIT_MS)
         text = _png_text(page, "#arithmetic-figure")
@@ -298,6 +305,48 @@ def test_explore_and_saliency_on_the_fashion_model(browser, app):
         assert page.locator("#saliency .thumbnail-item").first.inner_text().endswith("seed 18")
         assert page.get_by_text("This shows sensitivity, not reasons.").count() == 1
         page.screenshot(path=ARTIFACTS / "fashion-saliency.png", full_page=True)
+    finally:
+        page.close()
+
+
+@pytest.mark.skipif(not (EMOJI_MODEL / "config.json").is_file(), reason="models/dcgan-noto-emoji is not here")
+def test_the_colour_emoji_model_in_sample_and_explore(browser, app):
+    """A visitor picks the bundled 64 px colour model: colour samples checked against the real emoji (where the font
+    is installed), then its own arithmetic example and the directions."""
+    expect = _expect()
+    page = _open(browser, app)
+    try:
+        page.get_by_role("combobox", name="Model").click()
+        page.get_by_role("option", name="dcgan-noto-emoji (bundled)").click()
+        page.get_by_role("button", name="Load model").click()
+        expect(page.locator("#summary")).to_contain_text("Dataset: noto-emoji", timeout=WAIT_MS)
+        page.wait_for_function(
+            "() => [...document.querySelectorAll('#singles img')].some(i => i.complete && i.naturalWidth === 64)",
+            timeout=WAIT_MS,
+        )
+        assert _png_text(page, "#grid")["model"] == "dcgan-noto-emoji"
+        page.screenshot(path=ARTIFACTS / "emoji-sample.png", full_page=True)
+
+        page.get_by_text("Memorisation check").click()
+        page.locator("#singles .thumbnail-item").nth(2).click()
+        expected = "nearest of 3,916 noto-emoji training images" if NOTO_EMOJI_FONT.is_file() else "not available"
+        page.get_by_text(expected).wait_for(timeout=WAIT_MS)
+        page.keyboard.press("Escape")
+        page.screenshot(path=ARTIFACTS / "emoji-nearest.png", full_page=True)
+
+        page.get_by_role("tab", name="Explore").click()
+        seeds = EMOJI_EXAMPLE[0]
+        expect(page.locator("#seeds-a textarea")).to_have_value(seeds[0], timeout=WAIT_MS)
+        page.get_by_role("button", name="Compute A - B + C").click()
+        expect(page.locator("#arithmetic-z")).to_contain_text("z-arithmetic-", timeout=WAIT_MS)
+        assert _png_text(page, "#arithmetic-figure")["group_c"] == ", ".join(f"seed {s}" for s in seeds[2].split(", "))
+        assert _natural_width(page.locator("#arithmetic-result img")) == 64
+        page.screenshot(path=ARTIFACTS / "emoji-explore-arithmetic.png", full_page=True)
+
+        page.get_by_role("tab", name="Directions").click()
+        page.get_by_role("button", name="Show directions").click()
+        page.locator("#directions-strips img").wait_for(timeout=WAIT_MS)
+        page.screenshot(path=ARTIFACTS / "emoji-explore-directions.png", full_page=True)
     finally:
         page.close()
 

@@ -29,6 +29,7 @@ pytestmark = pytest.mark.hub
 TOKEN, FREE_TOKEN = "hf_alice", "hf_carol"  # carol has no paid plan
 REPO, SPACE = "alice/tiny-dcgan", "alice/studio"
 PRIVATE_REPO = "alice/secret-dcgan"
+SECOND_REPO = "alice/second-dcgan"
 PAID_PLAN = (
     "Static Spaces are free for everyone, but hosting Gradio and Docker Spaces on free cpu-basic requires a PRO "
     "subscription. Subscribe at https://huggingface.co/pro"
@@ -89,6 +90,8 @@ result["deploy unreadable config"] = deploy("alice/studio-broken", "alice/broken
 result["deploy no model"] = deploy("alice/studio-empty", "alice/empty", *CPU)
 result["deploy on zerogpu"] = deploy("alice/studio-zero", repo_id)
 result["deploy a private model"] = deploy("alice/studio-secret", private_repo_id)
+result["push a second"] = call(cli, ["push", export, "--hub-model-id", second_repo_id, "--hub-token", token])
+result["deploy two"] = deploy("alice/studio-two", repo_id, "--repo-id", second_repo_id, "--repo-id", private_repo_id)
 result["deploy then move"] = [
     deploy("alice/studio-moved", repo_id),
     deploy("alice/studio-moved", repo_id, "--hardware", "t4-small"),
@@ -132,12 +135,13 @@ def deployed(hub, tiny_run, tmp_path_factory):
         export=str(tiny_run / "model"),
         repo_id=REPO,
         private_repo_id=PRIVATE_REPO,
+        second_repo_id=SECOND_REPO,
         space_id=SPACE,
         token=TOKEN,
         free_token=FREE_TOKEN,
     )
     succeeding = ["push", "deploy", "deploy a revision", "deploy unreadable config", "deploy on zerogpu"]
-    succeeding += ["deploy a private model", "free on zerogpu"]
+    succeeding += ["deploy a private model", "free on zerogpu", "push a second", "deploy two"]
     for step in [*(result[name] for name in succeeding), *result["deploy then move"]]:
         assert step["code"] == 0, step["stderr"]
     return result
@@ -263,7 +267,37 @@ def test_a_private_model_is_downloaded_when_the_app_starts(hub, deployed, tmp_pa
     assert note in deployed["deploy a private model"]["stdout"]
     readme = card(hub, space, tmp_path)
     assert "preload_from_hub" not in readme.data.to_dict() and readme.data.models == [PRIVATE_REPO]
-    assert "the app downloads it when it starts, with a read token in the Space secret `HF_TOKEN`" in readme.text
+    assert "the app downloads them when it starts, with a read token in the Space secret `HF_TOKEN`" in readme.text
+
+
+def test_a_space_serves_several_models_the_first_by_default(hub, deployed, tiny_run, tmp_path):
+    """Several --repo-id: the variable lists them, the first first; each public one is preloaded when the Space
+    builds and listed by the app's picker, served with no download at start; a private one is downloaded then."""
+    space = "alice/studio-two"
+    assert hub.space_variables(space) == {"GAN_REPO_ID": f"{REPO},{SECOND_REPO},{PRIVATE_REPO}"}
+    data = card(hub, space, tmp_path).data
+    weights = ",".join(["config.json", *sorted(p.name for p in (tiny_run / "model").glob("*.safetensors"))])
+    assert data.models == [REPO, SECOND_REPO, PRIVATE_REPO]
+    assert data.preload_from_hub == [f"{REPO} {weights}", f"{SECOND_REPO} {weights}"]
+    assert (
+        f"and, in its model picker, [{SECOND_REPO}](/{SECOND_REPO}), [{PRIVATE_REPO}]"
+        in card(hub, space, tmp_path).text
+    )
+    folder, home = tmp_path / "space", tmp_path / "space-hf"
+    folder.mkdir()
+    run_script(hub_env(hub, home), BUILD, space_id=space, folder=str(folder))
+    requests = len(hub.requests)
+    env = hub_env(hub, home, GAN_REPO_ID=f"{REPO},{SECOND_REPO},{PRIVATE_REPO}", HF_TOKEN=TOKEN)
+    app = RunningApp(tmp_path / "app.log", ["--no-mcp"], env, cwd=folder)
+    try:
+        client = Client(app.url, verbose=False, download_files=str(tmp_path / "downloads"))
+        choices = client.view_api(return_format="dict")["named_endpoints"]["/select_model"]["parameters"][0]
+        assert choices["parameter_default"] == REPO and choices["type"]["enum"][:3] == [REPO, SECOND_REPO, PRIVATE_REPO]
+        assert SECOND_REPO in client.predict(model=SECOND_REPO, revision="", api_name="/select_model")
+    finally:
+        app.stop()
+    downloads = {path for method, path in hub.requests[requests:] if method == "GET" and "/resolve/" in path}
+    assert downloads and all(PRIVATE_REPO in path for path in downloads)  # the preloaded ones: none
 
 
 def test_a_redeploy_moves_the_space_to_the_hardware_asked_for(hub, deployed, tmp_path):
@@ -302,13 +336,13 @@ def test_each_hardware_builds_its_space(name):
     """What --hardware NAME gives: the flavour in the front matter, and ZeroGPU's Python, torch and `spaces` only on
     ZeroGPU."""
     from gan.cli import build_parser
-    from gan.hub.space import HARDWARE, ZEROGPU_PYTHON, space_files, space_hardware
+    from gan.hub.space import HARDWARE, ZEROGPU_PYTHON, SpaceModel, space_files, space_hardware
 
     assert name in HARDWARE
     args = build_parser().parse_args(["deploy-space", "--space-id", SPACE, "--repo-id", REPO, "--hardware", name])
     flavor = space_hardware(args.hardware)
     assert flavor == ("zero-a10g" if name == "zerogpu" else name)
-    files = space_files(REPO, None, SPACE, weights=["config.json", "model.safetensors"], hardware=flavor)
+    files = space_files([SpaceModel(REPO, ["config.json", "model.safetensors"])], None, SPACE, hardware=flavor)
     readme = SpaceCard(files["README.md"].decode())
     zerogpu = name == "zerogpu"
     assert readme.data.suggested_hardware == flavor

@@ -569,11 +569,11 @@ def test_the_login_button_and_publishing_appear_only_where_oauth_is_configured(t
 def test_the_space_asks_for_oauth_with_the_contribute_repos_scope():
     from huggingface_hub import SpaceCard
 
-    from gan.hub.space import space_files
+    from gan.hub.space import SpaceModel, space_files
 
     for card in (
         SpaceCard.load(ROOT / "README.md"),
-        SpaceCard(space_files("alice/m", None, "alice/s", weights=["config.json"])["README.md"].decode()),
+        SpaceCard(space_files([SpaceModel("alice/m", ["config.json"])], None, "alice/s")["README.md"].decode()),
     ):
         assert card.data.hf_oauth is True and card.data.hf_oauth_scopes == ["contribute-repos"]
     requirements = (ROOT / "requirements.txt").read_text().splitlines()

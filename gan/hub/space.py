@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import fnmatch
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 from huggingface_hub import SpaceHardware
@@ -136,22 +137,25 @@ def preload_entry(repo_id: str, files: list[str], commit: str | None = None) -> 
     return f"{repo_id} {','.join(files)}" + (f" {commit}" if commit else "")
 
 
+@dataclass(frozen=True)
+class SpaceModel:
+    """A model repo a Space serves: the files loading it needs, the commit its preload is pinned to (None: main as
+    the Space builds), the dataset it was trained on (a DCGAN Studio name such as "fashion-mnist") and whether it is
+    private (a build cannot preload it: the app downloads it when it starts, with the Space's HF_TOKEN secret)."""
+
+    repo_id: str
+    weights: list[str]
+    commit: str | None = None
+    dataset: str | None = None
+    private: bool = False
+
+
 def space_files(
-    repo_id: str,
-    revision: str | None,
-    space_id: str,
-    *,
-    weights: list[str],
-    commit: str | None = None,
-    dataset: str | None = None,
-    hardware: str = ZEROGPU,
-    private_model: bool = False,
+    models: list[SpaceModel], revision: str | None, space_id: str, *, hardware: str = ZEROGPU
 ) -> dict[str, bytes | Path]:
     """The Space repo: app.py, the gan package, example images, requirements.txt, packages.txt, LICENSE,
-    .gitattributes and a README with the Space's front matter. `weights` are the model's files loading needs
-    (preloaded at build time, at `commit` when given; a private model's are downloaded when the app starts, with the
-    Space's HF_TOKEN secret: a build cannot preload them), `dataset` the one it was trained on (a DCGAN Studio name
-    such as "fashion-mnist"), `hardware` the flavour it runs on."""
+    .gitattributes and a README with the Space's front matter, serving `models` (the first by default, at `revision`;
+    the others listed by the model picker; each public one preloaded at build time) on the flavour `hardware`."""
     from huggingface_hub import SpaceCard, SpaceCardData
 
     from .model_card import hub_dataset_id  # imports the Hub's API client, which `python -m gan --help` need not
@@ -176,8 +180,8 @@ def space_files(
         python_version=ZEROGPU_PYTHON if hardware == ZEROGPU else python_version(),
         app_file="app.py",
         license=SpaceCard.load(PROJECT_ROOT / "README.md").data.license,
-        models=[repo_id],
-        datasets=[hub_dataset_id(dataset)] if hub_dataset_id(dataset) else None,
+        models=[model.repo_id for model in models],
+        datasets=list(dict.fromkeys(filter(None, (hub_dataset_id(model.dataset) for model in models)))) or None,
         tags=["gan", "dcgan", "unconditional-image-generation"],
         emoji="🎨",
         colorFrom="indigo",
@@ -185,22 +189,27 @@ def space_files(
         pinned=False,
         short_description="Sample, interpolate and score with a DCGAN",
         suggested_hardware=hardware,
-        preload_from_hub=None if private_model else [preload_entry(repo_id, weights, commit)],
+        preload_from_hub=[preload_entry(m.repo_id, m.weights, m.commit) for m in models if not m.private] or None,
         # sign-in for the Train tab's "Publish to my Hub account": create repos, and touch only those this app created
         hf_oauth=True,
         hf_oauth_scopes=list(OAUTH_SCOPES),
     )
     at = f" at revision `{revision}`" if revision else ""
     keep_hardware = "" if hardware == ZEROGPU else f" --hardware {hardware}"  # ZeroGPU otherwise
+    first, *others = [f"[{m.repo_id}](/{m.repo_id})" for m in models]
+    listed = f" (and, in its model picker, {', '.join(others)})" if others else ""
+    private = [m.repo_id for m in models if m.private]
     body = (
-        f"# DCGAN Studio\n\nSample, interpolate and score with the DCGAN [{repo_id}](/{repo_id}){at}.\n\n"
-        f"The model comes from the Space variable `{REPO_ID_VARIABLE}` (and `{REVISION_VARIABLE}` for a branch, tag or "
-        "commit): change it in the Space's settings, or redeploy with\n\n"
+        f"# DCGAN Studio\n\nSample, interpolate and score with the DCGAN {first}{at}{listed}.\n\n"
+        f"The models come from the Space variable `{REPO_ID_VARIABLE}` (repo ids separated by commas, the first "
+        f"served by default; `{REVISION_VARIABLE}` for its branch, tag or commit): change it in the Space's settings, "
+        f"or redeploy with\n\n"
         f"```bash\npython -m gan deploy-space --space-id {space_id} --repo-id USER/MODEL{keep_hardware}\n```\n\n"
         + (
-            "The model is private: the Space cannot preload it while it builds, so the app downloads it when it "
-            "starts, with a read token in the Space secret `HF_TOKEN`. "
-            if private_model
+            f"{', '.join(private)} {'is' if len(private) == 1 else 'are'} private: the Space cannot preload "
+            "private models while it builds, so the app downloads them when it starts, with a read token in the "
+            "Space secret `HF_TOKEN`. "
+            if private
             else "A private model needs a read token as the Space secret `HF_TOKEN`. "
         )
         + "Visitors can load another public "
@@ -242,24 +251,9 @@ def _paid_plan_needed(space_id: str, hardware: str):
         ) from None
 
 
-def deploy_space(
-    space_id: str,
-    repo_id: str,
-    *,
-    revision: str | None = None,
-    token: str | None = None,
-    private: bool = False,
-    hardware: str = DEFAULT_HARDWARE,
-) -> Published:
-    """Create or update a Gradio Space serving `repo_id` (Space variables GAN_REPO_ID/GAN_REVISION) on `hardware`
-    (a --hardware name), in one commit."""
-    from huggingface_hub import CommitOperationAdd, HfApi
-
-    flavor = space_hardware(hardware)
-    check_repo_id(space_id, "--space-id")
+def _space_model(api, repo_id: str, revision: str | None, token: str | None) -> SpaceModel:
+    """What a Space needs to know of a model repo (checked to be a DCGAN Studio model)."""
     check_repo_id(repo_id, "--repo-id")
-    token = resolve_token(token)
-    api = HfApi(token=token)
     with hub_errors(f"checking the model {repo_id}", repo_id, revision, token=token):
         info = api.model_info(repo_id, revision=revision)
     names = [s.rfilename for s in info.siblings or []]
@@ -273,16 +267,30 @@ def deploy_space(
             "(publish one with `train.py --push-to-hub` or `python -m gan push`)"
         )
     # a --revision is preloaded at the commit it names now; main is preloaded as it is when the Space builds
-    files = space_files(
-        repo_id,
-        revision,
-        space_id,
-        weights=weights,
-        commit=info.sha if revision else None,
-        dataset=_trained_on(api, repo_id, info.sha),
-        hardware=flavor,
-        private_model=bool(info.private),
-    )
+    commit = info.sha if revision else None
+    return SpaceModel(repo_id, weights, commit, _trained_on(api, repo_id, info.sha), bool(info.private))
+
+
+def deploy_space(
+    space_id: str,
+    repo_ids: list[str],
+    *,
+    revision: str | None = None,
+    token: str | None = None,
+    private: bool = False,
+    hardware: str = DEFAULT_HARDWARE,
+) -> Published:
+    """Create or update a Gradio Space serving `repo_ids` (the first by default, at `revision`; Space variables
+    GAN_REPO_ID, comma-separated, and GAN_REVISION) on `hardware` (a --hardware name), in one commit."""
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    flavor = space_hardware(hardware)
+    check_repo_id(space_id, "--space-id")
+    repo_ids = list(dict.fromkeys(repo_ids))  # each once, in the order given
+    token = resolve_token(token)
+    api = HfApi(token=token)
+    models = [_space_model(api, r, revision if i == 0 else None, token) for i, r in enumerate(repo_ids)]
+    files = space_files(models, revision, space_id, hardware=flavor)
     with (
         hub_errors(f"deploying the Space {space_id}", space_id, writing=True, token=token),
         _paid_plan_needed(space_id, hardware),
@@ -298,14 +306,18 @@ def deploy_space(
         runtime = api.get_space_runtime(space_id)
         if (runtime.requested_hardware or runtime.hardware) != flavor:  # creating an existing Space changed nothing
             api.request_space_hardware(space_id, flavor)
-        api.add_space_variable(space_id, REPO_ID_VARIABLE, repo_id, description="the DCGAN Studio model to serve")
+        api.add_space_variable(
+            space_id, REPO_ID_VARIABLE, ",".join(repo_ids), description="the DCGAN Studio models to serve, first first"
+        )
         if revision:
             api.add_space_variable(space_id, REVISION_VARIABLE, revision, description="its branch, tag or commit")
         elif REVISION_VARIABLE in api.get_space_variables(space_id):
             api.delete_space_variable(space_id, REVISION_VARIABLE)
         operations = [CommitOperationAdd(path_in_repo=path, path_or_fileobj=data) for path, data in files.items()]
-        message = f"Deploy DCGAN Studio serving {repo_id}" + (f"@{revision}" if revision else "")
+        served = f"{repo_ids[0]}@{revision}" if revision else repo_ids[0]
+        message = f"Deploy DCGAN Studio serving {', '.join([served, *repo_ids[1:]])}"
         commit = api.create_commit(space_id, operations, repo_type="space", commit_message=message)
-    if info.private:
-        print(f"note: {repo_id} is private: add a read token as the secret HF_TOKEN in the Space's settings")
+    for model in models:
+        if model.private:
+            print(f"note: {model.repo_id} is private: add a read token as the secret HF_TOKEN in the Space's settings")
     return Published(space_id, "main", commit.oid, str(url), commit.commit_url)

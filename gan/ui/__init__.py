@@ -39,20 +39,23 @@ __all__ = ["CSS", "EXAMPLES", "MAX_UPLOAD", "AppContext", "build_demo", "create_
 
 def create_state(
     model: LoadedModel,
-    bundled: list[str | Path] = (),
+    listed: list[str | Path | LoadedModel] = (),
     cache_size: int = MODEL_CACHE_SIZE,
     outputs: OutputFiles | None = None,
 ) -> AppContext:
-    """What the app's handlers share: the picker over `model` and the `bundled` exports, and the output files, by
+    """What the app's handlers share: the picker over `model` and the `listed` ones, and the output files, by
     default in Gradio's cache folder (Gradio serves them in place: no hashing and copying), and where training runs
     and projections go (gpu.placement: on a ZeroGPU Space, its GPU workers)."""
     outputs = outputs or OutputFiles(parent=get_upload_folder())
-    return AppContext(ModelPicker(model, bundled, cache_size), outputs, gpu.placement())
+    return AppContext(ModelPicker(model, listed, cache_size), outputs, gpu.placement())
 
 
-def build_demo(model: LoadedModel, bundled: list[str | Path] = (), cache_size: int = MODEL_CACHE_SIZE) -> gr.Blocks:
-    """The app over `model`; visitors may switch (for themselves) to a `bundled` export or any Hub repo id."""
-    app = create_state(model, bundled, cache_size)
+def build_demo(
+    model: LoadedModel, listed: list[str | Path | LoadedModel] = (), cache_size: int = MODEL_CACHE_SIZE
+) -> gr.Blocks:
+    """The app over `model`; visitors may switch (for themselves) to a `listed` model (the other bundled exports, a
+    Space's other model repos) or any Hub repo id."""
+    app = create_state(model, listed, cache_size)
     app.outputs.start_pruning()
     with gr.Blocks(title="DCGAN Studio", delete_cache=(600, 3600)) as demo:
         app.blocks = demo

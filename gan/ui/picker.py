@@ -133,22 +133,23 @@ def label(model: LoadedModel) -> str:
 
 
 class ModelPicker:
-    """The models visitors may choose: the startup `model` and the `bundled` exports (listed and pinned in the
-    cache; one that does not load is left out) and any Hub repo id; `select_model` is the picker's handler."""
+    """The models visitors may choose: the startup `model` and the `listed` ones (export folders, or models already
+    loaded, such as a Space's other Hub repos; listed and pinned in the cache; a folder that does not load is left
+    out) and any Hub repo id; `select_model` is the picker's handler."""
 
-    def __init__(self, model: LoadedModel, bundled: list[str | Path] = (), cache_size: int = MODEL_CACHE_SIZE):
+    def __init__(self, model: LoadedModel, listed: list = (), cache_size: int = MODEL_CACHE_SIZE):
         self.cache = ModelCache(cache_size)
         self.startup = model
         self.initial = ModelRef.of(model)
         self.visitor_repos: set[str] = set()  # Hub repos typed into the picker, whose downloads are bounded
         self.cache.pin(self.initial, model)
         self.choices = {label(model): self.initial}
-        for folder in bundled:
+        for item in listed:
             try:
-                extra = load_model(folder)
+                extra = item if isinstance(item, LoadedModel) else load_model(item)
             except GanError:
                 continue
-            ref = ModelRef(folder=str(extra.source))
+            ref = ModelRef.of(extra)
             self.cache.pin(ref, extra)
             self.choices.setdefault(label(extra), ref)
 
