@@ -68,6 +68,7 @@ def test_every_endpoint_answers_with_each_bundled_model(app, folder, tmp_path):
 
     seen, table, message, histogram = client.predict(images=[handle_file(upload)], api_name="/score")
     assert len(table["data"]) == 1 and message == "All files scored." and open_png(histogram).width >= 600
+    assert open_png(histogram).text["real_scores"] == "512"  # the reference: real images of its own dataset
     maps = client.predict(images=[handle_file(upload)], seed=0, api_name="/saliency")[0]
     assert [item["caption"].split(" ", 1)[1] for item in maps] == ["upload.png", "seed 0"]  # the upload, a sample
     figure, result, _ = client.predict(seeds_a="1", seeds_b="2", seeds_c="3", neighbours=0, api_name="/arithmetic")
