@@ -41,6 +41,11 @@ EXAMPLES = {
         ("21, 136, 154", "14, 54, 180", "133, 137, 195"),
         "dark long-sleeved tops - dark short-sleeved tops + light short-sleeved tops gives a light long-sleeved top",
     ),
+    "dcgan-noto-emoji": (
+        ("4, 41, 89", "44, 71, 63", "14, 40, 88"),
+        "light-skinned men in teal - dark-skinned men in teal + dark-skinned women in purple gives a light-skinned "
+        "person in purple, with colour noise around it",
+    ),
 }
 SEPARATORS = re.compile(r"[,;\s]+")
 DIGITS = re.compile(r"[0-9]{1,10}")
