@@ -78,6 +78,14 @@ def page(browser, app):
     page.close()
 
 
+def _pick(page, folder: str, dataset: str) -> None:
+    """The visitor picks a bundled model and waits for its summary."""
+    page.get_by_role("combobox", name="Model").click()
+    page.get_by_role("option", name=f"{folder} (bundled)").click()
+    page.get_by_role("button", name="Load model").click()
+    _expect()(page.locator("#summary")).to_contain_text(f"Dataset: {dataset}", timeout=WAIT_MS)
+
+
 def _expect():
     from playwright.sync_api import expect
 
@@ -213,10 +221,7 @@ def test_fashion_mnist_model_in_every_tab(browser, app):
     page = _open(browser, app)
     try:
         before = page.locator("#grid img").get_attribute("src")
-        page.get_by_role("combobox", name="Model").click()
-        page.get_by_role("option", name="dcgan-fashion-mnist (bundled)").click()
-        page.get_by_role("button", name="Load model").click()
-        expect(page.locator("#summary")).to_contain_text("Dataset: fashion-mnist", timeout=WAIT_MS)
+        _pick(page, "dcgan-fashion-mnist", "fashion-mnist")
         expect(page.locator("#grid img")).not_to_have_attribute("src", before, timeout=WAIT_MS)  # resampled on load
         assert _png_text(page, "#grid")["model"] == "dcgan-fashion-mnist"
         page.screenshot(path=ARTIFACTS / "fashion-sample.png", full_page=True)
@@ -271,10 +276,7 @@ def test_explore_and_saliency_on_the_fashion_model(browser, app):
     expect = _expect()
     page = _open(browser, app)
     try:
-        page.get_by_role("combobox", name="Model").click()
-        page.get_by_role("option", name="dcgan-fashion-mnist (bundled)").click()
-        page.get_by_role("button", name="Load model").click()
-        expect(page.locator("#summary")).to_contain_text("Dataset: fashion-mnist", timeout=WAIT_MS)
+        _pick(page, "dcgan-fashion-mnist", "fashion-mnist")
 
         page.get_by_role("tab", name="Explore").click()
         expect(page.locator("#seeds-a textarea")).to_have_value("21, 136, 154", timeout=WAIT_MS)  # its example
@@ -316,10 +318,7 @@ def test_the_colour_emoji_model_in_sample_and_explore(browser, app):
     expect = _expect()
     page = _open(browser, app)
     try:
-        page.get_by_role("combobox", name="Model").click()
-        page.get_by_role("option", name="dcgan-noto-emoji (bundled)").click()
-        page.get_by_role("button", name="Load model").click()
-        expect(page.locator("#summary")).to_contain_text("Dataset: noto-emoji", timeout=WAIT_MS)
+        _pick(page, "dcgan-noto-emoji", "noto-emoji")
         page.wait_for_function(
             "() => [...document.querySelectorAll('#singles img')].some(i => i.complete && i.naturalWidth === 64)",
             timeout=WAIT_MS,

@@ -1,6 +1,6 @@
-"""Both bundled models as `python app.py` serves them: the picker lists each, and every endpoint that works on the
-session's model answers with each, through gradio_client (the Train tab trains a model of its own, whatever is picked:
-tests/test_train_tab.py). The colour model's memorisation check and Score's reference histogram read real emoji."""
+"""Both bundled models as the app lists them beside the model it serves (conftest's app, on the tiny export): the
+picker lists each, and every endpoint that works on the session's model answers with each, through gradio_client (the
+Train tab trains a model of its own, whatever is picked: tests/test_train_tab.py). The colour model's memorisation check and Score's reference histogram read real emoji."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
-from helpers import RunningApp, needs_fashion_mnist, needs_noto_emoji, open_png
+from helpers import needs_fashion_mnist, needs_noto_emoji, open_png
 from PIL import Image
 
 from gan import BUNDLED_MODELS
@@ -19,13 +19,6 @@ from gan.ui.project import max_projection_steps
 
 pytestmark = pytest.mark.slow
 NEEDS = {"dcgan-fashion-mnist": needs_fashion_mnist, "dcgan-noto-emoji": needs_noto_emoji}
-
-
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    running = RunningApp(tmp_path_factory.mktemp("bundled-app") / "app.log", ["--no-mcp"])
-    yield running
-    running.stop()
 
 
 def _bundled(folder: Path):
