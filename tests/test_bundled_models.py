@@ -1,6 +1,7 @@
-"""Both bundled models as the app lists them beside the model it serves (conftest's app, on the tiny export): the
-picker lists each, and every endpoint that works on the session's model answers with each, through gradio_client (the
-Train tab trains a model of its own, whatever is picked: tests/test_train_tab.py). The colour model's memorisation check and Score's reference histogram read real emoji."""
+"""Both bundled models as the app lists them beside the model it serves (conftest's app, on the tiny export):
+the picker lists each, and every endpoint that works on the session's model answers with each, through
+gradio_client (the Train tab trains a model of its own, whatever is picked: tests/test_train_tab.py). The colour
+model's memorisation check and Score's reference histogram read real emoji."""
 
 from __future__ import annotations
 
