@@ -9,7 +9,6 @@ from pathlib import Path
 import gradio as gr
 import torch
 
-from .. import BUNDLED_MODELS
 from ..explore import (
     DEFAULT_NEIGHBOURS,
     DEFAULT_NOISE,
@@ -27,7 +26,7 @@ from ..sampling import MAX_SEED, generate, latent_for_seed, to_pil
 from .assets import model_identity, shown_source
 from .context import AppContext
 from .handlers import check_int, check_number, shows_errors
-from .picker import ModelRef
+from .picker import ModelRef, bundled_folder
 from .widgets import SliderInput, file_input, image_output, seed_input
 
 MAX_NEIGHBOURS = 16
@@ -86,12 +85,11 @@ def _group(name: str, text, files: list[str] | None, nz: int) -> tuple[torch.Ten
 
 def example(model) -> tuple[tuple[str, str, str], str] | None:
     """A bundled model's example groups and what they show; None for any other model."""
-    folder = Path(model.source).resolve()
-    return next((EXAMPLES.get(f.name) for f in BUNDLED_MODELS if f.resolve() == folder), None)
+    folder = bundled_folder(model)
+    return EXAMPLES.get(folder.name) if folder else None
 
 
-def example_note(model) -> str:
-    found = example(model)
+def example_note(found: tuple[tuple[str, str, str], str] | None) -> str:
     return f"This model's example seeds: {found[1]}." if found else "Type a model's seeds into the groups."
 
 
@@ -103,9 +101,8 @@ class ExploreTab:
 
     def example_groups(self, ref: ModelRef | None):
         """A picked bundled model's example seeds in the groups' boxes (other models leave them as they are)."""
-        model = self.app.current(ref)
-        found = example(model)
-        return [*(found[0] if found else [gr.skip()] * 3), example_note(model)]
+        found = example(self.app.current(ref))
+        return [*(found[0] if found else [gr.skip()] * 3), example_note(found)]
 
     @shows_errors
     def arithmetic(
@@ -249,9 +246,9 @@ def _arithmetic(app: AppContext, tab: ExploreTab, session_model: gr.State, model
         "the sample of **mean A - mean B + mean C**, as in the DCGAN paper. The neighbours add a little seeded "
         "noise to the result's z; download z to walk from it in Project."
     )
-    startup = app.models.startup
-    note = gr.Markdown(example_note(startup), elem_id="arithmetic-example")
-    groups = _groups(example(startup)[0] if example(startup) else ("", "", ""))
+    found = example(app.models.startup)
+    note = gr.Markdown(example_note(found), elem_id="arithmetic-example")
+    groups = _groups(found[0] if found else ("", "", ""))
     model_loaded.success(
         tab.example_groups, [session_model], [*groups[:3], note], api_visibility="private", **app.group("light")
     )

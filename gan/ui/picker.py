@@ -123,13 +123,18 @@ class ModelCache:
         return model
 
 
+def bundled_folder(model: LoadedModel) -> Path | None:
+    """The bundled export `model` was loaded from (one of gan.BUNDLED_MODELS), or None."""
+    source = Path(model.source).resolve()
+    return next((folder for folder in BUNDLED_MODELS if folder.resolve() == source), None)
+
+
 def label(model: LoadedModel) -> str:
     """A model as the picker lists it: a Hub repo id (@revision), or a local export's name and folder."""
     origin = model.metadata.get("hub")
     if origin:
         return origin["repo_id"] + ("" if origin["revision"] == "main" else f"@{origin['revision']}")
-    bundled = Path(model.source).resolve() in {folder.resolve() for folder in BUNDLED_MODELS}
-    return f"{shown_source(model.name)} ({'bundled' if bundled else Path(model.source).name})"
+    return f"{shown_source(model.name)} ({'bundled' if bundled_folder(model) else Path(model.source).name})"
 
 
 class ModelPicker:
