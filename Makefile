@@ -25,7 +25,7 @@ demo: setup
 	$(PY) app.py
 
 test: setup system-packages
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 2 --dist loadfile --durations=15
 
 # The inner loop: everything but the slow, browser and Hub tests (under a minute).
 test-fast: setup
