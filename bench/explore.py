@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     tab = ExploreTab(state)
     line(
         "arithmetic handler (+ figure, 2 PNG files, z file)",
-        median_ms(lambda: tab.arithmetic("21, 136, 154", "14, 54, 180", "133, 137, 195")),
+        median_ms(lambda: tab.arithmetic("117, 119, 167", "137, 142, 151", "25, 46, 78")),
         "arithmetic",
     )
 

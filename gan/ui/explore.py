@@ -37,8 +37,8 @@ MAX_OFFSET = 3.0  # standard deviations along a direction
 # (docs/explore-arithmetic.png, docs/emoji-arithmetic.png). The boxes show the picked model's.
 EXAMPLES = {
     "dcgan-fashion-mnist": (
-        ("21, 136, 154", "14, 54, 180", "133, 137, 195"),
-        "dark long-sleeved tops - dark short-sleeved tops + light short-sleeved tops gives a light long-sleeved top",
+        ("117, 119, 167", "137, 142, 151", "25, 46, 78"),
+        "dark long-sleeved tops - grey short-sleeved tops + light short-sleeved tops gives a light long-sleeved top",
     ),
     "dcgan-noto-emoji": (
         ("4, 41, 89", "44, 71, 63", "14, 40, 88"),
@@ -57,7 +57,7 @@ def _seeds(text, name: str) -> list[int]:
     if text is None:
         return []
     if not isinstance(text, str):
-        raise gr.Error(f"seeds_{name.lower()} must be text: seeds separated by commas, e.g. '21, 136'")
+        raise gr.Error(f"seeds_{name.lower()} must be text: seeds separated by commas, e.g. '117, 119'")
     seeds = []
     for token in SEPARATORS.split(text.strip()):
         if token and not (DIGITS.fullmatch(token) and int(token) <= MAX_SEED):
@@ -124,7 +124,7 @@ class ExploreTab:
         seeded noise).
 
         Args:
-            seeds_a: group A's seeds, whole numbers separated by commas, e.g. "21, 136, 154" (may be empty)
+            seeds_a: group A's seeds, whole numbers separated by commas, e.g. "117, 119, 167" (may be empty)
             seeds_b: group B's seeds
             seeds_c: group C's seeds
             z_a: group A's latent files (.npy, float32 of the model's nz, e.g. from /project), after its seeds
