@@ -90,6 +90,19 @@ def test_resume_refuses_a_different_architecture(tmp_path, idx_dir, capsys):
     assert "--ngf 8 differs from the resumed run's 4" in capsys.readouterr().err
 
 
+def test_resuming_a_decayed_run_with_a_longer_budget_warns_of_the_jump(tmp_path, idx_dir, capsys):
+    """The learning rates decay to 0 at a run's end; a longer budget on resume raises them at once, which knocked a
+    real run's discriminator out: the resume says so, with the rates before and after."""
+    assert train(tiny_mnist_args(idx_dir, tmp_path, "--steps", "6")) == 0
+    capsys.readouterr()
+    assert train(tiny_mnist_args(idx_dir, tmp_path, "--steps", "6", "--resume", "auto")) == 0
+    assert "re-planned" not in capsys.readouterr().out
+    assert train(tiny_mnist_args(idx_dir, tmp_path, "--steps", "12", "--resume", "auto")) == 0
+    output = capsys.readouterr()
+    assert "the run was planned for 6 steps, now 12 steps: the learning-rate decay is re-planned" in output.out
+    assert "the learning rates jump from 0% to 100% of --lr-g/--lr-d at once" in output.err
+
+
 def _trainer(idx_dir, **settings) -> Trainer:
     settings = RunSettings(dataset="mnist", **TINY_MODEL_SETTINGS, **settings)
     return Trainer(settings, load_dataset("mnist", idx_dir, download=False), torch.device("cpu"))

@@ -22,7 +22,7 @@ from ..run_folder import METRICS_NAME, STORAGE_ERRNOS, STORAGE_EXIT, RunFolder, 
 from .live import LiveSnapshots, watch_stdin
 from .run import Run, scheduled_push
 from .settings import RunSettings, check_flags, parse_flags, resume_settings
-from .trainer import Trainer
+from .trainer import Trainer, lr_scale, plan_fraction
 
 __all__ = ["main", "train_in_process"]
 
@@ -96,10 +96,7 @@ def _train_command(settings: RunSettings, explicit: dict, out: Path, held: conte
         trainer.load_state_dict(state)
     steps = settings.total_steps(len(dataset))
     if state is not None and settings.lr_decay > 0 and world.is_main:
-        recorded = {key: state["args"][key] for key in ("steps", "epochs") if key in state["args"]}
-        planned = replace(settings, **recorded).total_steps(len(dataset))
-        if planned != steps:
-            print(f"note: the run was planned for {planned} steps, now {steps}: the learning-rate decay is re-planned")
+        _say_replanned_decay(settings, state["args"], trainer, steps, len(dataset))
     run = Run(trainer, dataset, out, steps)
     if world.is_main:
         _announce(trainer, dataset, steps, out)
@@ -141,6 +138,31 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)
+
+
+def _say_replanned_decay(settings: RunSettings, recorded: dict, trainer: Trainer, steps: int | None, size: int) -> None:
+    """A resumed run with another budget (--steps, --epochs, --seconds) re-plans its learning-rate decay: say so, and
+    warn where the rates rise at once. Resuming a run that had decayed them with a longer budget knocked its
+    discriminator out within 100 steps (docs/training.md): D(real) = D(generated) = 0.50 from then on."""
+    planned = replace(settings, **{key: recorded[key] for key in ("steps", "epochs", "seconds") if key in recorded})
+    before = planned.total_steps(size), planned.seconds
+    if before == (steps, settings.seconds):
+        return
+    was, now = (
+        lr_scale(plan_fraction(trainer.step, trainer.elapsed, total, seconds), settings.lr_decay)
+        for total, seconds in (before, (steps, settings.seconds))
+    )
+    print(
+        f"note: the run was planned for {_plan(planned, before[0])}, now {_plan(settings, steps)}: "
+        "the learning-rate decay is re-planned"
+    )
+    if now > was + 0.01:
+        print(
+            f"warning: the learning rates jump from {was:.0%} to {now:.0%} of --lr-g/--lr-d at once, which can knock "
+            "the discriminator out (D(real) = D(generated) = 0.5 from then on); to train longer, start a new run "
+            "with the longer budget",
+            file=sys.stderr,
+        )
 
 
 def _resume(settings: RunSettings, explicit: dict, out: Path, world: World) -> tuple[RunSettings, dict | None]:

@@ -31,7 +31,7 @@ from ..runlog import read_metrics
 from ..sampling import generate, grid_image, latents_for_seeds
 from .settings import RunSettings
 from .tracking import TENSORBOARD_DIR, Tracker, open_trackers, parse_report_to
-from .trainer import Trainer
+from .trainer import Trainer, plan_fraction
 
 NUM_FIXED_SAMPLES = 64
 
@@ -159,9 +159,7 @@ class Run:
         """How far through its plan the run is, for the learning-rate decay: by steps, or by the time budget
         (--seconds) where that comes first. (Under torchrun every rank must agree: the time budget is for one
         process.)"""
-        by_steps = self.trainer.step / self.total_steps if self.total_steps else 0.0
-        by_time = self.training_time() / self.seconds if self.seconds else 0.0
-        return min(1.0, max(by_steps, by_time))
+        return plan_fraction(self.trainer.step, self.training_time(), self.total_steps, self.seconds)
 
     def planned_end(self) -> bool:
         """Whether the run has reached its step plan or its time budget."""

@@ -38,6 +38,18 @@ def recalibrate_batchnorm(generator: Generator, device: torch.device, batches: i
     generator.eval()
 
 
+def plan_fraction(step: int, training_s: float, total_steps: int | None, seconds: float | None) -> float:
+    """How far through its plan a run is: by steps, or by the time budget (--seconds) where that comes first."""
+    by_steps = step / total_steps if total_steps else 0.0
+    by_time = training_s / seconds if seconds else 0.0
+    return min(1.0, max(by_steps, by_time))
+
+
+def lr_scale(fraction_done: float, decay: float) -> float:
+    """The learning rates' share of --lr-g/--lr-d at `fraction_done`: 1, then linear to 0 over the last `decay`."""
+    return max(0.0, min(1.0, (1.0 - fraction_done) / decay)) if decay > 0 else 1.0
+
+
 class Trainer:
     """Owns both networks, their optimizers and every RNG of a run; one `train_step` per generator update.
 
@@ -128,8 +140,7 @@ class Trainer:
 
     def set_learning_rates(self, fraction_done: float) -> None:
         """Both learning rates for a run `fraction_done`: constant, then (--lr-decay) linear to 0 at the end."""
-        decay = self.settings.lr_decay
-        scale = max(0.0, min(1.0, (1.0 - fraction_done) / decay)) if decay > 0 else 1.0
+        scale = lr_scale(fraction_done, self.settings.lr_decay)
         for optimizer, lr in ((self.opt_g, self.settings.lr_g), (self.opt_d, self.settings.lr_d)):
             for group in optimizer.param_groups:
                 group["lr"] = lr * scale
