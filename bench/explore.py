@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from gan.ui import create_state
     from gan.ui.assets import OutputFiles
-    from gan.ui.explore import ExploreTab
+    from gan.ui.explore import EXAMPLES, ExploreTab
     from gan.ui.score import ScoreTab
 
     outputs = tempfile.mkdtemp(prefix="dcgan-bench-out-")
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     tab = ExploreTab(state)
     line(
         "arithmetic handler (+ figure, 2 PNG files, z file)",
-        median_ms(lambda: tab.arithmetic("117, 119, 167", "137, 142, 151", "25, 46, 78")),
+        median_ms(lambda: tab.arithmetic(*EXAMPLES["dcgan-fashion-mnist"][0])),  # the tab's example groups
         "arithmetic",
     )
 
